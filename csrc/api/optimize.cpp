@@ -1,0 +1,68 @@
+#include "ifx_torch/ifx_torch.h"
+
+#include <torch/csrc/jit/api/module.h>
+
+#include <sstream>
+
+#include "passes/pipeline.h"
+
+namespace ifx_torch {
+namespace {
+
+constexpr const char* kReportAttribute = "ifx_report";
+
+// Keys are op kinds and pattern names: no character needs escaping.
+void write_json_counts(std::ostringstream& out, const std::map<std::string, int64_t>& counts) {
+  out << "{";
+  const char* separator = "";
+  for (const auto& [key, count] : counts) {
+    out << separator << "\"" << key << "\": " << count;
+    separator = ", ";
+  }
+  out << "}";
+}
+
+std::string make_report_json(const std::map<std::string, int64_t>& ops_before,
+                             const std::map<std::string, int64_t>& ops_after,
+                             const std::map<std::string, int64_t>& fused) {
+  std::ostringstream out;
+  out << "{\"ops_before\": ";
+  write_json_counts(out, ops_before);
+  out << ", \"ops_after\": ";
+  write_json_counts(out, ops_after);
+  out << ", \"fused\": ";
+  write_json_counts(out, fused);
+  out << "}";
+  return out.str();
+}
+
+}  // namespace
+
+torch::jit::Module optimize(const torch::jit::Module& module, const OptimizeOptions& options) {
+  TORCH_CHECK(!module.hasattr("training") || !module.is_training(),
+              "ifx_torch.optimize: the model is in training mode; call model.eval() first "
+              "(the fused ops are for inference and freezing folds batch-norm statistics)");
+  TORCH_CHECK(module.find_method("forward").has_value(),
+              "ifx_torch.optimize: the module has no forward method");
+  torch::jit::Module frozen = torch::jit::freeze(module);
+  const std::shared_ptr<torch::jit::Graph> graph = frozen.get_method("forward").graph();
+
+  const auto ops_before = ifx::passes::OpHistogram(graph);
+  const auto fused = ifx::passes::RunPipeline(graph, {options.fuse_aten_activations});
+  const auto ops_after = ifx::passes::OpHistogram(graph);
+
+  const std::string report = make_report_json(ops_before, ops_after, fused);
+  if (frozen.hasattr(kReportAttribute)) {
+    frozen.setattr(kReportAttribute, report);
+  } else {
+    frozen.register_attribute(kReportAttribute, c10::StringType::get(), report);
+  }
+  return frozen;
+}
+
+std::string report_json(const torch::jit::Module& module) {
+  if (!module.hasattr(kReportAttribute)) return "";
+  return module.attr(kReportAttribute).toStringRef();
+}
+
+}  // namespace ifx_torch

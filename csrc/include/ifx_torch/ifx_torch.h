@@ -1,0 +1,28 @@
+// ifx_torch C++ API: optimize a TorchScript module with the fused ifx:: ops.
+// Link against libifx_torch (which also registers the ops) and libtorch.
+#pragma once
+
+#include <torch/csrc/jit/api/module.h>
+
+#include <string>
+
+namespace ifx_torch {
+
+struct OptimizeOptions {
+  // Rewrite aten::hardswish / aten::hardsigmoid into ifx's ops as well.
+  bool fuse_aten_activations = true;
+};
+
+// Freezes an eval-mode module and runs the fusion passes on its forward.
+// Returns a new module; `module` is left unchanged. The result carries a JSON
+// report (see report_json) and saves/loads like any TorchScript module; loading
+// it needs the ifx ops registered (link libifx_torch, or `import ifx_torch`).
+// Throws c10::Error with a readable message for a module in training mode or
+// without a forward method.
+torch::jit::Module optimize(const torch::jit::Module& module, const OptimizeOptions& options = {});
+
+// The report optimize() attached: {"ops_before": {kind: n}, "ops_after": {...},
+// "fused": {pattern: n}}. Empty if the module did not come from optimize().
+std::string report_json(const torch::jit::Module& module);
+
+}  // namespace ifx_torch

@@ -1,0 +1,133 @@
+#include "activation_kernels.h"
+
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+
+#include <algorithm>
+
+namespace ifx::kernels {
+namespace {
+
+// Arithmetic happens in float (double for double), so fp16/bf16 round once,
+// at the store, instead of after each of the chain's four ops.
+template <typename T> struct Compute { using type = float; };
+template <> struct Compute<double> { using type = double; };
+
+template <typename T> __device__ __forceinline__ typename Compute<T>::type load_as_compute(T v) {
+  return static_cast<typename Compute<T>::type>(v);
+}
+template <> __device__ __forceinline__ float load_as_compute(__half v) { return __half2float(v); }
+template <> __device__ __forceinline__ float load_as_compute(__nv_bfloat16 v) { return __bfloat162float(v); }
+
+template <typename T, typename C> __device__ __forceinline__ T store_from_compute(C v) {
+  return static_cast<T>(v);
+}
+template <> __device__ __forceinline__ __half store_from_compute<__half, float>(float v) { return __float2half_rn(v); }
+template <> __device__ __forceinline__ __nv_bfloat16 store_from_compute<__nv_bfloat16, float>(float v) {
+  return __float2bfloat16_rn(v);
+}
+
+// Same operation order as the eager chain `x * clamp(x + 3, 0, 6) / 6`, with a
+// true division, so x = 3 gives exactly 3 and x = -3 exactly (-)0. NaN
+// propagates like torch.clamp does.
+template <typename C> __device__ __forceinline__ C clamp_0_6(C v) {
+  if (v != v) return v;
+  return v < C(0) ? C(0) : (v > C(6) ? C(6) : v);
+}
+
+template <Activation A, typename C> __device__ __forceinline__ C apply(C x) {
+  if constexpr (A == Activation::kHardswish) {
+    return x * clamp_0_6(x + C(3)) / C(6);
+  } else {
+    return clamp_0_6(x + C(3)) / C(6);
+  }
+}
+
+template <Activation A, typename T> __device__ __forceinline__ T apply_element(T v) {
+  return store_from_compute<T>(apply<A>(load_as_compute(v)));
+}
+
+constexpr int kThreads = 256;
+
+// One 16-byte vector per thread and step; the last numel % per_vector
+// elements are done with scalar accesses by the same launch.
+template <Activation A, typename T>
+__global__ void activation_vector_kernel(const T* __restrict__ in, T* __restrict__ out, int64_t numel) {
+  constexpr int per_vector = 16 / sizeof(T);
+  struct alignas(16) Vector { T v[per_vector]; };
+  const int64_t vectors = numel / per_vector;
+  const int64_t stride = int64_t(gridDim.x) * blockDim.x;
+  const Vector* in_v = reinterpret_cast<const Vector*>(in);
+  Vector* out_v = reinterpret_cast<Vector*>(out);
+  for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < vectors; i += stride) {
+    Vector chunk = in_v[i];
+#pragma unroll
+    for (int k = 0; k < per_vector; ++k) chunk.v[k] = apply_element<A>(chunk.v[k]);
+    out_v[i] = chunk;
+  }
+  for (int64_t i = vectors * per_vector + int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < numel;
+       i += stride) {
+    out[i] = apply_element<A>(in[i]);
+  }
+}
+
+template <Activation A, typename T>
+__global__ void activation_scalar_kernel(const T* __restrict__ in, T* __restrict__ out, int64_t numel) {
+  const int64_t stride = int64_t(gridDim.x) * blockDim.x;
+  for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < numel; i += stride) {
+    out[i] = apply_element<A>(in[i]);
+  }
+}
+
+bool is_16_byte_aligned(const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; }
+
+// Enough blocks to fill the GPU several times over; the grid-stride loops
+// cover the rest, so huge tensors need no more blocks than this.
+int grid_size(int64_t work_items) {
+  constexpr int64_t kMaxBlocks = 132 * 32;
+  const int64_t blocks = (work_items + kThreads - 1) / kThreads;
+  return static_cast<int>(std::max<int64_t>(1, std::min(blocks, kMaxBlocks)));
+}
+
+template <Activation A, typename T>
+cudaError_t launch_typed(const void* input, void* output, int64_t numel, cudaStream_t stream) {
+  const T* in = static_cast<const T*>(input);
+  T* out = static_cast<T*>(output);
+  if (is_16_byte_aligned(in) && is_16_byte_aligned(out)) {
+    constexpr int per_vector = 16 / sizeof(T);
+    const int64_t work = std::max<int64_t>(numel / per_vector, numel % per_vector);
+    activation_vector_kernel<A, T><<<grid_size(work), kThreads, 0, stream>>>(in, out, numel);
+  } else {
+    activation_scalar_kernel<A, T><<<grid_size(numel), kThreads, 0, stream>>>(in, out, numel);
+  }
+  return cudaGetLastError();
+}
+
+template <Activation A>
+cudaError_t launch_for_type(ElementType type, const void* input, void* output, int64_t numel,
+                            cudaStream_t stream) {
+  switch (type) {
+    case ElementType::kFloat32: return launch_typed<A, float>(input, output, numel, stream);
+    case ElementType::kFloat16: return launch_typed<A, __half>(input, output, numel, stream);
+    case ElementType::kBFloat16: return launch_typed<A, __nv_bfloat16>(input, output, numel, stream);
+    case ElementType::kFloat64: return launch_typed<A, double>(input, output, numel, stream);
+  }
+  return cudaErrorInvalidValue;
+}
+
+}  // namespace
+
+cudaError_t launch_activation(Activation activation, ElementType type, const void* input, void* output,
+                              int64_t numel, cudaStream_t stream) {
+  if (numel < 0) return cudaErrorInvalidValue;
+  if (numel == 0) return cudaSuccess;
+  switch (activation) {
+    case Activation::kHardswish:
+      return launch_for_type<Activation::kHardswish>(type, input, output, numel, stream);
+    case Activation::kHardsigmoid:
+      return launch_for_type<Activation::kHardsigmoid>(type, input, output, numel, stream);
+  }
+  return cudaErrorInvalidValue;
+}
+
+}  // namespace ifx::kernels

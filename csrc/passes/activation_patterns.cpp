@@ -1,0 +1,262 @@
+#include "activation_patterns.h"
+
+#include <torch/csrc/jit/ir/constants.h>
+
+#include <cmath>
+#include <optional>
+
+namespace ifx::passes {
+namespace {
+
+using torch::jit::toIValue;
+
+// A constant int/float scalar, as a double.
+std::optional<double> constant_number(Value* v) {
+  const auto value = toIValue(v);
+  if (!value || !(value->isInt() || value->isDouble())) return std::nullopt;
+  return value->toScalar().toDouble();
+}
+
+// A constant 0-dim float or integer tensor (as min/max spell bounds), as a
+// double. Only 0-dim: a tensor with dims would take part in type promotion.
+std::optional<double> constant_scalar_tensor(Value* v) {
+  const auto value = toIValue(v);
+  if (!value || !value->isTensor()) return std::nullopt;
+  const at::Tensor& t = value->toTensor();
+  if (t.dim() != 0 || t.scalar_type() == at::kBool || t.is_complex()) return std::nullopt;
+  return t.item<double>();
+}
+
+bool is_number(Value* v, double expected) {
+  const auto number = constant_number(v);
+  return number && *number == expected;
+}
+
+bool is_none(Value* v) { return v->type()->kind() == c10::TypeKind::NoneType; }
+
+// 1/6 as written in a model: the double or float nearest to it, or a decimal
+// spelling like 0.1666667. 2^-22 relative is two float32 rounding steps.
+bool is_one_sixth(Value* v) {
+  const auto number = constant_number(v);
+  return number && std::abs(*number * 6.0 - 1.0) <= std::ldexp(1.0, -22);
+}
+
+// The node producing v, recorded in the chain.
+Node* take(Value* v, Chain& chain) {
+  chain.nodes.push_back(v->node());
+  return v->node();
+}
+
+// The lower bound of a two-step clamp: max(a, 0) spelled as clamp_min,
+// clamp(a, 0, None), relu or max/maximum with a 0-dim tensor 0.
+Value* match_lower_0(Value* v, Chain& chain) {
+  Node* n = v->node();
+  if (n->matches("aten::clamp_min(Tensor self, Scalar min) -> Tensor") && is_number(n->input(1), 0)) {
+    return take(v, chain)->input(0);
+  }
+  if (n->matches("aten::clamp(Tensor self, Scalar? min=None, Scalar? max=None) -> Tensor") &&
+      is_number(n->input(1), 0) && is_none(n->input(2))) {
+    return take(v, chain)->input(0);
+  }
+  if (n->matches("aten::relu(Tensor self) -> Tensor")) {
+    return take(v, chain)->input(0);
+  }
+  if (n->matches("aten::max.other(Tensor self, Tensor other) -> Tensor") ||
+      n->matches("aten::maximum(Tensor self, Tensor other) -> Tensor")) {
+    for (int operand : {0, 1}) {
+      const auto bound = constant_scalar_tensor(n->input(1 - operand));
+      if (bound && *bound == 0) return take(v, chain)->input(operand);
+    }
+  }
+  return nullptr;
+}
+
+// The upper bound of a two-step clamp: min(a, 6) spelled as clamp_max,
+// clamp(a, None, 6) or min/minimum with a 0-dim tensor 6.
+Value* match_upper_6(Value* v, Chain& chain) {
+  Node* n = v->node();
+  if (n->matches("aten::clamp_max(Tensor self, Scalar max) -> Tensor") && is_number(n->input(1), 6)) {
+    return take(v, chain)->input(0);
+  }
+  if (n->matches("aten::clamp(Tensor self, Scalar? min=None, Scalar? max=None) -> Tensor") &&
+      is_none(n->input(1)) && is_number(n->input(2), 6)) {
+    return take(v, chain)->input(0);
+  }
+  if (n->matches("aten::min.other(Tensor self, Tensor other) -> Tensor") ||
+      n->matches("aten::minimum(Tensor self, Tensor other) -> Tensor")) {
+    for (int operand : {0, 1}) {
+      const auto bound = constant_scalar_tensor(n->input(1 - operand));
+      if (bound && *bound == 6) return take(v, chain)->input(operand);
+    }
+  }
+  return nullptr;
+}
+
+// The two operands of a tensor-tensor multiply, or false.
+bool match_tensor_mul(Value* v, Value*& lhs, Value*& rhs) {
+  Node* n = v->node();
+  if (!n->matches("aten::mul.Tensor(Tensor self, Tensor other) -> Tensor")) return false;
+  lhs = n->input(0);
+  rhs = n->input(1);
+  return true;
+}
+
+// x * g(x), either operand order, where g is matched by `match_factor`.
+template <typename MatchFactor>
+Value* match_product_with_input(Value* v, Chain& chain, MatchFactor match_factor) {
+  Value *lhs = nullptr, *rhs = nullptr;
+  if (!match_tensor_mul(v, lhs, rhs)) return nullptr;
+  for (auto [x, factor] : {std::pair{lhs, rhs}, std::pair{rhs, lhs}}) {
+    Chain attempt{{v->node()}};
+    if (match_factor(factor, attempt) == x) {
+      chain.nodes.insert(chain.nodes.end(), attempt.nodes.begin(), attempt.nodes.end());
+      return x;
+    }
+  }
+  return nullptr;
+}
+
+// clamp(x + 3, 0, 6) -> x
+Value* match_shifted_clamp(Value* v, Chain& chain) {
+  Value* shifted = match_clamp_0_6(v, chain);
+  return shifted ? match_add_three(shifted, chain) : nullptr;
+}
+
+}  // namespace
+
+Value* match_add_three(Value* v, Chain& chain) {
+  Node* n = v->node();
+  if (n->matches("aten::add.Scalar(Tensor self, Scalar other, Scalar alpha=1) -> Tensor") &&
+      is_number(n->input(1), 3) && is_number(n->input(2), 1)) {
+    return take(v, chain)->input(0);
+  }
+  return nullptr;
+}
+
+Value* match_clamp_0_6(Value* v, Chain& chain) {
+  Node* n = v->node();
+  if (n->matches("aten::relu6(Tensor self) -> Tensor")) {
+    return take(v, chain)->input(0);
+  }
+  if ((n->matches("aten::hardtanh(Tensor self, Scalar min_val=-1, Scalar max_val=1) -> Tensor") ||
+       n->matches("aten::clamp(Tensor self, Scalar? min=None, Scalar? max=None) -> Tensor")) &&
+      is_number(n->input(1), 0) && is_number(n->input(2), 6)) {
+    return take(v, chain)->input(0);
+  }
+  // Two steps, in either order: min(max(a, 0), 6) or max(min(a, 6), 0).
+  Chain attempt;
+  if (Value* inner = match_upper_6(v, attempt)) {
+    if (Value* a = match_lower_0(inner, attempt)) {
+      chain.nodes.insert(chain.nodes.end(), attempt.nodes.begin(), attempt.nodes.end());
+      return a;
+    }
+  }
+  attempt.nodes.clear();
+  if (Value* inner = match_lower_0(v, attempt)) {
+    if (Value* a = match_upper_6(inner, attempt)) {
+      chain.nodes.insert(chain.nodes.end(), attempt.nodes.begin(), attempt.nodes.end());
+      return a;
+    }
+  }
+  return nullptr;
+}
+
+Value* match_scale_sixth(Value* v, Chain& chain) {
+  Node* n = v->node();
+  if (n->matches("aten::div.Scalar(Tensor self, Scalar other) -> Tensor") && is_number(n->input(1), 6)) {
+    return take(v, chain)->input(0);
+  }
+  if (n->matches("aten::mul.Scalar(Tensor self, Scalar other) -> Tensor") && is_one_sixth(n->input(1))) {
+    return take(v, chain)->input(0);
+  }
+  return nullptr;
+}
+
+Value* match_hardsigmoid(Value* v, Chain& chain, const ChainOptions& options) {
+  Node* n = v->node();
+  if (n->kind() == c10::Symbol::fromQualString("ifx::hardsigmoid") ||
+      (options.absorb_aten_ops && n->matches("aten::hardsigmoid(Tensor self) -> Tensor"))) {
+    return take(v, chain)->input(0);
+  }
+  // clamp(x + 3, 0, 6) / 6
+  Chain attempt;
+  if (Value* clamped = match_scale_sixth(v, attempt)) {
+    if (Value* x = match_shifted_clamp(clamped, attempt)) {
+      chain.nodes.insert(chain.nodes.end(), attempt.nodes.begin(), attempt.nodes.end());
+      return x;
+    }
+  }
+  return nullptr;
+}
+
+Value* match_hardswish(Value* v, Chain& chain, const ChainOptions& options) {
+  Node* n = v->node();
+  if (options.absorb_aten_ops && n->matches("aten::hardswish(Tensor self) -> Tensor")) {
+    return take(v, chain)->input(0);
+  }
+  // x * hardsigmoid(x), with the /6 inside the hardsigmoid.
+  if (Value* x = match_product_with_input(
+          v, chain, [&](Value* f, Chain& c) { return match_hardsigmoid(f, c, options); })) {
+    return x;
+  }
+  // (x * clamp(x + 3, 0, 6)) / 6
+  Chain attempt;
+  if (Value* product = match_scale_sixth(v, attempt)) {
+    if (Value* x = match_product_with_input(product, attempt, match_shifted_clamp)) {
+      chain.nodes.insert(chain.nodes.end(), attempt.nodes.begin(), attempt.nodes.end());
+      return x;
+    }
+  }
+  // (x / 6) * clamp(x + 3, 0, 6)
+  Value *lhs = nullptr, *rhs = nullptr;
+  if (match_tensor_mul(v, lhs, rhs)) {
+    for (auto [scaled, clamped] : {std::pair{lhs, rhs}, std::pair{rhs, lhs}}) {
+      Chain scaled_chain{{n}};
+      Value* x = match_scale_sixth(scaled, scaled_chain);
+      if (x && match_shifted_clamp(clamped, scaled_chain) == x) {
+        chain.nodes.insert(chain.nodes.end(), scaled_chain.nodes.begin(), scaled_chain.nodes.end());
+        return x;
+      }
+    }
+  }
+  return nullptr;
+}
+
+namespace {
+
+bool has_supported_type(Value* input) {
+  const auto tensor_type = input->type()->cast<c10::TensorType>();
+  if (!tensor_type) return false;
+  if (const auto dtype = tensor_type->scalarType()) {
+    if (!(*dtype == at::kFloat || *dtype == at::kHalf || *dtype == at::kBFloat16 || *dtype == at::kDouble)) {
+      return false;
+    }
+  }
+  if (const auto device = tensor_type->device()) {
+    if (!(device->is_cpu() || device->is_cuda())) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+bool is_safe_to_fuse(const Chain& chain, Value* input, torch::jit::AliasDb& alias_db) {
+  Node* final_node = chain.nodes.front();
+  for (Node* node : chain.nodes) {
+    if (node->owningBlock() != final_node->owningBlock()) return false;
+    if (node->outputs().size() != 1) return false;
+    if (node != final_node && node->output()->uses().size() != 1) return false;
+  }
+  return has_supported_type(input) && !alias_db.hasWriters(input);
+}
+
+void replace_chain(const Chain& chain, Value* input, torch::jit::Symbol op) {
+  Node* final_node = chain.nodes.front();
+  torch::jit::Graph* graph = final_node->owningGraph();
+  torch::jit::WithInsertPoint insert_point(final_node);
+  Value* fused = graph->insert(op, {input});
+  fused->setType(final_node->output()->type());
+  final_node->output()->replaceAllUsesWith(fused);
+}
+
+}  // namespace ifx::passes

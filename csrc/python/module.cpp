@@ -1,0 +1,34 @@
+// ifx_torch._C: the Python face of the C++ library. Importing it registers the
+// ifx:: ops (their static registrations are linked into this module).
+#include <torch/csrc/jit/python/pybind_utils.h>
+#include <torch/extension.h>
+
+#include "ifx_torch/ifx_torch.h"
+#include "passes/pipeline.h"
+
+namespace {
+
+torch::jit::Module optimize_module(const torch::jit::Module& module, bool fuse_aten_activations) {
+  ifx_torch::OptimizeOptions options;
+  options.fuse_aten_activations = fuse_aten_activations;
+  return ifx_torch::optimize(module, options);
+}
+
+std::map<std::string, int64_t> run_pipeline(const std::shared_ptr<torch::jit::Graph>& graph,
+                                            bool fuse_aten_activations) {
+  return ifx::passes::RunPipeline(graph, {fuse_aten_activations});
+}
+
+}  // namespace
+
+PYBIND11_MODULE(_C, m) {
+  m.doc() = "ifx_torch native library: fused ops and TorchScript passes";
+  m.def("optimize", &optimize_module, pybind11::arg("module"), pybind11::arg("fuse_aten_activations") = true,
+        "Freeze an eval-mode torch._C.ScriptModule and run the fusion passes (C++ ifx_torch::optimize).");
+  m.def("report_json", &ifx_torch::report_json, pybind11::arg("module"),
+        "The JSON report attached by optimize, or '' if there is none.");
+  m.def("run_pipeline", &run_pipeline, pybind11::arg("graph"), pybind11::arg("fuse_aten_activations") = true,
+        "Run the fusion passes on a torch._C.Graph in place; returns fused counts per pattern.");
+  m.def("op_histogram", &ifx::passes::OpHistogram, pybind11::arg("graph"),
+        "Count the aten:: and ifx:: nodes of a torch._C.Graph by kind.");
+}

@@ -1,0 +1,16 @@
+"""ifx_torch: fused ops and TorchScript passes that make PyTorch CNNs faster.
+
+    opt = ifx_torch.optimize(model.eval())
+    print(ifx_torch.report(opt))
+
+Importing the package registers the ``torch.ops.ifx`` operators, which a saved
+optimized model needs when it is loaded with ``torch.jit.load``.
+"""
+import torch  # noqa: F401  (loads libtorch before the extension)
+
+from . import _C  # noqa: F401  (registers torch.ops.ifx.*)
+from .optimize import optimize
+from .report import Report, report
+
+__all__ = ["optimize", "report", "Report"]
+__version__ = "0.1.0"

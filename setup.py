@@ -1,0 +1,51 @@
+"""Builds the ifx_torch Python package and its extension ifx_torch._C.
+
+CUDA sources are compiled when the installed torch has CUDA and nvcc is found
+(IFX_TORCH_CPU_ONLY=1 forces a CPU-only build). torch is not declared as a
+dependency on purpose: installing must never replace the torch already there.
+"""
+import glob
+import os
+
+import torch
+from setuptools import find_packages, setup
+from torch.utils.cpp_extension import CUDA_HOME, BuildExtension, CppExtension, CUDAExtension
+
+ROOT = os.path.dirname(os.path.abspath(__file__))
+
+
+def sources(pattern):
+    return sorted(os.path.relpath(p, ROOT) for p in glob.glob(os.path.join(ROOT, pattern)))
+
+
+def with_cuda():
+    if os.environ.get("IFX_TORCH_CPU_ONLY") == "1":
+        return False
+    return torch.version.cuda is not None and CUDA_HOME is not None
+
+
+def extension():
+    cpu_sources = [s for s in sources("csrc/ops/*.cpp") if not s.endswith("_cuda.cpp")]
+    cpu_sources += sources("csrc/passes/*.cpp") + sources("csrc/api/*.cpp") + ["csrc/python/module.cpp"]
+    include_dirs = [os.path.join(ROOT, "csrc"), os.path.join(ROOT, "csrc", "include")]
+    cxx_flags = ["-O3", "-std=c++17"]
+    if not with_cuda():
+        return CppExtension("ifx_torch._C", cpu_sources, include_dirs=include_dirs,
+                            extra_compile_args={"cxx": cxx_flags})
+    cuda_sources = sources("csrc/ops/*_cuda.cpp") + sources("csrc/kernels/*.cu")
+    return CUDAExtension("ifx_torch._C", cpu_sources + cuda_sources, include_dirs=include_dirs,
+                         define_macros=[("IFX_TORCH_WITH_CUDA", "1")],
+                         extra_compile_args={"cxx": cxx_flags, "nvcc": ["-O3", "-std=c++17"]})
+
+
+setup(
+    name="ifx_torch",
+    version="0.1.0",
+    description="TorchScript fusion passes and fused CUDA ops that make PyTorch CNNs faster",
+    package_dir={"": "python"},
+    packages=find_packages("python"),
+    ext_modules=[extension()],
+    cmdclass={"build_ext": BuildExtension.with_options(use_ninja=True)},
+    python_requires=">=3.9",
+    zip_safe=False,
+)
