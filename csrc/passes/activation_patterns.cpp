@@ -10,35 +10,32 @@ namespace {
 
 using torch::jit::toIValue;
 
-// A constant int/float scalar, as a double.
-std::optional<double> constant_number(Value* v) {
+// A constant that acts as a scalar, as a double: an int/float, or a 0-dim
+// float or integer tensor (what tracing and min/max spell scalars with). A
+// tensor with dims is not one: it would take part in type promotion.
+std::optional<double> constant_scalar(Value* v) {
   const auto value = toIValue(v);
-  if (!value || !(value->isInt() || value->isDouble())) return std::nullopt;
-  return value->toScalar().toDouble();
-}
-
-// A constant 0-dim float or integer tensor (as min/max spell bounds), as a
-// double. Only 0-dim: a tensor with dims would take part in type promotion.
-std::optional<double> constant_scalar_tensor(Value* v) {
-  const auto value = toIValue(v);
-  if (!value || !value->isTensor()) return std::nullopt;
+  if (!value) return std::nullopt;
+  if (value->isInt() || value->isDouble()) return value->toScalar().toDouble();
+  if (!value->isTensor()) return std::nullopt;
   const at::Tensor& t = value->toTensor();
   if (t.dim() != 0 || t.scalar_type() == at::kBool || t.is_complex()) return std::nullopt;
   return t.item<double>();
 }
 
 bool is_number(Value* v, double expected) {
-  const auto number = constant_number(v);
+  const auto number = constant_scalar(v);
   return number && *number == expected;
 }
 
 bool is_none(Value* v) { return v->type()->kind() == c10::TypeKind::NoneType; }
 
-// 1/6 as written in a model: the double or float nearest to it, or a decimal
-// spelling like 0.1666667. 2^-22 relative is two float32 rounding steps.
+// 1/6 as written in a model: the double or the float32 nearest to it. Looser
+// spellings (0.1666667 is 2e-7 off) would change float64 results, so they are
+// near-misses. 2^-24 relative is half a float32 step.
 bool is_one_sixth(Value* v) {
-  const auto number = constant_number(v);
-  return number && std::abs(*number * 6.0 - 1.0) <= std::ldexp(1.0, -22);
+  const auto number = constant_scalar(v);
+  return number && std::abs(*number * 6.0 - 1.0) <= std::ldexp(1.0, -24);
 }
 
 // The node producing v, recorded in the chain.
@@ -64,8 +61,7 @@ Value* match_lower_0(Value* v, Chain& chain) {
   if (n->matches("aten::max.other(Tensor self, Tensor other) -> Tensor") ||
       n->matches("aten::maximum(Tensor self, Tensor other) -> Tensor")) {
     for (int operand : {0, 1}) {
-      const auto bound = constant_scalar_tensor(n->input(1 - operand));
-      if (bound && *bound == 0) return take(v, chain)->input(operand);
+      if (is_number(n->input(1 - operand), 0)) return take(v, chain)->input(operand);
     }
   }
   return nullptr;
@@ -85,10 +81,19 @@ Value* match_upper_6(Value* v, Chain& chain) {
   if (n->matches("aten::min.other(Tensor self, Tensor other) -> Tensor") ||
       n->matches("aten::minimum(Tensor self, Tensor other) -> Tensor")) {
     for (int operand : {0, 1}) {
-      const auto bound = constant_scalar_tensor(n->input(1 - operand));
-      if (bound && *bound == 6) return take(v, chain)->input(operand);
+      if (is_number(n->input(1 - operand), 6)) return take(v, chain)->input(operand);
     }
   }
+  return nullptr;
+}
+
+// `op(a, constant)` or, where the op commutes, `op(constant, a)`, with
+// the constant satisfying `is_wanted`: returns a, else nullptr. Tensor-tensor
+// overloads are how tracing spells `x + 3`.
+template <typename IsWanted>
+Value* non_constant_operand(Node* n, bool commutes, IsWanted is_wanted) {
+  if (is_wanted(n->input(1)) && !constant_scalar(n->input(0))) return n->input(0);
+  if (commutes && is_wanted(n->input(0)) && !constant_scalar(n->input(1))) return n->input(1);
   return nullptr;
 }
 
@@ -126,11 +131,16 @@ Value* match_shifted_clamp(Value* v, Chain& chain) {
 
 Value* match_add_three(Value* v, Chain& chain) {
   Node* n = v->node();
-  if (n->matches("aten::add.Scalar(Tensor self, Scalar other, Scalar alpha=1) -> Tensor") &&
-      is_number(n->input(1), 3) && is_number(n->input(2), 1)) {
-    return take(v, chain)->input(0);
+  const auto is_three = [](Value* c) { return is_number(c, 3); };
+  Value* x = nullptr;
+  if (n->matches("aten::add.Scalar(Tensor self, Scalar other, Scalar alpha=1) -> Tensor")) {
+    x = non_constant_operand(n, /*commutes=*/false, is_three);
+  } else if (n->matches("aten::add.Tensor(Tensor self, Tensor other, *, Scalar alpha=1) -> Tensor")) {
+    x = non_constant_operand(n, /*commutes=*/true, is_three);
   }
-  return nullptr;
+  if (x == nullptr || !is_number(n->input(2), 1)) return nullptr;
+  take(v, chain);
+  return x;
 }
 
 Value* match_clamp_0_6(Value* v, Chain& chain) {
@@ -163,13 +173,18 @@ Value* match_clamp_0_6(Value* v, Chain& chain) {
 
 Value* match_scale_sixth(Value* v, Chain& chain) {
   Node* n = v->node();
-  if (n->matches("aten::div.Scalar(Tensor self, Scalar other) -> Tensor") && is_number(n->input(1), 6)) {
-    return take(v, chain)->input(0);
+  const auto is_six = [](Value* c) { return is_number(c, 6); };
+  Value* a = nullptr;
+  if (n->matches("aten::div.Scalar(Tensor self, Scalar other) -> Tensor") ||
+      n->matches("aten::div.Tensor(Tensor self, Tensor other) -> Tensor")) {
+    a = non_constant_operand(n, /*commutes=*/false, is_six);
+  } else if (n->matches("aten::mul.Scalar(Tensor self, Scalar other) -> Tensor") ||
+             n->matches("aten::mul.Tensor(Tensor self, Tensor other) -> Tensor")) {
+    a = non_constant_operand(n, /*commutes=*/true, is_one_sixth);
   }
-  if (n->matches("aten::mul.Scalar(Tensor self, Scalar other) -> Tensor") && is_one_sixth(n->input(1))) {
-    return take(v, chain)->input(0);
-  }
-  return nullptr;
+  if (a == nullptr) return nullptr;
+  take(v, chain);
+  return a;
 }
 
 Value* match_hardsigmoid(Value* v, Chain& chain, const ChainOptions& options) {

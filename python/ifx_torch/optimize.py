@@ -22,7 +22,8 @@ def optimize(model: torch.nn.Module, example_inputs: Optional[ExampleInputs] = N
     """
     if not isinstance(model, torch.nn.Module):
         raise TypeError(f"ifx_torch.optimize: expected a torch.nn.Module, got {type(model).__name__}")
-    if model.training:
+    # A frozen ScriptModule (e.g. one optimize returned) has no `training` left: freezing needed eval.
+    if getattr(model, "training", False):
         raise RuntimeError("ifx_torch.optimize: the model is in training mode; call model.eval() first "
                            "(the fused ops are for inference and freezing folds batch-norm statistics)")
     scripted = _to_torchscript(model, example_inputs)

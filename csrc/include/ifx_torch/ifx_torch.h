@@ -22,7 +22,8 @@ struct OptimizeOptions {
 torch::jit::Module optimize(const torch::jit::Module& module, const OptimizeOptions& options = {});
 
 // The report optimize() attached: {"ops_before": {kind: n}, "ops_after": {...},
-// "fused": {pattern: n}}. Empty if the module did not come from optimize().
+// "fused": {pattern: n}}, where ops_before counts the graph torch.jit.freeze
+// alone would give. Empty if the module did not come from optimize().
 std::string report_json(const torch::jit::Module& module);
 
 }  // namespace ifx_torch

@@ -1,0 +1,208 @@
+// ifx_run: load a TorchScript file, optionally optimize it with ifx_torch, run
+// it on seeded random inputs and print its outputs and latency.
+//
+//   ifx_run model.pt --shape 1,3,224,224 [--shape ...] [--optimize] [--device cpu|cuda]
+//           [--dtype float32|float16|bfloat16|float64] [--seed N] [--iters N] [--warmup N]
+//           [--save-output out.pt] [--save-optimized opt.pt]
+//
+// Inputs are torch::randn(shape) after torch::manual_seed(seed), drawn on the
+// CPU, so Python reproduces them with torch.manual_seed(seed); torch.randn(shape).
+// --save-output writes the outputs with torch::pickle_save (torch.load reads it).
+#include <torch/csrc/jit/serialization/import.h>
+#include <torch/csrc/jit/serialization/pickle.h>
+#include <torch/script.h>
+#include <torch/torch.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdlib>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "ifx_torch/ifx_torch.h"
+
+namespace {
+
+struct Options {
+  std::string model_path;
+  std::vector<std::vector<int64_t>> shapes;
+  bool optimize = false;
+  std::string device = "cpu";
+  std::string dtype = "float32";
+  uint64_t seed = 0;
+  int iters = 20;
+  int warmup = 3;
+  std::string save_output;
+  std::string save_optimized;
+};
+
+[[noreturn]] void usage_error(const std::string& message) {
+  std::cerr << "ifx_run: " << message << "\n"
+            << "usage: ifx_run MODEL.pt --shape 1,3,224,224 [--shape ...] [--optimize] [--device cpu|cuda]\n"
+            << "               [--dtype float32|float16|bfloat16|float64] [--seed N] [--iters N] [--warmup N]\n"
+            << "               [--save-output OUT.pt] [--save-optimized OPT.pt]\n";
+  std::exit(2);
+}
+
+std::vector<int64_t> parse_shape(const std::string& text) {
+  std::vector<int64_t> shape;
+  std::stringstream stream(text);
+  std::string item;
+  while (std::getline(stream, item, ',')) {
+    try {
+      size_t used = 0;
+      const long long dim = std::stoll(item, &used);
+      if (used != item.size() || dim < 0) throw std::invalid_argument(item);
+      shape.push_back(dim);
+    } catch (const std::exception&) {
+      usage_error("bad --shape '" + text + "': expected comma-separated non-negative integers");
+    }
+  }
+  if (shape.empty()) usage_error("empty --shape");
+  return shape;
+}
+
+int parse_count(const std::string& flag, const std::string& text) {
+  try {
+    size_t used = 0;
+    const int value = std::stoi(text, &used);
+    if (used == text.size() && value >= 0) return value;
+  } catch (const std::exception&) {
+  }
+  usage_error("bad " + flag + " '" + text + "': expected a non-negative integer");
+}
+
+Options parse_options(int argc, char** argv) {
+  Options options;
+  for (int i = 1; i < argc; ++i) {
+    const std::string arg = argv[i];
+    auto value = [&]() -> std::string {
+      if (i + 1 >= argc) usage_error(arg + " needs a value");
+      return argv[++i];
+    };
+    if (arg == "--shape") options.shapes.push_back(parse_shape(value()));
+    else if (arg == "--optimize") options.optimize = true;
+    else if (arg == "--device") options.device = value();
+    else if (arg == "--dtype") options.dtype = value();
+    else if (arg == "--seed") options.seed = static_cast<uint64_t>(parse_count(arg, value()));
+    else if (arg == "--iters") options.iters = parse_count(arg, value());
+    else if (arg == "--warmup") options.warmup = parse_count(arg, value());
+    else if (arg == "--save-output") options.save_output = value();
+    else if (arg == "--save-optimized") options.save_optimized = value();
+    else if (arg == "-h" || arg == "--help") usage_error("help");
+    else if (!arg.empty() && arg[0] == '-') usage_error("unknown option " + arg);
+    else if (options.model_path.empty()) options.model_path = arg;
+    else usage_error("more than one model path given");
+  }
+  if (options.model_path.empty()) usage_error("no model path given");
+  if (options.shapes.empty()) usage_error("give at least one --shape");
+  return options;
+}
+
+torch::ScalarType parse_dtype(const std::string& name) {
+  if (name == "float32") return torch::kFloat;
+  if (name == "float16") return torch::kHalf;
+  if (name == "bfloat16") return torch::kBFloat16;
+  if (name == "float64") return torch::kDouble;
+  usage_error("unknown --dtype " + name);
+}
+
+void synchronize(const torch::Device& device) {
+  if (device.is_cuda()) torch::cuda::synchronize(device.index() < 0 ? 0 : device.index());
+}
+
+void print_tensor_summary(const std::string& name, const torch::Tensor& t) {
+  const torch::Tensor values = t.detach().to(torch::kCPU, torch::kDouble);
+  std::cout << name << ": shape " << t.sizes() << " dtype " << t.dtype();
+  if (values.numel() > 0) {
+    std::cout << " sum " << values.sum().item<double>() << " mean " << values.mean().item<double>()
+              << " first [";
+    const torch::Tensor flat = values.flatten();
+    for (int64_t i = 0; i < std::min<int64_t>(5, flat.numel()); ++i) {
+      std::cout << (i ? ", " : "") << flat[i].item<double>();
+    }
+    std::cout << "]";
+  }
+  std::cout << "\n";
+}
+
+void print_outputs(const torch::IValue& output) {
+  if (output.isTensor()) {
+    print_tensor_summary("output", output.toTensor());
+  } else if (output.isTuple()) {
+    const auto& elements = output.toTupleRef().elements();
+    for (size_t i = 0; i < elements.size(); ++i) {
+      if (elements[i].isTensor()) print_tensor_summary("output[" + std::to_string(i) + "]", elements[i].toTensor());
+    }
+  } else {
+    std::cout << "output: " << output.tagKind() << "\n";
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const Options options = parse_options(argc, argv);
+  try {
+    const torch::Device device(options.device);
+    if (device.is_cuda() && !torch::cuda::is_available()) {
+      std::cerr << "ifx_run: --device " << options.device << " asked for, but no CUDA device is available\n";
+      return 2;
+    }
+    const torch::NoGradGuard no_grad;
+    torch::jit::Module module = torch::jit::load(options.model_path);
+    module.eval();
+    if (options.optimize) {
+      const auto start = std::chrono::steady_clock::now();
+      module = ifx_torch::optimize(module);
+      const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+      std::cout << "optimized in " << ms << " ms; report " << ifx_torch::report_json(module) << "\n";
+      if (!options.save_optimized.empty()) module.save(options.save_optimized);
+    }
+    module.to(device);
+
+    torch::manual_seed(options.seed);
+    std::vector<torch::jit::IValue> inputs;
+    for (const auto& shape : options.shapes) {
+      inputs.emplace_back(torch::randn(shape).to(device, parse_dtype(options.dtype)));
+    }
+
+    torch::IValue output;
+    for (int i = 0; i < options.warmup; ++i) output = module.forward(inputs);
+    std::vector<double> latencies_ms;
+    for (int i = 0; i < options.iters; ++i) {
+      synchronize(device);
+      const auto start = std::chrono::steady_clock::now();
+      output = module.forward(inputs);
+      synchronize(device);
+      latencies_ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count());
+    }
+    if (options.iters == 0) output = module.forward(inputs);
+
+    print_outputs(output);
+    if (!latencies_ms.empty()) {
+      std::sort(latencies_ms.begin(), latencies_ms.end());
+      std::cout << "latency over " << latencies_ms.size() << " runs: median " << latencies_ms[latencies_ms.size() / 2]
+                << " ms, min " << latencies_ms.front() << " ms\n";
+    }
+    if (!options.save_output.empty()) {
+      const std::vector<char> bytes = torch::pickle_save(output);
+      std::ofstream file(options.save_output, std::ios::binary);
+      file.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+      if (!file) {
+        std::cerr << "ifx_run: could not write " << options.save_output << "\n";
+        return 1;
+      }
+    }
+  } catch (const c10::Error& error) {
+    std::cerr << "ifx_run: " << error.what_without_backtrace() << "\n";
+    return 1;
+  } catch (const std::exception& error) {
+    std::cerr << "ifx_run: " << error.what() << "\n";
+    return 1;
+  }
+  return 0;
+}

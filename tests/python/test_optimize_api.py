@@ -1,0 +1,199 @@
+"""ifx_torch.optimize end to end: whole models, the report, save/load, the C++
+program, and the errors a user gets for bad input."""
+import os
+import subprocess
+import warnings
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+import ifx_torch
+from ifx_torch import models
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def small_mobilenet(hand_written):
+    torch.manual_seed(0)
+    model = models.mobilenet_v3_small(hand_written=hand_written, num_classes=10, width_mult=0.5)
+    # Random BN statistics, so folding them is exercised with non-trivial values.
+    for module in model.modules():
+        if isinstance(module, nn.BatchNorm2d):
+            module.running_mean.uniform_(-0.5, 0.5)
+            module.running_var.uniform_(0.5, 2.0)
+    return model.eval()
+
+
+@pytest.mark.parametrize("hand_written", [True, False], ids=["hand_written", "nn_modules"])
+@pytest.mark.parametrize("builder", [models.mobilenet_v3_small, models.mobilenet_v3_large], ids=["small", "large"])
+def test_mobilenet_every_chain_fused_and_outputs_match(builder, hand_written):
+    torch.manual_seed(1)
+    model = builder(hand_written=hand_written, num_classes=10).eval()
+    optimized = ifx_torch.optimize(model)
+    report = ifx_torch.report(optimized)
+    assert report.fused == models.count_activation_modules(model)
+    assert report.ops_after.get("ifx::hardswish") == report.fused["hardswish"]
+    assert report.ops_after.get("ifx::hardsigmoid") == report.fused["hardsigmoid"]
+    assert report.total_ops_after < report.total_ops_before or not hand_written
+    x = torch.randn(2, 3, 96, 96)
+    with torch.no_grad():
+        torch.testing.assert_close(optimized(x), model(x), rtol=1e-5, atol=1e-5)
+
+
+def test_float64_model_matches_eager_tightly():
+    model = small_mobilenet(hand_written=True).double()
+    optimized = ifx_torch.optimize(model)
+    x = torch.randn(2, 3, 64, 64, dtype=torch.float64)
+    with torch.no_grad():
+        torch.testing.assert_close(optimized(x), model(x), rtol=1e-12, atol=1e-12)
+
+
+def test_hand_written_report_counts_removed_ops():
+    model = small_mobilenet(hand_written=True)
+    report = ifx_torch.report(ifx_torch.optimize(model))
+    chains = models.count_activation_modules(model)
+    # A hardswish chain is add, relu6_, mul, div -> 1 op. The baseline (torch.jit.freeze) already
+    # folds the SE gate's `+ 3` into the conv bias, so a hardsigmoid there is relu6_, div -> 1 op.
+    assert report.ops_before["aten::relu6_"] == chains["hardswish"] + chains["hardsigmoid"]
+    assert "aten::relu6_" not in report.ops_after and "aten::relu6" not in report.ops_after
+    assert report.total_ops_before - report.total_ops_after == 3 * chains["hardswish"] + chains["hardsigmoid"]
+    assert "fused hardswish" in str(report)
+
+
+def test_save_and_load_round_trip(tmp_path):
+    model = small_mobilenet(hand_written=True)
+    optimized = ifx_torch.optimize(model)
+    path = tmp_path / "optimized.pt"
+    torch.jit.save(optimized, str(path))
+    loaded = torch.jit.load(str(path))
+    assert "ifx::hardswish" in str(loaded.graph)
+    assert ifx_torch.report(loaded) == ifx_torch.report(optimized)
+    x = torch.randn(1, 3, 64, 64)
+    with torch.no_grad():
+        torch.testing.assert_close(loaded(x), optimized(x), rtol=0, atol=0)
+
+
+def test_optimizing_twice_is_harmless():
+    model = small_mobilenet(hand_written=False)
+    once = ifx_torch.optimize(model)
+    twice = ifx_torch.optimize(once)
+    assert str(twice.graph).count("ifx::hardswish") == str(once.graph).count("ifx::hardswish")
+    x = torch.randn(1, 3, 64, 64)
+    with torch.no_grad():
+        torch.testing.assert_close(twice(x), once(x), rtol=0, atol=0)
+
+
+def test_accepts_scripted_module():
+    model = small_mobilenet(hand_written=True)
+    optimized = ifx_torch.optimize(torch.jit.script(model))
+    assert ifx_torch.report(optimized).fused == models.count_activation_modules(model)
+
+
+def test_training_mode_is_refused():
+    with pytest.raises(RuntimeError, match="training mode.*eval"):
+        ifx_torch.optimize(models.mobilenet_v3_small())
+
+
+def test_scripted_module_in_training_mode_is_refused():
+    with pytest.raises(RuntimeError, match="training mode"):
+        ifx_torch.optimize(torch.jit.script(nn.Hardswish()))
+
+
+def test_not_a_module_is_refused():
+    with pytest.raises(TypeError, match="expected a torch.nn.Module"):
+        ifx_torch.optimize(lambda x: x)
+
+
+class Unscriptable(nn.Module):
+    """TorchScript cannot compile a lambda attribute; tracing can run it."""
+
+    def __init__(self):
+        super().__init__()
+        self.activation = lambda t: t * F.relu6(t + 3.) / 6.
+
+    def forward(self, x):
+        return self.activation(x)
+
+
+def test_unscriptable_model_without_example_inputs_says_what_to_pass():
+    with pytest.raises(RuntimeError, match="example_inputs"):
+        ifx_torch.optimize(Unscriptable().eval())
+
+
+def test_unscriptable_model_is_traced_with_one_warning():
+    model = Unscriptable().eval()
+    x = torch.randn(2, 8, 4, 4) * 4
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        optimized = ifx_torch.optimize(model, example_inputs=(x,))
+    ours = [w for w in caught if "ifx_torch.optimize" in str(w.message)]
+    assert len(ours) == 1 and "tracing" in str(ours[0].message)
+    assert ifx_torch.report(optimized).fused["hardswish"] == 1
+    fresh = torch.randn(3, 8, 4, 4) * 4
+    torch.testing.assert_close(optimized(fresh), model(fresh))
+
+
+def test_report_of_plain_module_is_an_error():
+    with pytest.raises(ValueError, match="not produced by ifx_torch.optimize"):
+        ifx_torch.report(torch.jit.script(nn.Hardswish().eval()))
+
+
+# The C++ program (CMake target ifx_run). `make test` builds it and sets IFX_RUN.
+def ifx_run_path():
+    path = os.environ.get("IFX_RUN")
+    if path:
+        assert os.path.exists(path), f"IFX_RUN={path} does not exist"
+        return path
+    default = os.path.join(ROOT, "build", "cmake", "ifx_run")
+    if not os.path.exists(default):
+        pytest.skip("ifx_run is not built (make build-cpp)")
+    return default
+
+
+def run_cpp(args):
+    result = subprocess.run([ifx_run_path(), *args], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def seeded_input(seed, shape):
+    torch.manual_seed(seed)
+    return torch.randn(shape)
+
+
+def test_cpp_program_reproduces_python_output(tmp_path):
+    optimized = ifx_torch.optimize(small_mobilenet(hand_written=True))
+    model_path, output_path = tmp_path / "optimized.pt", tmp_path / "out.pt"
+    torch.jit.save(optimized, str(model_path))
+    stdout = run_cpp([str(model_path), "--shape", "2,3,64,64", "--seed", "7", "--iters", "2",
+                      "--save-output", str(output_path)])
+    assert "latency over 2 runs" in stdout
+    with torch.no_grad():
+        expected = optimized(seeded_input(7, (2, 3, 64, 64)))
+    torch.testing.assert_close(torch.load(str(output_path)), expected, rtol=0, atol=0)
+
+
+def test_cpp_optimize_matches_python_optimize(tmp_path):
+    model = small_mobilenet(hand_written=True)
+    scripted_path, output_path = tmp_path / "scripted.pt", tmp_path / "out.pt"
+    saved_optimized = tmp_path / "cpp_optimized.pt"
+    torch.jit.save(torch.jit.script(model), str(scripted_path))
+    stdout = run_cpp([str(scripted_path), "--optimize", "--shape", "1,3,64,64", "--seed", "3", "--iters", "1",
+                      "--save-output", str(output_path), "--save-optimized", str(saved_optimized)])
+    assert '"hardswish": ' in stdout
+    cpp_optimized = torch.jit.load(str(saved_optimized))
+    assert ifx_torch.report(cpp_optimized).fused == models.count_activation_modules(model)
+    x = seeded_input(3, (1, 3, 64, 64))
+    with torch.no_grad():
+        torch.testing.assert_close(torch.load(str(output_path)), ifx_torch.optimize(model)(x), rtol=0, atol=0)
+        torch.testing.assert_close(torch.load(str(output_path)), model(x), rtol=1e-5, atol=1e-5)
+
+
+def test_cpp_program_rejects_bad_arguments(tmp_path):
+    result = subprocess.run([ifx_run_path(), "missing.pt", "--shape", "1,x"], capture_output=True, text=True)
+    assert result.returncode == 2 and "bad --shape" in result.stderr
+    result = subprocess.run([ifx_run_path(), str(tmp_path / "missing.pt"), "--shape", "1,3"],
+                            capture_output=True, text=True)
+    assert result.returncode == 1 and "ifx_run:" in result.stderr
