@@ -3,7 +3,7 @@
 //
 //   ifx_run model.pt --shape 1,3,224,224 [--shape ...] [--optimize] [--device cpu|cuda]
 //           [--dtype float32|float16|bfloat16|float64] [--seed N] [--iters N] [--warmup N]
-//           [--save-output out.pt] [--save-optimized opt.pt]
+//           [--save-output out.pt] [--save-optimized opt.pt] [--no-tf32]
 //
 // Inputs are torch::randn(shape) after torch::manual_seed(seed), drawn on the
 // CPU, so Python reproduces them with torch.manual_seed(seed); torch.randn(shape).
@@ -37,13 +37,14 @@ struct Options {
   int warmup = 3;
   std::string save_output;
   std::string save_optimized;
+  bool no_tf32 = false;  // full fp32 convs/matmuls on CUDA instead of libtorch's defaults
 };
 
 [[noreturn]] void usage_error(const std::string& message) {
   std::cerr << "ifx_run: " << message << "\n"
             << "usage: ifx_run MODEL.pt --shape 1,3,224,224 [--shape ...] [--optimize] [--device cpu|cuda]\n"
             << "               [--dtype float32|float16|bfloat16|float64] [--seed N] [--iters N] [--warmup N]\n"
-            << "               [--save-output OUT.pt] [--save-optimized OPT.pt]\n";
+            << "               [--save-output OUT.pt] [--save-optimized OPT.pt] [--no-tf32]\n";
   std::exit(2);
 }
 
@@ -92,6 +93,7 @@ Options parse_options(int argc, char** argv) {
     else if (arg == "--warmup") options.warmup = parse_count(arg, value());
     else if (arg == "--save-output") options.save_output = value();
     else if (arg == "--save-optimized") options.save_optimized = value();
+    else if (arg == "--no-tf32") options.no_tf32 = true;
     else if (arg == "-h" || arg == "--help") usage_error("help");
     else if (!arg.empty() && arg[0] == '-') usage_error("unknown option " + arg);
     else if (options.model_path.empty()) options.model_path = arg;
@@ -151,6 +153,10 @@ int main(int argc, char** argv) {
     if (device.is_cuda() && !torch::cuda::is_available()) {
       std::cerr << "ifx_run: --device " << options.device << " asked for, but no CUDA device is available\n";
       return 2;
+    }
+    if (options.no_tf32) {
+      at::globalContext().setAllowTF32CuDNN(false);
+      at::globalContext().setAllowTF32CuBLAS(false);
     }
     const torch::NoGradGuard no_grad;
     torch::jit::Module module = torch::jit::load(options.model_path);

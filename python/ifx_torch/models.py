@@ -156,3 +156,19 @@ def count_activation_modules(model: nn.Module) -> dict:
     hardswish = sum(isinstance(m, (nn.Hardswish, HandWrittenHardswish)) for m in model.modules())
     hardsigmoid = sum(isinstance(m, (nn.Hardsigmoid, HandWrittenHardsigmoid)) for m in model.modules())
     return {"hardswish": hardswish, "hardsigmoid": hardsigmoid}
+
+
+def calibrate_batchnorm(model: nn.Module, input_shape, device="cpu", steps: int = 4) -> nn.Module:
+    """Set BN running statistics from a few train-mode fp32 forwards on random data, so a
+    randomly initialised model keeps activations near unit scale: finite in fp16 and free of
+    the denormals that make CPU timings meaningless. Returns the model in eval mode."""
+    for module in model.modules():
+        if isinstance(module, nn.modules.batchnorm._BatchNorm):
+            module.reset_running_stats()
+            module.momentum = None  # cumulative average over the calibration steps
+    model.train()
+    generator = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        for _ in range(steps):
+            model(torch.randn(input_shape, generator=generator).to(device))
+    return model.eval()

@@ -197,3 +197,76 @@ def test_cpp_program_rejects_bad_arguments(tmp_path):
     result = subprocess.run([ifx_run_path(), str(tmp_path / "missing.pt"), "--shape", "1,3"],
                             capture_output=True, text=True)
     assert result.returncode == 1 and "ifx_run:" in result.stderr
+
+
+def test_gradients_through_optimized_model_match_eager():
+    model = small_mobilenet(hand_written=True).double()
+    optimized = ifx_torch.optimize(model)
+    x = torch.randn(1, 3, 32, 32, dtype=torch.float64)
+    ours, eager = x.clone().requires_grad_(), x.clone().requires_grad_()
+    optimized(ours).sum().backward()
+    model(eager).sum().backward()
+    torch.testing.assert_close(ours.grad, eager.grad)
+
+
+requires_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
+
+
+@pytest.fixture
+def no_tf32():
+    saved = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
+    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False
+    yield
+    torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = saved
+
+
+def calibrated_mobilenet(hand_written, device):
+    torch.manual_seed(2)
+    model = models.mobilenet_v3_large(hand_written=hand_written, num_classes=100).to(device)
+    return models.calibrate_batchnorm(model, (8, 3, 96, 96), device)
+
+
+@requires_cuda
+@pytest.mark.parametrize("hand_written", [True, False], ids=["hand_written", "nn_modules"])
+def test_cuda_fp32_model_matches_eager(hand_written, no_tf32):
+    model = calibrated_mobilenet(hand_written, "cuda")
+    optimized = ifx_torch.optimize(model)
+    assert ifx_torch.report(optimized).fused == models.count_activation_modules(model)
+    x = torch.randn(4, 3, 96, 96, device="cuda")
+    with torch.no_grad():
+        reference = model.double()(x.double())
+        model.float()
+        ours, eager = optimized(x).double(), model(x).double()
+    scale = reference.abs().max()
+    assert (ours - reference).abs().max() / scale < 1e-4
+    torch.testing.assert_close(ours, eager, rtol=1e-4, atol=1e-4 * scale.item())
+
+
+@requires_cuda
+@pytest.mark.parametrize("memory_format", [torch.contiguous_format, torch.channels_last], ids=["nchw", "nhwc"])
+def test_cuda_fp16_model_error_within_eager_fp16_error(memory_format, no_tf32):
+    model = calibrated_mobilenet(True, "cuda")
+    x = torch.randn(8, 3, 96, 96, device="cuda")
+    with torch.no_grad():
+        reference = model.double()(x.double())
+        model.half().to(memory_format=memory_format)
+        optimized = ifx_torch.optimize(model)
+        x16 = x.half().to(memory_format=memory_format)
+        ours, eager = optimized(x16).double(), model(x16).double()
+    assert torch.isfinite(ours).all()
+    ours_error, eager_error = (ours - reference).abs().max(), (eager - reference).abs().max()
+    assert ours_error <= 2 * eager_error + 1e-3 * reference.abs().max()
+
+
+@requires_cuda
+def test_cpp_program_reproduces_python_output_on_cuda(tmp_path, no_tf32):
+    model = calibrated_mobilenet(True, "cpu")
+    optimized = ifx_torch.optimize(model)
+    model_path, output_path = tmp_path / "optimized.pt", tmp_path / "out.pt"
+    torch.jit.save(optimized, str(model_path))
+    run_cpp([str(model_path), "--device", "cuda", "--no-tf32", "--shape", "2,3,96,96", "--seed", "5",
+             "--iters", "3", "--save-output", str(output_path)])
+    cuda_model = torch.jit.load(str(model_path), map_location="cuda")
+    with torch.no_grad():
+        expected = cuda_model(seeded_input(5, (2, 3, 96, 96)).cuda()).cpu()
+    torch.testing.assert_close(torch.load(str(output_path)).cpu(), expected, rtol=1e-5, atol=1e-5)

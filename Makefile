@@ -1,0 +1,49 @@
+# ifx_torch: `make demo` runs the main job, `make test` runs every test.
+# Both install only what is missing (never a torch over an installed one), then build.
+PYTHON     ?= python3
+BUILD_DIR  ?= build/cmake
+CMAKE_ARGS ?=
+export MAX_JOBS ?= $(shell nproc)
+# On CI (CI=true) a missing GoogleTest is an error, not a skip.
+REQUIRE_GTEST ?= $(if $(filter true,$(CI)),1,0)
+
+.PHONY: all demo test deps build build-python build-cpp test-cpp test-python bench-micro clean
+
+all: build
+
+demo: deps build-python
+	PYTHONPATH=python $(PYTHON) -m ifx_torch.demo
+
+test: deps build test-cpp test-python
+
+deps:
+	@PYTHON=$(PYTHON) ./scripts/install_deps.sh
+
+build: build-python build-cpp
+
+# The extension ifx_torch._C, built in place into python/ifx_torch (incremental).
+# Users may instead run: pip install --no-build-isolation -e .
+build-python:
+	$(PYTHON) setup.py -q build_ext --inplace
+
+build-cpp:
+	@gtest=OFF; if [ -f /usr/include/gtest/gtest.h ] || [ -n "$(GTEST_ROOT)" ]; then gtest=ON; \
+	elif [ "$(REQUIRE_GTEST)" = 1 ]; then echo "GoogleTest is required here but missing"; exit 1; \
+	else echo "note: GoogleTest not found, the C++ tests will not be built"; fi; \
+	generator=; command -v ninja >/dev/null && generator="-G Ninja"; \
+	cmake -S . -B $(BUILD_DIR) $$generator -DIFX_BUILD_TESTS=$$gtest \
+	  -DCMAKE_PREFIX_PATH="$$($(PYTHON) -c 'import torch; print(torch.utils.cmake_prefix_path)');$(GTEST_ROOT)" \
+	  $(CMAKE_ARGS) >/dev/null && cmake --build $(BUILD_DIR) -j $(MAX_JOBS)
+
+test-cpp:
+	@if [ -x $(BUILD_DIR)/ifx_tests ]; then cd $(BUILD_DIR) && ctest --output-on-failure; \
+	else echo "C++ tests skipped: GoogleTest was not available when building"; fi
+
+test-python:
+	IFX_RUN=$(BUILD_DIR)/ifx_run PYTHONPATH=python $(PYTHON) -m pytest -q
+
+bench-micro: deps build-python
+	PYTHONPATH=python $(PYTHON) benchmarks/activation_micro.py
+
+clean:
+	rm -rf build python/ifx_torch/_C*.so
