@@ -36,7 +36,7 @@ build-cpp:
 	  $(CMAKE_ARGS) >/dev/null && cmake --build $(BUILD_DIR) -j $(MAX_JOBS)
 
 test-cpp:
-	@if [ -x $(BUILD_DIR)/ifx_tests ]; then cd $(BUILD_DIR) && ctest --output-on-failure; \
+	@if [ -x $(BUILD_DIR)/ifx_tests ]; then cd $(BUILD_DIR) && ctest --output-on-failure -j $(MAX_JOBS); \
 	else echo "C++ tests skipped: GoogleTest was not available when building"; fi
 
 test-python:
