@@ -4,7 +4,7 @@
 #include <torch/csrc/jit/passes/freeze_module.h>
 #include <torch/csrc/jit/passes/frozen_graph_optimizations.h>
 
-#include <sstream>
+#include <string>
 
 #include "passes/pipeline.h"
 
@@ -13,29 +13,23 @@ namespace {
 
 constexpr const char* kReportAttribute = "ifx_report";
 
-// Keys are op kinds and pattern names: no character needs escaping.
-void write_json_counts(std::ostringstream& out, const std::map<std::string, int64_t>& counts) {
-  out << "{";
-  const char* separator = "";
+// Keys are op kinds and pattern names: no character needs escaping. Plain
+// string building, no iostreams: numeric stream output crashed inside the
+// Python extension as torch 2.11's build flags compile it.
+std::string json_counts(const std::map<std::string, int64_t>& counts) {
+  std::string out = "{";
   for (const auto& [key, count] : counts) {
-    out << separator << "\"" << key << "\": " << count;
-    separator = ", ";
+    if (out.size() > 1) out += ", ";
+    out += "\"" + key + "\": " + std::to_string(count);
   }
-  out << "}";
+  return out + "}";
 }
 
 std::string make_report_json(const std::map<std::string, int64_t>& ops_before,
                              const std::map<std::string, int64_t>& ops_after,
                              const std::map<std::string, int64_t>& fused) {
-  std::ostringstream out;
-  out << "{\"ops_before\": ";
-  write_json_counts(out, ops_before);
-  out << ", \"ops_after\": ";
-  write_json_counts(out, ops_after);
-  out << ", \"fused\": ";
-  write_json_counts(out, fused);
-  out << "}";
-  return out.str();
+  return "{\"ops_before\": " + json_counts(ops_before) + ", \"ops_after\": " + json_counts(ops_after) +
+         ", \"fused\": " + json_counts(fused) + "}";
 }
 
 }  // namespace

@@ -159,7 +159,9 @@ int main(int argc, char** argv) {
       at::globalContext().setAllowTF32CuBLAS(false);
     }
     const torch::NoGradGuard no_grad;
-    torch::jit::Module module = torch::jit::load(options.model_path);
+    // Loading onto the device also moves a frozen model's weights, which are
+    // constants that Module::to() leaves where they are.
+    torch::jit::Module module = torch::jit::load(options.model_path, device);
     module.eval();
     if (options.optimize) {
       const auto start = std::chrono::steady_clock::now();
@@ -168,7 +170,6 @@ int main(int argc, char** argv) {
       std::cout << "optimized in " << ms << " ms; report " << ifx_torch::report_json(module) << "\n";
       if (!options.save_optimized.empty()) module.save(options.save_optimized);
     }
-    module.to(device);
 
     torch::manual_seed(options.seed);
     std::vector<torch::jit::IValue> inputs;

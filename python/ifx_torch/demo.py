@@ -16,23 +16,28 @@ import ifx_torch
 from ifx_torch import models
 
 
-def median_latency_ms(fn, x, iters, device):
-    """Median wall time of one call, synchronizing the device after each call."""
+def median_latencies_ms(variants, x, iters, device, rounds=5):
+    """Median wall time of one call per variant, synchronizing the device after each call.
+    Variants take turns in `rounds` rounds, so a passing slowdown of the machine (clocks,
+    other processes) cannot land on one variant alone."""
     def sync():
         if device.type == "cuda":
             torch.cuda.synchronize(device)
 
+    samples = {name: [] for name in variants}
     with torch.no_grad():
-        for _ in range(max(3, iters // 10)):  # warm-up, includes TorchScript's profiling runs
-            fn(x)
-        times = []
-        for _ in range(iters):
-            sync()
-            start = time.perf_counter()
-            fn(x)
-            sync()
-            times.append((time.perf_counter() - start) * 1e3)
-    return statistics.median(times)
+        for fn in variants.values():  # warm-up, includes TorchScript's profiling runs
+            for _ in range(max(3, iters // 10)):
+                fn(x)
+        for _ in range(rounds):
+            for name, fn in variants.items():
+                for _ in range(max(1, iters // rounds)):
+                    sync()
+                    start = time.perf_counter()
+                    fn(x)
+                    sync()
+                    samples[name].append((time.perf_counter() - start) * 1e3)
+    return {name: statistics.median(times) for name, times in samples.items()}
 
 
 def build_variants(model, x):
@@ -70,10 +75,9 @@ def run(device, batch, iters):
             reference = model(x)
             error = (variants["ifx_torch"](x) - reference).abs().max().item()
         print(f"  max |ifx_torch - eager| = {error:.3g} (output magnitude {reference.abs().max().item():.3g})")
-        latencies = {}
-        for variant, fn in variants.items():
-            latencies[variant] = median_latency_ms(fn, x, iters, device)
-            print(f"  {variant:<24} {latencies[variant]:8.3f} ms")
+        latencies = median_latencies_ms(variants, x, iters, device)
+        for variant, latency in latencies.items():
+            print(f"  {variant:<24} {latency:8.3f} ms")
         rows.append((name, latencies))
 
     print("\nmedian latency (ms) and speedup over eager")
