@@ -28,14 +28,15 @@ def extension():
     cpu_sources = [s for s in sources("csrc/ops/*.cpp") if not s.endswith("_cuda.cpp")]
     cpu_sources += sources("csrc/passes/*.cpp") + sources("csrc/api/*.cpp") + ["csrc/python/module.cpp"]
     include_dirs = [os.path.join(ROOT, "csrc"), os.path.join(ROOT, "csrc", "include")]
-    cxx_flags = ["-O3", "-std=c++17"]
+    # No -std flag: torch.utils.cpp_extension picks the standard this torch's headers need.
+    cxx_flags = ["-O3"]
     if not with_cuda():
         return CppExtension("ifx_torch._C", cpu_sources, include_dirs=include_dirs,
                             extra_compile_args={"cxx": cxx_flags})
     cuda_sources = sources("csrc/ops/*_cuda.cpp") + sources("csrc/kernels/*.cu")
     return CUDAExtension("ifx_torch._C", cpu_sources + cuda_sources, include_dirs=include_dirs,
                          define_macros=[("IFX_TORCH_WITH_CUDA", "1")],
-                         extra_compile_args={"cxx": cxx_flags, "nvcc": ["-O3", "-std=c++17"]})
+                         extra_compile_args={"cxx": cxx_flags, "nvcc": ["-O3"]})
 
 
 setup(
