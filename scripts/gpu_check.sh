@@ -27,5 +27,6 @@ run() {  # run STEP LOG CMD...: keep going after a failure, report it at the end
 run "make test" test.log make test
 run "micro-benchmark" micro.txt env PYTHONPATH=python python3 benchmarks/activation_micro.py --json "$OUT/micro.json"
 run "demo" demo.txt make demo
+run "graph replay latency" latency.txt env PYTHONPATH=python python3 benchmarks/graph_replay_latency.py
 echo "=== gpu_check exit status $status"
 exit $status

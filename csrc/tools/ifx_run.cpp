@@ -3,8 +3,9 @@
 //
 //   ifx_run model.pt --shape 1,3,224,224 [--shape ...] [--optimize] [--device cpu|cuda]
 //           [--dtype float32|float16|bfloat16|float64] [--seed N] [--iters N] [--warmup N]
-//           [--save-output out.pt] [--save-optimized opt.pt] [--no-tf32]
+//           [--save-output out.pt] [--save-optimized opt.pt] [--no-tf32] [--cuda-graphs]
 //
+// --cuda-graphs runs the model through ifx_torch::CudaGraphModule (graph replay on CUDA).
 // Inputs are torch::randn(shape) after torch::manual_seed(seed), drawn on the
 // CPU, so Python reproduces them with torch.manual_seed(seed); torch.randn(shape).
 // --save-output writes the outputs with torch::pickle_save (torch.load reads it).
@@ -22,6 +23,7 @@
 #include <string>
 #include <vector>
 
+#include "ifx_torch/cuda_graph_module.h"
 #include "ifx_torch/ifx_torch.h"
 
 namespace {
@@ -37,14 +39,15 @@ struct Options {
   int warmup = 3;
   std::string save_output;
   std::string save_optimized;
-  bool no_tf32 = false;  // full fp32 convs/matmuls on CUDA instead of libtorch's defaults
+  bool no_tf32 = false;
+  bool cuda_graphs = false;  // full fp32 convs/matmuls on CUDA instead of libtorch's defaults
 };
 
 [[noreturn]] void usage_error(const std::string& message) {
   std::cerr << "ifx_run: " << message << "\n"
             << "usage: ifx_run MODEL.pt --shape 1,3,224,224 [--shape ...] [--optimize] [--device cpu|cuda]\n"
             << "               [--dtype float32|float16|bfloat16|float64] [--seed N] [--iters N] [--warmup N]\n"
-            << "               [--save-output OUT.pt] [--save-optimized OPT.pt] [--no-tf32]\n";
+            << "               [--save-output OUT.pt] [--save-optimized OPT.pt] [--no-tf32] [--cuda-graphs]\n";
   std::exit(2);
 }
 
@@ -94,6 +97,7 @@ Options parse_options(int argc, char** argv) {
     else if (arg == "--save-output") options.save_output = value();
     else if (arg == "--save-optimized") options.save_optimized = value();
     else if (arg == "--no-tf32") options.no_tf32 = true;
+    else if (arg == "--cuda-graphs") options.cuda_graphs = true;
     else if (arg == "-h" || arg == "--help") usage_error("help");
     else if (!arg.empty() && arg[0] == '-') usage_error("unknown option " + arg);
     else if (options.model_path.empty()) options.model_path = arg;
@@ -177,17 +181,21 @@ int main(int argc, char** argv) {
       inputs.emplace_back(torch::randn(shape).to(device, parse_dtype(options.dtype)));
     }
 
+    ifx_torch::CudaGraphModule runner(module);
+    auto forward = [&]() { return options.cuda_graphs ? runner.forward(inputs) : module.forward(inputs); };
+
     torch::IValue output;
-    for (int i = 0; i < options.warmup; ++i) output = module.forward(inputs);
+    for (int i = 0; i < options.warmup; ++i) output = forward();
     std::vector<double> latencies_ms;
     for (int i = 0; i < options.iters; ++i) {
       synchronize(device);
       const auto start = std::chrono::steady_clock::now();
-      output = module.forward(inputs);
+      output = forward();
       synchronize(device);
       latencies_ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count());
     }
-    if (options.iters == 0) output = module.forward(inputs);
+    if (options.iters == 0) output = forward();
+    if (options.cuda_graphs) std::cout << "graph replay: " << runner.captured_graphs() << " signature(s) captured\n";
 
     print_outputs(output);
     if (!latencies_ms.empty()) {

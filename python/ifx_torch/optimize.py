@@ -1,16 +1,19 @@
 """ifx_torch.optimize: script (or trace), freeze, and run the fusion passes."""
+import itertools
 import warnings
 from typing import Any, Optional, Sequence, Tuple, Union
 
 import torch
 
 from . import _C
+from .graph_replay import CudaGraphModule
 
 ExampleInputs = Union[torch.Tensor, Sequence[Any]]
 
 
 def optimize(model: torch.nn.Module, example_inputs: Optional[ExampleInputs] = None,
-             fuse_aten_activations: bool = True) -> torch.jit.ScriptModule:
+             fuse_aten_activations: bool = True, cuda_graphs: Optional[bool] = None, max_graphs: int = 8,
+             static_outputs: bool = False) -> Union[torch.jit.ScriptModule, CudaGraphModule]:
     """Return an optimized TorchScript version of ``model`` that computes the same outputs.
 
     The model must be in eval mode. It is scripted with ``torch.jit.script``; if that fails and
@@ -19,16 +22,45 @@ def optimize(model: torch.nn.Module, example_inputs: Optional[ExampleInputs] = N
     The result runs in Python, saves with ``torch.jit.save`` and loads (in Python after
     ``import ifx_torch``, or in C++ linked against libifx_torch). ``ifx_torch.report(result)``
     says what was fused.
+
+    ``cuda_graphs`` (default: on for a model on a CUDA device, off otherwise) wraps the result in
+    a :class:`ifx_torch.graph_replay.CudaGraphModule`, which captures one CUDA graph per input
+    signature (at most ``max_graphs``, least recently used evicted) and replays it. Outputs are
+    fresh tensors unless ``static_outputs=True``, which returns the graph's own buffers,
+    overwritten by the next call with the same signature. Save it with ``result.save(path)``;
+    graphs are captured again after loading.
     """
+    if isinstance(model, CudaGraphModule):
+        model = model.module
     if not isinstance(model, torch.nn.Module):
         raise TypeError(f"ifx_torch.optimize: expected a torch.nn.Module, got {type(model).__name__}")
     # A frozen ScriptModule (e.g. one optimize returned) has no `training` left: freezing needed eval.
     if getattr(model, "training", False):
         raise RuntimeError("ifx_torch.optimize: the model is in training mode; call model.eval() first "
                            "(the fused ops are for inference and freezing folds batch-norm statistics)")
+    on_cuda = _device_of(model, example_inputs).type == "cuda"
+    if cuda_graphs and not on_cuda:
+        raise ValueError("ifx_torch.optimize: cuda_graphs=True needs a model on a CUDA device (move it with "
+                         "model.cuda(), or pass CUDA example_inputs for a model without parameters)")
     scripted = _to_torchscript(model, example_inputs)
-    optimized = _C.optimize(scripted._c, fuse_aten_activations)
-    return torch.jit._recursive.wrap_cpp_module(optimized)
+    optimized = torch.jit._recursive.wrap_cpp_module(_C.optimize(scripted._c, fuse_aten_activations))
+    if cuda_graphs is None:
+        cuda_graphs = on_cuda
+    if cuda_graphs:
+        return CudaGraphModule(optimized, max_graphs=max_graphs, static_outputs=static_outputs)
+    return optimized
+
+
+def _device_of(model: torch.nn.Module, example_inputs: Optional[ExampleInputs]) -> torch.device:
+    """Where the model's weights live; for a model without any (or a frozen one), where the
+    example inputs are; CPU when neither says."""
+    for tensor in itertools.chain(model.parameters(), model.buffers()):
+        return tensor.device
+    if example_inputs is not None:
+        for leaf in torch.utils._pytree.tree_leaves(_as_tuple(example_inputs)):
+            if isinstance(leaf, torch.Tensor):
+                return leaf.device
+    return torch.device("cpu")
 
 
 def _to_torchscript(model: torch.nn.Module, example_inputs: Optional[ExampleInputs]) -> torch.jit.ScriptModule:

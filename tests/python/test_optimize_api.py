@@ -270,3 +270,17 @@ def test_cpp_program_reproduces_python_output_on_cuda(tmp_path, no_tf32):
     with torch.no_grad():
         expected = cuda_model(seeded_input(5, (2, 3, 96, 96)).cuda()).cpu()
     torch.testing.assert_close(torch.load(str(output_path)).cpu(), expected, rtol=1e-5, atol=1e-5)
+
+
+@requires_cuda
+def test_cpp_program_with_graph_replay_matches_python(tmp_path, no_tf32):
+    model = calibrated_mobilenet(True, "cpu")
+    model_path, output_path = tmp_path / "optimized.pt", tmp_path / "out.pt"
+    torch.jit.save(ifx_torch.optimize(model), str(model_path))
+    stdout = run_cpp([str(model_path), "--device", "cuda", "--cuda-graphs", "--no-tf32", "--shape", "1,3,96,96",
+                      "--seed", "9", "--iters", "5", "--save-output", str(output_path)])
+    assert "graph replay: 1 signature(s) captured" in stdout
+    cuda_model = torch.jit.load(str(model_path), map_location="cuda")
+    with torch.no_grad():
+        expected = cuda_model(seeded_input(9, (1, 3, 96, 96)).cuda()).cpu()
+    torch.testing.assert_close(torch.load(str(output_path)).cpu(), expected, rtol=1e-5, atol=1e-5)

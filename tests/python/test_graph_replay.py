@@ -1,0 +1,323 @@
+"""Graph replay (ifx_torch.graph_replay.CudaGraphModule).
+
+The runner's logic (signature keys, the LRU cache, the fallback path, output ownership,
+threads) is tested on the CPU with a capturer that "replays" by re-running the module into
+static buffers. The real CUDA-graph behaviour is tested where a GPU is present.
+"""
+import threading
+import warnings
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+import ifx_torch
+from ifx_torch import models
+from ifx_torch.graph_replay import CapturedGraph, CudaGraphModule, input_signature
+
+
+class RecomputingCapturer:
+    """Stands in for CUDA graph capture on the CPU: a replay re-runs the module on the
+    static inputs and copies the result into the static outputs, like a graph would."""
+
+    def __init__(self, fail=False):
+        self.fail = fail
+        self.captures = 0
+
+    def replay_device(self, args, kwargs):
+        tensors = [t for t in torch.utils._pytree.tree_leaves((args, kwargs)) if isinstance(t, torch.Tensor)]
+        if not tensors or (torch.is_grad_enabled() and any(t.requires_grad for t in tensors)):
+            return None
+        return tensors[0].device
+
+    def capture(self, module, args, kwargs, device):
+        self.captures += 1
+        if self.fail:
+            raise RuntimeError("operation not permitted when stream is capturing\nmore detail")
+        leaves, spec = torch.utils._pytree.tree_flatten((args, kwargs))
+        static_leaves = [leaf.clone() if isinstance(leaf, torch.Tensor) else None for leaf in leaves]
+        static_args, static_kwargs = torch.utils._pytree.tree_unflatten(
+            [s if s is not None else leaf for s, leaf in zip(static_leaves, leaves)], spec)
+        static_outputs = module(*static_args, **static_kwargs)
+
+        def replay():
+            fresh = module(*static_args, **static_kwargs)
+            for static, value in zip(torch.utils._pytree.tree_leaves(static_outputs),
+                                     torch.utils._pytree.tree_leaves(fresh)):
+                static.copy_(value)
+
+        return CapturedGraph(static_leaves, static_outputs, replay)
+
+    def before_replay(self, device):
+        pass
+
+    def after_replay(self, device):
+        pass
+
+
+class Structured(nn.Module):
+    """Takes and returns nested containers of tensors."""
+
+    def forward(self, pair, extra):
+        a, b = pair
+        return {"sum": a + extra["scale"] * b, "parts": [a * 2, F.hardswish(b)]}
+
+
+def structured_inputs(batch=2):
+    return (torch.randn(batch, 3), torch.randn(batch, 3)), {"scale": torch.randn(batch, 3)}
+
+
+def expected(pair, extra):
+    return Structured()(pair, extra)
+
+
+def test_signature_depends_on_shape_dtype_layout_and_structure():
+    x = torch.randn(2, 3, 4, 5)
+    base = input_signature((x,), {})
+    assert input_signature((torch.randn(2, 3, 4, 5),), {}) == base  # values do not matter
+    assert input_signature((torch.randn(1, 3, 4, 5),), {}) != base
+    assert input_signature((x.double(),), {}) != base
+    assert input_signature((x.to(memory_format=torch.channels_last),), {}) != base
+    assert input_signature(([x],), {}) != base
+    assert input_signature((x,), {"flag": True}) != input_signature((x,), {"flag": False})
+    assert input_signature((x, [1, 2]), {}) == input_signature((x, [1, 2]), {})
+    assert input_signature((x, {1: set()}), {}) is None  # unhashable leaf: no replay
+
+
+def test_nested_inputs_and_outputs_replay_correctly():
+    runner = CudaGraphModule(Structured(), capturer=RecomputingCapturer())
+    for _ in range(3):
+        pair, extra = structured_inputs()
+        out = runner(pair, extra)
+        want = expected(pair, extra)
+        torch.testing.assert_close(out["sum"], want["sum"])
+        torch.testing.assert_close(out["parts"], want["parts"])
+    assert runner.captured_graphs == 1
+
+
+def test_cache_is_bounded_and_evicts_least_recently_used():
+    capturer = RecomputingCapturer()
+    runner = CudaGraphModule(nn.Hardswish(), max_graphs=2, capturer=capturer)
+    a, b, c = torch.randn(1, 4), torch.randn(2, 4), torch.randn(3, 4)
+    for x in (a, b, a):  # a is now the most recently used
+        torch.testing.assert_close(runner(x), F.hardswish(x))
+    assert capturer.captures == 2
+    runner(c)  # evicts b
+    assert capturer.captures == 3 and runner.captured_graphs == 2
+    runner(a)
+    assert capturer.captures == 3  # still cached
+    torch.testing.assert_close(runner(b), F.hardswish(b))
+    assert capturer.captures == 4  # b was evicted and is captured again
+
+
+def test_alternating_signatures_give_each_its_own_result():
+    runner = CudaGraphModule(nn.Hardswish(), max_graphs=3, capturer=RecomputingCapturer())
+    for _ in range(3):
+        for batch in (1, 2, 3):
+            x = torch.randn(batch, 8) * 4
+            torch.testing.assert_close(runner(x), F.hardswish(x))
+    assert runner.captured_graphs == 3
+
+
+def test_failed_capture_falls_back_with_one_warning():
+    capturer = RecomputingCapturer(fail=True)
+    runner = CudaGraphModule(nn.Hardswish(), capturer=capturer)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for batch in (1, 1, 2, 2):
+            x = torch.randn(batch, 4)
+            torch.testing.assert_close(runner(x), F.hardswish(x))
+    ours = [w for w in caught if "CUDA graph capture failed" in str(w.message)]
+    assert len(ours) == 1 and "operation not permitted" in str(ours[0].message)
+    assert capturer.captures == 2  # one attempt per signature, never retried
+    assert runner.captured_graphs == 0
+
+
+def test_outputs_are_fresh_tensors_by_default():
+    runner = CudaGraphModule(nn.Hardswish(), capturer=RecomputingCapturer())
+    x1, x2 = torch.randn(2, 4), torch.randn(2, 4)
+    y1 = runner(x1)
+    y2 = runner(x2)
+    torch.testing.assert_close(y1, F.hardswish(x1))  # not overwritten by the second call
+    assert y1.data_ptr() != y2.data_ptr()
+
+
+def test_static_outputs_are_the_graph_buffers():
+    runner = CudaGraphModule(nn.Hardswish(), static_outputs=True, capturer=RecomputingCapturer())
+    x1, x2 = torch.randn(2, 4), torch.randn(2, 4)
+    y1 = runner(x1)
+    y2 = runner(x2)
+    assert y1 is y2  # the same buffer, overwritten by the second call
+    torch.testing.assert_close(y1, F.hardswish(x2))
+
+
+def test_inputs_requiring_grad_run_without_replay():
+    capturer = RecomputingCapturer()
+    runner = CudaGraphModule(nn.Hardswish(), capturer=capturer)
+    x = torch.randn(3, 4, requires_grad=True)
+    runner(x).sum().backward()
+    assert capturer.captures == 0
+    torch.testing.assert_close(x.grad, torch.ops.aten.hardswish_backward(torch.ones(3, 4), x.detach()))
+
+
+def test_threads_get_their_own_results():
+    runner = CudaGraphModule(nn.Hardswish(), capturer=RecomputingCapturer())
+    errors = []
+
+    def work(seed):
+        generator = torch.Generator().manual_seed(seed)
+        for _ in range(50):
+            x = torch.randn(2, 16, generator=generator) * 4
+            if not torch.equal(runner(x), F.hardswish(x)):
+                errors.append(seed)
+
+    threads = [threading.Thread(target=work, args=(seed,)) for seed in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not errors
+
+
+def test_max_graphs_must_be_positive():
+    with pytest.raises(ValueError, match="max_graphs"):
+        CudaGraphModule(nn.Hardswish(), max_graphs=0)
+
+
+def test_optimize_keeps_cpu_models_plain_and_refuses_graphs_on_cpu():
+    model = models.mobilenet_v3_small(num_classes=10, width_mult=0.5).eval()
+    assert isinstance(ifx_torch.optimize(model), torch.jit.ScriptModule)
+    with pytest.raises(ValueError, match="cuda_graphs=True needs a model on a CUDA device"):
+        ifx_torch.optimize(model, cuda_graphs=True)
+
+
+# ---- on a GPU ----------------------------------------------------------------------------
+
+requires_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
+
+
+def cuda_mobilenet(dtype=torch.float32):
+    torch.manual_seed(0)
+    model = models.mobilenet_v3_small(hand_written=True, num_classes=100).cuda()
+    return models.calibrate_batchnorm(model, (8, 3, 64, 64), "cuda").to(dtype)
+
+
+@requires_cuda
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float16], ids=["fp32", "fp16"])
+def test_cuda_replay_equals_plain_execution_bit_for_bit(dtype):
+    replayed = ifx_torch.optimize(cuda_mobilenet(dtype))
+    assert isinstance(replayed, CudaGraphModule)
+    plain = replayed.module
+    with torch.no_grad():
+        for _ in range(3):  # new data each call: no stale buffers
+            x = torch.randn(2, 3, 64, 64, device="cuda", dtype=dtype)
+            assert torch.equal(replayed(x), plain(x))
+    report = ifx_torch.report(replayed)
+    assert report.graph_replay and report.captured_graphs == 1
+    assert "graph replay: on, 1 input signature(s) captured" in str(report)
+
+
+@requires_cuda
+def test_cuda_three_signatures_alternating_and_eviction():
+    replayed = ifx_torch.optimize(cuda_mobilenet(), max_graphs=2)
+    plain = replayed.module
+    with torch.inference_mode():
+        for _ in range(2):
+            for batch in (1, 2, 3):
+                x = torch.randn(batch, 3, 64, 64, device="cuda")
+                assert torch.equal(replayed(x), plain(x))
+    assert replayed.captured_graphs == 2
+
+
+@requires_cuda
+def test_cuda_static_outputs_are_overwritten_by_the_next_call():
+    replayed = ifx_torch.optimize(cuda_mobilenet(), static_outputs=True)
+    x1, x2 = torch.randn(2, 2, 3, 64, 64, device="cuda")
+    with torch.no_grad():
+        y1 = replayed(x1)
+        first = y1.clone()
+        y2 = replayed(x2)
+        assert y1.data_ptr() == y2.data_ptr() and not torch.equal(first, y2)
+        assert torch.equal(y2, replayed.module(x2))
+
+
+class HostSync(nn.Module):
+    def forward(self, x):
+        if bool(x.sum() > 0):  # a host synchronisation: cannot be captured
+            return F.hardswish(x)
+        return F.hardsigmoid(x)
+
+
+@requires_cuda
+def test_cuda_model_with_host_sync_falls_back_with_one_warning():
+    model = HostSync().eval()
+    replayed = ifx_torch.optimize(model, example_inputs=(torch.randn(2, 8, device="cuda"),))
+    assert isinstance(replayed, CudaGraphModule)
+    with warnings.catch_warnings(record=True) as caught, torch.no_grad():
+        warnings.simplefilter("always")
+        for batch in (2, 2, 3):
+            x = torch.randn(batch, 8, device="cuda")
+            torch.testing.assert_close(replayed(x), model(x))
+    assert len([w for w in caught if "CUDA graph capture failed" in str(w.message)]) == 1
+    assert replayed.captured_graphs == 0
+
+
+@requires_cuda
+def test_cuda_two_threads_concurrently():
+    replayed = ifx_torch.optimize(cuda_mobilenet())
+    plain = replayed.module
+    errors = []
+
+    def work(seed):
+        generator = torch.Generator(device="cuda").manual_seed(seed)
+        with torch.no_grad(), torch.cuda.stream(torch.cuda.Stream()):  # each thread on its own stream
+            for _ in range(30):
+                x = torch.randn(2, 3, 64, 64, device="cuda", generator=generator)
+                if not torch.equal(replayed(x), plain(x)):
+                    errors.append(seed)
+
+    threads = [threading.Thread(target=work, args=(seed,)) for seed in (1, 2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not errors
+
+
+@requires_cuda
+def test_cuda_memory_does_not_grow_over_10000_calls():
+    replayed = ifx_torch.optimize(cuda_mobilenet())
+    x = torch.randn(1, 3, 64, 64, device="cuda")
+    with torch.no_grad():
+        for _ in range(10):
+            replayed(x)
+        torch.cuda.synchronize()
+        before = torch.cuda.memory_allocated()
+        for _ in range(10_000):
+            y = replayed(x)
+        del y
+        torch.cuda.synchronize()
+        assert torch.cuda.memory_allocated() == before
+
+
+@requires_cuda
+def test_cuda_inputs_needing_grad_or_on_cpu_do_not_replay():
+    replayed = ifx_torch.optimize(cuda_mobilenet())
+    x = torch.randn(1, 3, 64, 64, device="cuda", requires_grad=True)
+    out = replayed(x)  # grad mode on: runs the module as it is, so autograd works
+    assert out.requires_grad and replayed.captured_graphs == 0
+    with pytest.raises(RuntimeError):  # a CPU input to a CUDA model: torch's own clear error
+        with torch.no_grad():
+            replayed(torch.randn(1, 3, 64, 64))
+
+
+@requires_cuda
+def test_cuda_saved_model_loads_and_captures_again(tmp_path):
+    replayed = ifx_torch.optimize(cuda_mobilenet())
+    x = torch.randn(1, 3, 64, 64, device="cuda")
+    with torch.no_grad():
+        want = replayed(x)
+        replayed.save(str(tmp_path / "m.pt"))
+        again = CudaGraphModule(torch.jit.load(str(tmp_path / "m.pt")))
+        assert torch.equal(again(x), want) and again.captured_graphs == 1
