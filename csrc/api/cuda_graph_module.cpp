@@ -12,6 +12,7 @@
 #ifdef IFX_TORCH_WITH_CUDA
 #include <ATen/cuda/CUDAContext.h>
 #include <ATen/cuda/CUDAGraph.h>
+#include <c10/cuda/CUDAFunctions.h>
 #include <c10/cuda/CUDAGuard.h>
 #endif
 
@@ -113,7 +114,8 @@ struct CudaGraphModule::Impl {
     at::cuda::CUDAStream side = at::cuda::getStreamFromPool(false, device.index());
     at::cuda::getCurrentCUDAStream(device.index()).synchronize();
     const c10::cuda::CUDAStreamGuard stream_guard(side);
-    for (int i = 0; i < options.warmup_calls; ++i) module.forward(captured.static_inputs);
+    for (int i = 1; i < options.warmup_calls; ++i) module.forward(captured.static_inputs);
+    forward_failing_on_host_sync(captured.static_inputs);
     side.synchronize();
     captured.graph = std::make_unique<at::cuda::CUDAGraph>();
     captured.graph->capture_begin(*pool);
@@ -127,6 +129,22 @@ struct CudaGraphModule::Impl {
       throw;
     }
     captured.graph->capture_end();
+  }
+
+  // A host sync would make the capture fail, and a capture that fails part-way
+  // leaves the CUDA RNG stuck in its capturing state, so the last warm-up call
+  // turns syncs into errors. The mode is process-wide for this one call.
+  void forward_failing_on_host_sync(const std::vector<c10::IValue>& inputs) {
+    auto& state = c10::cuda::warning_state();
+    const auto previous = state.get_sync_debug_mode();
+    state.set_sync_debug_mode(c10::cuda::SyncDebugMode::L_ERROR);
+    try {
+      module.forward(inputs);
+    } catch (...) {
+      state.set_sync_debug_mode(previous);
+      throw;
+    }
+    state.set_sync_debug_mode(previous);
   }
 
   c10::IValue replay(Captured& captured, const std::vector<c10::IValue>& inputs, c10::Device device) {
@@ -154,6 +172,7 @@ struct CudaGraphModule::Impl {
 CudaGraphModule::CudaGraphModule(torch::jit::Module module, CudaGraphOptions options)
     : impl_(std::make_unique<Impl>()) {
   TORCH_CHECK(options.max_graphs >= 1, "ifx_torch::CudaGraphModule: max_graphs must be at least 1");
+  TORCH_CHECK(options.warmup_calls >= 1, "ifx_torch::CudaGraphModule: warmup_calls must be at least 1");
   impl_->module = std::move(module);
   impl_->options = options;
 }

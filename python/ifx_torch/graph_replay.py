@@ -77,11 +77,26 @@ class CapturedGraph:
         return self.static_outputs
 
 
+def _call_failing_on_host_sync(module: Callable, args: tuple, kwargs: dict):
+    """One call in which a host synchronisation raises. A sync would make the capture fail,
+    and a capture that fails part-way leaves the CUDA RNG stuck in its capturing state
+    (every later torch.randn on the device raises), so it must fail here, before capture.
+    The debug mode is process-wide, so other threads see it during this one call."""
+    previous = torch.cuda.get_sync_debug_mode()
+    torch.cuda.set_sync_debug_mode("error")
+    try:
+        module(*args, **kwargs)
+    finally:
+        torch.cuda.set_sync_debug_mode(previous)
+
+
 class CudaGraphCapturer:
     """Captures graphs into one shared memory pool, and keeps replays from overlapping on
     the GPU (they share the pool's memory) even when callers use different streams."""
 
     def __init__(self, warmup_calls: int = 3):
+        if warmup_calls < 1:
+            raise ValueError(f"ifx_torch: warmup_calls must be at least 1, got {warmup_calls}")
         self.warmup_calls = warmup_calls
         self._pool = None
         self._last_replay: Optional[torch.cuda.Event] = None
@@ -100,8 +115,9 @@ class CudaGraphCapturer:
         side_stream = torch.cuda.Stream(device)
         side_stream.wait_stream(torch.cuda.current_stream(device))
         with torch.cuda.stream(side_stream):
-            for _ in range(self.warmup_calls):  # also lets TorchScript's profiling executor settle
+            for _ in range(self.warmup_calls - 1):  # also lets TorchScript's profiling executor settle
                 module(*static_args, **static_kwargs)
+            _call_failing_on_host_sync(module, static_args, static_kwargs)
         torch.cuda.current_stream(device).wait_stream(side_stream)
         graph = torch.cuda.CUDAGraph()
         with torch.cuda.graph(graph, pool=self._pool, stream=side_stream):
