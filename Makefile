@@ -7,7 +7,7 @@ export MAX_JOBS ?= $(shell nproc)
 # On CI (CI=true) a missing GoogleTest is an error, not a skip.
 REQUIRE_GTEST ?= $(if $(filter true,$(CI)),1,0)
 
-.PHONY: all demo test deps build build-python build-cpp test-cpp test-python bench-micro clean
+.PHONY: all demo test deps build build-python build-cpp build-consumer test-cpp test-python bench-micro clean
 
 all: build
 
@@ -19,7 +19,7 @@ test: deps build test-cpp test-python
 deps:
 	@PYTHON=$(PYTHON) ./scripts/install_deps.sh
 
-build: build-python build-cpp
+build: build-python build-cpp build-consumer
 
 # The extension ifx_torch._C, built in place into python/ifx_torch (incremental).
 # Users may instead run: pip install --no-build-isolation -e .
@@ -35,12 +35,20 @@ build-cpp:
 	  -DCMAKE_PREFIX_PATH="$$($(PYTHON) -c 'import torch; print(torch.utils.cmake_prefix_path)');$(GTEST_ROOT)" \
 	  $(CMAKE_ARGS) >/dev/null && cmake --build $(BUILD_DIR) -j $(MAX_JOBS)
 
+# Installs the C++ package and builds a separate project against it (tests/cmake_consumer).
+build-consumer: build-cpp
+	cmake --install $(BUILD_DIR) --prefix build/install >/dev/null
+	@generator=; command -v ninja >/dev/null && generator="-G Ninja"; \
+	cmake -S tests/cmake_consumer -B build/consumer $$generator \
+	  -DCMAKE_PREFIX_PATH="$$($(PYTHON) -c 'import torch; print(torch.utils.cmake_prefix_path)');$(CURDIR)/build/install" \
+	  >/dev/null && cmake --build build/consumer
+
 test-cpp:
 	@if [ -x $(BUILD_DIR)/ifx_tests ]; then cd $(BUILD_DIR) && ctest --output-on-failure -j $(MAX_JOBS); \
 	else echo "C++ tests skipped: GoogleTest was not available when building"; fi
 
 test-python:
-	IFX_RUN=$(BUILD_DIR)/ifx_run PYTHONPATH=python $(PYTHON) -m pytest -q
+	IFX_RUN=$(BUILD_DIR)/ifx_run IFX_CONSUMER=build/consumer/ifx_consumer PYTHONPATH=python $(PYTHON) -m pytest -q
 
 bench-micro: deps build-python
 	PYTHONPATH=python $(PYTHON) benchmarks/activation_micro.py

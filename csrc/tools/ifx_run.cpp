@@ -200,8 +200,20 @@ int main(int argc, char** argv) {
     print_outputs(output);
     if (!latencies_ms.empty()) {
       std::sort(latencies_ms.begin(), latencies_ms.end());
-      std::cout << "latency over " << latencies_ms.size() << " runs: median " << latencies_ms[latencies_ms.size() / 2]
-                << " ms, min " << latencies_ms.front() << " ms\n";
+      auto percentile = [&](double p) {
+        return latencies_ms[std::min(latencies_ms.size() - 1, static_cast<size_t>(p * latencies_ms.size()))];
+      };
+      std::cout << "latency over " << latencies_ms.size() << " runs (sync after each): p50 " << percentile(0.5)
+                << " ms, p90 " << percentile(0.9) << " ms, p99 " << percentile(0.99) << " ms, min "
+                << latencies_ms.front() << " ms\n";
+      // Throughput: the same number of calls back to back, one sync at the end.
+      const auto start = std::chrono::steady_clock::now();
+      for (int i = 0; i < options.iters; ++i) output = forward();
+      synchronize(device);
+      const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+      const int64_t batch = options.shapes.front().front();
+      std::cout << "throughput: " << (batch * options.iters) / seconds << " inputs/s (batch " << batch << ", "
+                << options.iters << " calls back to back)\n";
     }
     if (!options.save_output.empty()) {
       const std::vector<char> bytes = torch::pickle_save(output);

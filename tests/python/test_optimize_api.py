@@ -169,7 +169,7 @@ def test_cpp_program_reproduces_python_output(tmp_path):
     torch.jit.save(optimized, str(model_path))
     stdout = run_cpp([str(model_path), "--shape", "2,3,64,64", "--seed", "7", "--iters", "2",
                       "--save-output", str(output_path)])
-    assert "latency over 2 runs" in stdout
+    assert "latency over 2 runs" in stdout and "throughput:" in stdout
     with torch.no_grad():
         expected = optimized(seeded_input(7, (2, 3, 64, 64)))
     torch.testing.assert_close(torch.load(str(output_path)), expected, rtol=0, atol=0)
@@ -284,3 +284,22 @@ def test_cpp_program_with_graph_replay_matches_python(tmp_path, no_tf32):
     with torch.no_grad():
         expected = cuda_model(seeded_input(9, (1, 3, 96, 96)).cuda()).cpu()
     torch.testing.assert_close(torch.load(str(output_path)).cpu(), expected, rtol=1e-5, atol=1e-5)
+
+
+def test_external_cmake_project_runs_python_saved_model(tmp_path):
+    """tests/cmake_consumer links the installed package but calls nothing of it: the
+    model's ifx:: ops resolve only if linking kept the op registrations."""
+    path = os.environ.get("IFX_CONSUMER") or os.path.join(ROOT, "build", "consumer", "ifx_consumer")
+    if not os.path.exists(path):
+        assert "IFX_CONSUMER" not in os.environ, f"IFX_CONSUMER={path} does not exist"
+        pytest.skip("the consumer project is not built (make build-consumer)")
+    optimized = ifx_torch.optimize(small_mobilenet(hand_written=True))
+    assert "ifx::hardswish" in str(optimized.graph)
+    model_path, output_path = tmp_path / "optimized.pt", tmp_path / "out.pt"
+    torch.jit.save(optimized, str(model_path))
+    result = subprocess.run([path, str(model_path), str(output_path), "4", "1", "3", "64", "64"],
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    with torch.no_grad():
+        expected = optimized(seeded_input(4, (1, 3, 64, 64)))
+    torch.testing.assert_close(torch.load(str(output_path)), expected, rtol=0, atol=0)
