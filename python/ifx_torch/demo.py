@@ -4,7 +4,8 @@
 
 Runs on the GPU if there is one, else on the CPU. For each model variant it prints
 what was fused, the largest difference from eager, and the median latency of eager,
-torch.jit.freeze, torch.jit.optimize_for_inference and ifx_torch side by side.
+torch.jit.freeze, torch.jit.optimize_for_inference, ifx_torch and (on CUDA) ifx_torch
+with graph replay side by side.
 """
 import argparse
 import statistics
@@ -50,8 +51,10 @@ def build_variants(model, x):
         except Exception as error:  # a peer that fails is reported, not fatal
             print(f"  optimize_for_inference unavailable: {str(error).splitlines()[0]}")
         start = time.perf_counter()
-        variants["ifx_torch"] = ifx_torch.optimize(model)
+        variants["ifx_torch"] = ifx_torch.optimize(model, cuda_graphs=False)
         print(f"  ifx_torch.optimize took {time.perf_counter() - start:.2f} s")
+        if x.is_cuda:  # graph replay, optimize's default for a CUDA model
+            variants["ifx_torch+graphs"] = ifx_torch.optimize(model)
     return variants
 
 
@@ -73,8 +76,9 @@ def run(device, batch, iters):
         print("  " + str(ifx_torch.report(variants["ifx_torch"])).replace("\n", "\n  "))
         with torch.no_grad():
             reference = model(x)
-            error = (variants["ifx_torch"](x) - reference).abs().max().item()
-        print(f"  max |ifx_torch - eager| = {error:.3g} (output magnitude {reference.abs().max().item():.3g})")
+            for name in [v for v in variants if v.startswith("ifx_torch")]:
+                error = (variants[name](x) - reference).abs().max().item()
+                print(f"  max |{name} - eager| = {error:.3g} (output magnitude {reference.abs().max().item():.3g})")
         latencies = median_latencies_ms(variants, x, iters, device)
         for variant, latency in latencies.items():
             print(f"  {variant:<24} {latency:8.3f} ms")
@@ -83,8 +87,10 @@ def run(device, batch, iters):
     print("\nmedian latency (ms) and speedup over eager")
     header = list(rows[0][1])
     print(f"{'model':<46}" + "".join(f"{h:>24}" for h in header))
+    # rows may differ in variants only if a peer failed; missing cells print as n/a
     for name, latencies in rows:
-        cells = "".join(f"{latencies[h]:>14.3f} ({latencies['eager'] / latencies[h]:4.2f}x)" for h in header)
+        cells = "".join(f"{latencies[h]:>14.3f} ({latencies['eager'] / latencies[h]:4.2f}x)" if h in latencies
+                        else f"{'n/a':>24}" for h in header)
         print(f"{name:<46}{cells}")
 
 
