@@ -76,9 +76,9 @@ def run(device, batch, iters):
         print("  " + str(ifx_torch.report(variants["ifx_torch"])).replace("\n", "\n  "))
         with torch.no_grad():
             reference = model(x)
-            for name in [v for v in variants if v.startswith("ifx_torch")]:
-                error = (variants[name](x) - reference).abs().max().item()
-                print(f"  max |{name} - eager| = {error:.3g} (output magnitude {reference.abs().max().item():.3g})")
+            for variant in [v for v in variants if v.startswith("ifx_torch")]:
+                error = (variants[variant](x) - reference).abs().max().item()
+                print(f"  max |{variant} - eager| = {error:.3g} (output magnitude {reference.abs().max().item():.3g})")
         latencies = median_latencies_ms(variants, x, iters, device)
         for variant, latency in latencies.items():
             print(f"  {variant:<24} {latency:8.3f} ms")
@@ -87,7 +87,6 @@ def run(device, batch, iters):
     print("\nmedian latency (ms) and speedup over eager")
     header = list(rows[0][1])
     print(f"{'model':<46}" + "".join(f"{h:>24}" for h in header))
-    # rows may differ in variants only if a peer failed; missing cells print as n/a
     for name, latencies in rows:
         cells = "".join(f"{latencies[h]:>14.3f} ({latencies['eager'] / latencies[h]:4.2f}x)" if h in latencies
                         else f"{'n/a':>24}" for h in header)
