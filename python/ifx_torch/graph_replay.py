@@ -83,11 +83,13 @@ def _call_failing_on_host_sync(module: Callable, args: tuple, kwargs: dict):
     (every later torch.randn on the device raises), so it must fail here, before capture.
     The debug mode is process-wide, so other threads see it during this one call."""
     previous = torch.cuda.get_sync_debug_mode()
-    torch.cuda.set_sync_debug_mode("error")
-    try:
-        module(*args, **kwargs)
-    finally:
-        torch.cuda.set_sync_debug_mode(previous)
+    with warnings.catch_warnings():  # torch calls the mode a prototype on every switch
+        warnings.filterwarnings("ignore", message="Synchronization debug mode is a prototype")
+        torch.cuda.set_sync_debug_mode("error")
+        try:
+            module(*args, **kwargs)
+        finally:
+            torch.cuda.set_sync_debug_mode(previous)
 
 
 class CudaGraphCapturer:
