@@ -9,7 +9,6 @@ replay. Also the build time of each variant and the max difference from eager. V
 turns in rounds so a passing slowdown cannot land on one of them. CUDA only.
 """
 import argparse
-import statistics
 import sys
 import time
 import warnings
@@ -18,6 +17,7 @@ import torch
 
 import ifx_torch
 from ifx_torch import models
+from ifx_torch.timing import median_latencies_ms
 
 
 def model_zoo(names):
@@ -84,23 +84,6 @@ def build_variants(model, x, with_compile):
     return variants, build_s, failed
 
 
-def median_latencies_ms(variants, x, iters, rounds=5):
-    samples = {name: [] for name in variants}
-    with torch.no_grad():
-        for fn in variants.values():
-            for _ in range(20):
-                fn(x)
-        for _ in range(rounds):
-            for name, fn in variants.items():
-                for _ in range(iters // rounds):
-                    torch.cuda.synchronize()
-                    start = time.perf_counter()
-                    fn(x)
-                    torch.cuda.synchronize()
-                    samples[name].append((time.perf_counter() - start) * 1e3)
-    return {name: statistics.median(times) for name, times in samples.items()}
-
-
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--iters", type=int, default=300)
@@ -121,7 +104,7 @@ def main(argv=None):
         with torch.no_grad():
             reference = model(x)
             errors = {v: (fn(x) - reference).abs().max().item() for v, fn in variants.items()}
-        latency = median_latencies_ms(variants, x, args.iters)
+        latency = median_latencies_ms(variants, x, args.iters, torch.device("cuda"))
         rows.append((name, latency, build_s, errors, failed))
 
     names = ["eager", "optimize_for_inference", "ofi+cuda_graph", "compile_reduce_overhead", "ifx_torch",

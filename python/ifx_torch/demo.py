@@ -8,37 +8,13 @@ torch.jit.freeze, torch.jit.optimize_for_inference, ifx_torch and (on CUDA) ifx_
 with graph replay side by side.
 """
 import argparse
-import statistics
 import time
 
 import torch
 
 import ifx_torch
 from ifx_torch import models
-
-
-def median_latencies_ms(variants, x, iters, device, rounds=5):
-    """Median wall time of one call per variant, synchronizing the device after each call.
-    Variants take turns in `rounds` rounds, so a passing slowdown of the machine (clocks,
-    other processes) cannot land on one variant alone."""
-    def sync():
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-
-    samples = {name: [] for name in variants}
-    with torch.no_grad():
-        for fn in variants.values():  # warm-up, includes TorchScript's profiling runs
-            for _ in range(max(3, iters // 10)):
-                fn(x)
-        for _ in range(rounds):
-            for name, fn in variants.items():
-                for _ in range(max(1, iters // rounds)):
-                    sync()
-                    start = time.perf_counter()
-                    fn(x)
-                    sync()
-                    samples[name].append((time.perf_counter() - start) * 1e3)
-    return {name: statistics.median(times) for name, times in samples.items()}
+from ifx_torch.timing import median_latencies_ms
 
 
 def build_variants(model, x):

@@ -19,7 +19,7 @@ Graphs are not saved with a model: a loaded model captures again on its first ca
 import collections
 import threading
 import warnings
-from typing import Any, Callable, Hashable, NamedTuple, Optional, Tuple
+from typing import Callable, Hashable, NamedTuple, Optional, Tuple
 
 import torch
 from torch.utils import _pytree as pytree
