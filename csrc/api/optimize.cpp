@@ -51,7 +51,7 @@ torch::jit::Module optimize(const torch::jit::Module& module, const OptimizeOpti
   torch::jit::OptimizeFrozenGraph(baseline);
   const auto ops_before = ifx::passes::OpHistogram(baseline);
 
-  const auto fused = ifx::passes::RunPipeline(graph, {options.fuse_aten_activations});
+  const auto fused = ifx::passes::RunPipeline(graph, {options.fuse_aten_activations, options.fuse_layers});
   torch::jit::OptimizeFrozenGraph(graph);
   const auto ops_after = ifx::passes::OpHistogram(graph);
 

@@ -6,9 +6,9 @@
 
 #include <cuda_runtime.h>
 
-namespace ifx::kernels {
+#include "element_type.h"
 
-enum class ElementType { kFloat32, kFloat16, kBFloat16, kFloat64 };
+namespace ifx::kernels {
 
 enum class Activation {
   kHardswish,    // x * clamp(x + 3, 0, 6) / 6

@@ -6,20 +6,11 @@
 #include <torch/library.h>
 
 #include "activation.h"
+#include "kernel_dtype.h"
 #include "kernels/activation_kernels.h"
 
 namespace ifx::ops {
 namespace {
-
-kernels::ElementType element_type(at::ScalarType type) {
-  switch (type) {
-    case at::kFloat: return kernels::ElementType::kFloat32;
-    case at::kHalf: return kernels::ElementType::kFloat16;
-    case at::kBFloat16: return kernels::ElementType::kBFloat16;
-    case at::kDouble: return kernels::ElementType::kFloat64;
-    default: TORCH_CHECK(false, "ifx: no CUDA activation kernel for ", type);
-  }
-}
 
 at::Tensor activation_cuda(const at::Tensor& x, kernels::Activation activation, const char* op_name) {
   check_activation_input(x, op_name);
@@ -30,7 +21,7 @@ at::Tensor activation_cuda(const at::Tensor& x, kernels::Activation activation, 
   const at::Tensor input = x.is_non_overlapping_and_dense() ? x : x.contiguous();
   at::Tensor out = allocate_activation_output(x);
   const cudaError_t status =
-      kernels::launch_activation(activation, element_type(x.scalar_type()), input.const_data_ptr(),
+      kernels::launch_activation(activation, kernel_element_type(x.scalar_type()), input.const_data_ptr(),
                                  out.mutable_data_ptr(), x.numel(), at::cuda::getCurrentCUDAStream());
   TORCH_CHECK(status == cudaSuccess, op_name, ": CUDA kernel launch failed: ", cudaGetErrorString(status));
   return out;

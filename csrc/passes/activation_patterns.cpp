@@ -1,34 +1,12 @@
 #include "activation_patterns.h"
 
-#include <torch/csrc/jit/ir/constants.h>
-
 #include <cmath>
 #include <optional>
 
+#include "pattern_utils.h"
+
 namespace ifx::passes {
 namespace {
-
-using torch::jit::toIValue;
-
-// A constant that acts as a scalar, as a double: an int/float, or a 0-dim
-// float or integer tensor (what tracing and min/max spell scalars with). A
-// tensor with dims is not one: it would take part in type promotion.
-std::optional<double> constant_scalar(Value* v) {
-  const auto value = toIValue(v);
-  if (!value) return std::nullopt;
-  if (value->isInt() || value->isDouble()) return value->toScalar().toDouble();
-  if (!value->isTensor()) return std::nullopt;
-  const at::Tensor& t = value->toTensor();
-  if (t.dim() != 0 || t.scalar_type() == at::kBool || t.is_complex()) return std::nullopt;
-  return t.item<double>();
-}
-
-bool is_number(Value* v, double expected) {
-  const auto number = constant_scalar(v);
-  return number && *number == expected;
-}
-
-bool is_none(Value* v) { return v->type()->kind() == c10::TypeKind::NoneType; }
 
 // 1/6 as written in a model: the double or the float32 nearest to it. Looser
 // spellings (0.1666667 is 2e-7 off) would change float64 results, so they are
@@ -236,24 +214,6 @@ Value* match_hardswish(Value* v, Chain& chain, const ChainOptions& options) {
   }
   return nullptr;
 }
-
-namespace {
-
-bool has_supported_type(Value* input) {
-  const auto tensor_type = input->type()->cast<c10::TensorType>();
-  if (!tensor_type) return false;
-  if (const auto dtype = tensor_type->scalarType()) {
-    if (!(*dtype == at::kFloat || *dtype == at::kHalf || *dtype == at::kBFloat16 || *dtype == at::kDouble)) {
-      return false;
-    }
-  }
-  if (const auto device = tensor_type->device()) {
-    if (!(device->is_cpu() || device->is_cuda())) return false;
-  }
-  return true;
-}
-
-}  // namespace
 
 bool is_safe_to_fuse(const Chain& chain, Value* input, torch::jit::AliasDb& alias_db) {
   Node* final_node = chain.nodes.front();

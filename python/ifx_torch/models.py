@@ -2,7 +2,8 @@
 
 MobileNetV3 large and small (the layer tables of Howard et al., 2019), either with
 nn.Hardswish / nn.Hardsigmoid modules or with the hand-written activations of the
-seed article, ``x * F.relu6(x + 3., inplace=True) / 6.``.
+seed article, ``x * F.relu6(x + 3., inplace=True) / 6.``; ResNet-18 and ResNet-50
+(He et al., 2016), written the way torchvision writes them (in-place ReLU, ``out += identity``).
 """
 from typing import List, NamedTuple
 
@@ -148,6 +149,90 @@ def mobilenet_v3_large(hand_written: bool = False, **kwargs) -> MobileNetV3:
 
 def mobilenet_v3_small(hand_written: bool = False, **kwargs) -> MobileNetV3:
     return MobileNetV3(SMALL, 576, 1024, hand_written=hand_written, **kwargs)
+
+
+class BasicBlock(nn.Module):
+    expansion = 1
+
+    def __init__(self, in_ch: int, width: int, stride: int):
+        super().__init__()
+        out_ch = width * self.expansion
+        self.conv1 = nn.Conv2d(in_ch, width, 3, stride, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(width)
+        self.conv2 = nn.Conv2d(width, out_ch, 3, 1, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(out_ch)
+        self.relu = nn.ReLU(inplace=True)
+        self.downsample = _downsample(in_ch, out_ch, stride)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        identity = x
+        out = self.relu(self.bn1(self.conv1(x)))
+        out = self.bn2(self.conv2(out))
+        if self.downsample is not None:
+            identity = self.downsample(x)
+        out += identity
+        return self.relu(out)
+
+
+class Bottleneck(nn.Module):
+    expansion = 4
+
+    def __init__(self, in_ch: int, width: int, stride: int):
+        super().__init__()
+        out_ch = width * self.expansion
+        self.conv1 = nn.Conv2d(in_ch, width, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(width)
+        self.conv2 = nn.Conv2d(width, width, 3, stride, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(width)
+        self.conv3 = nn.Conv2d(width, out_ch, 1, bias=False)
+        self.bn3 = nn.BatchNorm2d(out_ch)
+        self.relu = nn.ReLU(inplace=True)
+        self.downsample = _downsample(in_ch, out_ch, stride)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        identity = x
+        out = self.relu(self.bn1(self.conv1(x)))
+        out = self.relu(self.bn2(self.conv2(out)))
+        out = self.bn3(self.conv3(out))
+        if self.downsample is not None:
+            identity = self.downsample(x)
+        out += identity
+        return self.relu(out)
+
+
+def _downsample(in_ch: int, out_ch: int, stride: int):
+    if stride == 1 and in_ch == out_ch:
+        return None
+    return nn.Sequential(nn.Conv2d(in_ch, out_ch, 1, stride, bias=False), nn.BatchNorm2d(out_ch))
+
+
+class ResNet(nn.Module):
+    def __init__(self, block, layers: List[int], num_classes: int = 1000, width: int = 64):
+        super().__init__()
+        self.stem = nn.Sequential(nn.Conv2d(3, width, 7, 2, 3, bias=False), nn.BatchNorm2d(width),
+                                  nn.ReLU(inplace=True), nn.MaxPool2d(3, 2, 1))
+        stages: List[nn.Module] = []
+        channels = width
+        for index, count in enumerate(layers):
+            stage_width = width * 2 ** index
+            for i in range(count):
+                stride = 2 if i == 0 and index > 0 else 1
+                stages.append(block(channels, stage_width, stride))
+                channels = stage_width * block.expansion
+        self.stages = nn.Sequential(*stages)
+        self.fc = nn.Linear(channels, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.stages(self.stem(x))
+        return self.fc(torch.flatten(F.adaptive_avg_pool2d(x, 1), 1))
+
+
+def resnet18(**kwargs) -> ResNet:
+    return ResNet(BasicBlock, [2, 2, 2, 2], **kwargs)
+
+
+def resnet50(**kwargs) -> ResNet:
+    return ResNet(Bottleneck, [3, 4, 6, 3], **kwargs)
 
 
 def count_activation_modules(model: nn.Module) -> dict:

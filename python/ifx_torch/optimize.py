@@ -13,12 +13,16 @@ ExampleInputs = Union[torch.Tensor, Sequence[Any]]
 
 def optimize(model: torch.nn.Module, example_inputs: Optional[ExampleInputs] = None,
              fuse_aten_activations: bool = True, cuda_graphs: Optional[bool] = None, max_graphs: int = 8,
-             static_outputs: bool = False) -> Union[torch.jit.ScriptModule, CudaGraphModule]:
+             static_outputs: bool = False,
+             fuse_layers: bool = True) -> Union[torch.jit.ScriptModule, CudaGraphModule]:
     """Return an optimized TorchScript version of ``model`` that computes the same outputs.
 
     The model must be in eval mode. It is scripted with ``torch.jit.script``; if that fails and
     ``example_inputs`` (a tensor or a tuple of positional arguments) is given, it is traced
-    instead, with one warning. It is then frozen and the ifx fusion passes run on its graph.
+    instead, with one warning. It is then frozen and the ifx fusion passes run on its graph:
+    hardswish / hardsigmoid chains become ``ifx::hardswish`` / ``ifx::hardsigmoid``, and, unless
+    ``fuse_layers=False``, batch norms fold into convs and each conv2d / linear with its residual
+    add and activation becomes one ``ifx::conv2d_act`` / ``ifx::linear_act``.
     The result runs in Python, saves with ``torch.jit.save`` and loads (in Python after
     ``import ifx_torch``, or in C++ linked against libifx_torch). ``ifx_torch.report(result)``
     says what was fused.
@@ -43,7 +47,7 @@ def optimize(model: torch.nn.Module, example_inputs: Optional[ExampleInputs] = N
         raise ValueError("ifx_torch.optimize: cuda_graphs=True needs a model on a CUDA device (move it with "
                          "model.cuda(), or pass CUDA example_inputs for a model without parameters)")
     scripted = _to_torchscript(model, example_inputs)
-    optimized = torch.jit._recursive.wrap_cpp_module(_C.optimize(scripted._c, fuse_aten_activations))
+    optimized = torch.jit._recursive.wrap_cpp_module(_C.optimize(scripted._c, fuse_aten_activations, fuse_layers))
     if cuda_graphs is None:
         cuda_graphs = on_cuda
     if cuda_graphs:

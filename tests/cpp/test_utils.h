@@ -52,6 +52,22 @@ inline GraphPtr parse_graph(const std::string& ir, const TensorConstants& tensor
   return graph;
 }
 
+// `ir` with each line stripped and indented by two spaces, so bodies can be
+// assembled from pieces without minding the parser's indentation rules.
+inline std::string indented(const std::string& ir) {
+  std::string out;
+  size_t start = 0;
+  while (start < ir.size()) {
+    size_t end = ir.find('\n', start);
+    if (end == std::string::npos) end = ir.size();
+    const std::string line = ir.substr(start, end - start);
+    const size_t first = line.find_first_not_of(" \t");
+    if (first != std::string::npos) out += "  " + line.substr(first) + "\n";
+    start = end + 1;
+  }
+  return out;
+}
+
 // A graph `graph(<signature>, <one input per tensor constant>)` whose body
 // may use kConstants; `body` ends with its return statement.
 inline GraphPtr chain_graph(const std::string& body, const TensorConstants& tensor_constants = {},

@@ -11,6 +11,9 @@ namespace ifx_torch {
 struct OptimizeOptions {
   // Rewrite aten::hardswish / aten::hardsigmoid into ifx's ops as well.
   bool fuse_aten_activations = true;
+  // Fold batch norms into convs and fuse conv2d / linear with their residual
+  // add and activation (ifx::conv2d_act, ifx::linear_act).
+  bool fuse_layers = true;
 };
 
 // Freezes an eval-mode module and runs the fusion passes on its forward.

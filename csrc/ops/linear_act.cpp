@@ -1,0 +1,41 @@
+// Schema of ifx::linear_act. Kernels: linear_act_cpu.cpp, linear_act_cuda.cpp,
+// linear_act_meta.cpp; linear_act_autograd.cpp keeps it differentiable.
+#include "linear_act.h"
+
+#include <ATen/ATen.h>
+#include <torch/library.h>
+
+namespace ifx::ops {
+
+namespace {
+constexpr const char* kOp = "ifx::linear_act";
+}
+
+void check_linear_act_args(const at::Tensor& input, const at::Tensor& weight, const std::optional<at::Tensor>& bias) {
+  check_float_tensor(input, kOp, "input");
+  check_float_tensor(weight, kOp, "weight");
+  TORCH_CHECK(input.dim() >= 1, kOp, ": expected an input with at least one dimension");
+  TORCH_CHECK(weight.dim() == 2, kOp, ": expected a 2-D weight, got size ", weight.sizes());
+  TORCH_CHECK(input.size(-1) == weight.size(1), kOp, ": input features (", input.size(-1),
+              ") do not match the weight ", weight.sizes());
+  TORCH_CHECK(weight.scalar_type() == input.scalar_type(), kOp, ": input (", input.scalar_type(), ") and weight (",
+              weight.scalar_type(), ") must have the same dtype");
+  if (bias.has_value()) {
+    TORCH_CHECK(bias->dim() == 1 && bias->size(0) == weight.size(0), kOp, ": expected a bias of size [",
+                weight.size(0), "], got ", bias->sizes());
+    TORCH_CHECK(bias->scalar_type() == input.scalar_type(), kOp, ": bias dtype ", bias->scalar_type(),
+                " differs from the input's ", input.scalar_type());
+  }
+}
+
+at::Tensor linear_act_reference(const at::Tensor& input, const at::Tensor& weight,
+                                const std::optional<at::Tensor>& bias, EpilogueActivation activation) {
+  return epilogue_reference(at::linear(input, weight, bias), std::nullopt, activation);
+}
+
+}  // namespace ifx::ops
+
+TORCH_LIBRARY_FRAGMENT(ifx, m) {
+  // activation(linear(input, weight, bias)); activation as for conv2d_act.
+  m.def("linear_act(Tensor input, Tensor weight, Tensor? bias, str activation) -> Tensor");
+}

@@ -1,0 +1,55 @@
+#include "pattern_utils.h"
+
+#include <torch/csrc/jit/ir/constants.h>
+
+namespace ifx::passes {
+
+using torch::jit::toIValue;
+
+std::optional<double> constant_scalar(Value* v) {
+  const auto value = toIValue(v);
+  if (!value) return std::nullopt;
+  if (value->isInt() || value->isDouble()) return value->toScalar().toDouble();
+  if (!value->isTensor()) return std::nullopt;
+  const at::Tensor& t = value->toTensor();
+  if (t.dim() != 0 || t.scalar_type() == at::kBool || t.is_complex()) return std::nullopt;
+  return t.item<double>();
+}
+
+bool is_number(Value* v, double expected) {
+  const auto number = constant_scalar(v);
+  return number && *number == expected;
+}
+
+bool is_none(Value* v) { return v->type()->kind() == c10::TypeKind::NoneType; }
+
+std::optional<at::Tensor> constant_tensor(Value* v) {
+  if (v->node()->kind() != c10::prim::Constant) return std::nullopt;
+  const auto value = toIValue(v);
+  if (!value || !value->isTensor()) return std::nullopt;
+  return value->toTensor();
+}
+
+bool has_supported_type(Value* v) {
+  const auto tensor_type = v->type()->cast<c10::TensorType>();
+  if (!tensor_type) return false;
+  if (const auto dtype = tensor_type->scalarType()) {
+    if (!(*dtype == at::kFloat || *dtype == at::kHalf || *dtype == at::kBFloat16 || *dtype == at::kDouble)) {
+      return false;
+    }
+  }
+  if (const auto device = tensor_type->device()) {
+    if (!(device->is_cpu() || device->is_cuda())) return false;
+  }
+  return true;
+}
+
+bool written_between(Node* first, Node* last, const std::vector<Value*>& values, torch::jit::AliasDb& alias_db) {
+  const torch::jit::ValueSet watched(values.begin(), values.end());
+  for (Node* n = first->next(); n != last && n != first->owningBlock()->return_node(); n = n->next()) {
+    if (alias_db.writesToAlias(n, watched)) return true;
+  }
+  return false;
+}
+
+}  // namespace ifx::passes

@@ -1,0 +1,38 @@
+// Small questions the pattern matchers ask of graph values: is it a constant
+// with this value, which tensor is it, may the fused ops take it, does
+// anything between two nodes write to it.
+#pragma once
+
+#include <ATen/core/Tensor.h>
+#include <torch/csrc/jit/ir/alias_analysis.h>
+#include <torch/csrc/jit/ir/ir.h>
+
+#include <optional>
+#include <vector>
+
+namespace ifx::passes {
+
+using torch::jit::Node;
+using torch::jit::Value;
+
+// A constant that acts as a scalar, as a double: an int/float, or a 0-dim
+// float or integer tensor (what tracing and min/max spell scalars with). A
+// tensor with dims is not one: it would take part in type promotion.
+std::optional<double> constant_scalar(Value* v);
+
+bool is_number(Value* v, double expected);
+
+bool is_none(Value* v);
+
+// The tensor a prim::Constant holds (frozen weights), if v is one.
+std::optional<at::Tensor> constant_tensor(Value* v);
+
+// True when v is a tensor whose dtype and device, where the graph records
+// them, are ones the fused ops take (float types; CPU or CUDA).
+bool has_supported_type(Value* v);
+
+// True when a node strictly between `first` and `last` (same block, `first`
+// before `last`) may write to the memory of any of `values`.
+bool written_between(Node* first, Node* last, const std::vector<Value*>& values, torch::jit::AliasDb& alias_db);
+
+}  // namespace ifx::passes

@@ -1,0 +1,274 @@
+"""Conv / linear fusion end to end: torch.ops.ifx.conv2d_act and linear_act
+(opcheck, values against torch.nn.functional in float64, CPU and CUDA), and
+whole models through ifx_torch.optimize (patterns fused, outputs equal to eager).
+
+    cd /work/main && PYTHONPATH=python python3 -m pytest tests/python/test_layer_fusion.py -q
+"""
+import itertools
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+import ifx_torch
+from ifx_torch import models
+
+requires_cuda = pytest.mark.skipif(not torch.cuda.is_available(),
+                                   reason="CUDA is not available (CPU-only torch or no GPU)")
+
+ACTIVATIONS = {
+    "none": lambda y: y,
+    "relu": F.relu,
+    "relu6": F.relu6,
+    "hardswish": F.hardswish,
+    "hardsigmoid": F.hardsigmoid,
+    "silu": F.silu,
+    "sigmoid": torch.sigmoid,
+}
+
+
+def nonzero_randn(*shape, generator=None):
+    x = torch.randn(*shape, dtype=torch.float64, generator=generator) * 3
+    return torch.where(x == 0, torch.ones_like(x), x)
+
+
+def conv_reference(x, w, b, stride, padding, dilation, groups, residual, activation):
+    """The unfused ops in float64 on the CPU: the truth every backend is held to."""
+    y = F.conv2d(x.double().cpu(), w.double().cpu(), None if b is None else b.double().cpu(),
+                 stride, padding, dilation, groups)
+    if residual is not None:
+        y = y + residual.double().cpu()
+    return ACTIVATIONS[activation](y)
+
+
+# --- op level, CPU (always) ------------------------------------------------------------------
+
+@pytest.mark.parametrize("activation", list(ACTIVATIONS))
+def test_conv2d_act_opcheck(activation):
+    x = nonzero_randn(2, 4, 7, 7)
+    w = torch.randn(6, 2, 3, 3, dtype=torch.float64)
+    b = torch.randn(6, dtype=torch.float64)
+    r = torch.randn(2, 6, 4, 4, dtype=torch.float64)
+    args = (x, w, b, [2, 2], [1, 1], [1, 1], 2, r, activation)
+    torch.library.opcheck(torch.ops.ifx.conv2d_act.default, args)
+    torch.testing.assert_close(torch.ops.ifx.conv2d_act(*args), conv_reference(*args), rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("activation", ["relu", "hardswish", "sigmoid"])
+def test_linear_act_opcheck(activation):
+    x = nonzero_randn(3, 5)
+    w = torch.randn(4, 5, dtype=torch.float64)
+    b = torch.randn(4, dtype=torch.float64)
+    torch.library.opcheck(torch.ops.ifx.linear_act.default, (x, w, b, activation))
+    torch.testing.assert_close(torch.ops.ifx.linear_act(x, w, b, activation),
+                               ACTIVATIONS[activation](F.linear(x, w, b)), rtol=1e-12, atol=1e-12)
+
+
+def test_conv2d_act_rejects_unknown_activation():
+    x, w = torch.randn(1, 2, 4, 4), torch.randn(2, 2, 1, 1)
+    with pytest.raises(RuntimeError, match="unknown activation 'gelu'"):
+        torch.ops.ifx.conv2d_act(x, w, None, [1, 1], [0, 0], [1, 1], 1, None, "gelu")
+
+
+# --- op level, CUDA -----------------------------------------------------------------------------
+
+# (in_ch, out_ch, kernel, stride, padding, dilation, groups): depthwise 3/5/7 with strides,
+# paddings and dilations, then pointwise, dense 3x3 and grouped convs (cuDNN + epilogue).
+CONV_SHAPES = [
+    (8, 8, 3, 1, 1, 1, 8), (8, 8, 3, 2, 1, 1, 8), (8, 8, 5, 1, 2, 1, 8), (8, 8, 5, 2, 2, 1, 8),
+    (8, 8, 7, 1, 3, 1, 8), (8, 8, 7, 2, 0, 1, 8), (8, 8, 3, 1, 2, 2, 8), (6, 6, (3, 5), 1, (1, 2), 1, 6),
+    (8, 16, 1, 1, 0, 1, 1), (8, 16, 3, 2, 1, 1, 1), (8, 12, 3, 1, 1, 1, 4),
+]
+CUDA_DTYPES = {torch.float32: 1e-5, torch.float16: 2e-2, torch.bfloat16: 8e-2, torch.float64: 1e-11}
+
+
+def _conv_case_id(shape):
+    in_ch, out_ch, k, s, p, d, g = shape
+    return f"c{in_ch}-{out_ch}_k{k}_s{s}_p{p}_d{d}_g{g}".replace(" ", "")
+
+
+@requires_cuda
+@pytest.mark.parametrize("shape", CONV_SHAPES, ids=_conv_case_id)
+@pytest.mark.parametrize("dtype", list(CUDA_DTYPES), ids=str)
+@pytest.mark.parametrize("channels_last", [False, True], ids=["nchw", "nhwc"])
+def test_conv2d_act_cuda_matches_float64(shape, dtype, channels_last):
+    torch.backends.cudnn.allow_tf32 = False
+    in_ch, out_ch, k, s, p, d, g = shape
+    k, p = (k, k) if isinstance(k, int) else k, (p, p) if isinstance(p, int) else p
+    generator = torch.Generator().manual_seed(hash((shape, str(dtype), channels_last)) % 2**31)
+    x = nonzero_randn(2, in_ch, 13, 11, generator=generator)
+    w = torch.randn(out_ch, in_ch // g, *k, dtype=torch.float64, generator=generator) / (k[0] * k[1]) ** 0.5
+    b = torch.randn(out_ch, dtype=torch.float64, generator=generator)
+    out_hw = [(size + 2 * p[i] - d * (k[i] - 1) - 1) // s + 1 for i, size in enumerate((13, 11))]
+    r = torch.randn(2, out_ch, *out_hw, dtype=torch.float64, generator=generator)
+    memory_format = torch.channels_last if channels_last else torch.contiguous_format
+    on_gpu = lambda t: t.to("cuda", dtype)  # noqa: E731
+    xg = on_gpu(x).contiguous(memory_format=memory_format)
+    # Compare with the float64 reference of the inputs as rounded to `dtype`.
+    x, w, b, r = (t.to(dtype).double() for t in (x, w, b, r))
+    tolerance = CUDA_DTYPES[dtype]
+    for activation, residual in itertools.product(ACTIVATIONS, [False, True]):
+        out = torch.ops.ifx.conv2d_act(xg, on_gpu(w), on_gpu(b), [s, s], list(p), [d, d], g,
+                                       on_gpu(r).contiguous(memory_format=memory_format) if residual else None,
+                                       activation)
+        expected = conv_reference(x, w, b, [s, s], list(p), [d, d], g, r if residual else None, activation)
+        assert out.dtype == dtype and out.is_contiguous(memory_format=memory_format)
+        torch.testing.assert_close(out.double().cpu(), expected, rtol=tolerance, atol=tolerance,
+                                   msg=lambda m: f"{activation}, residual={residual}: {m}")
+
+
+@requires_cuda
+def test_conv2d_act_cuda_broadcast_residual_and_fake_tensor_agree():
+    x = torch.randn(1, 8, 6, 6, device="cuda")
+    w = torch.randn(8, 1, 3, 3, device="cuda")
+    per_channel = torch.randn(8, 1, 1, device="cuda")
+    out = torch.ops.ifx.conv2d_act(x, w, None, [1, 1], [1, 1], [1, 1], 8, per_channel, "relu")
+    torch.testing.assert_close(out, F.relu(F.conv2d(x, w, None, 1, 1, 1, 8) + per_channel))
+    torch.library.opcheck(torch.ops.ifx.conv2d_act.default,
+                          (x, w, None, [1, 1], [1, 1], [1, 1], 8, None, "hardswish"))
+
+
+@requires_cuda
+@pytest.mark.parametrize("dtype", list(CUDA_DTYPES), ids=str)
+def test_linear_act_cuda_matches_float64(dtype):
+    torch.backends.cuda.matmul.allow_tf32 = False
+    x, w, b = nonzero_randn(4, 32), torch.randn(16, 32, dtype=torch.float64) / 6, torch.randn(16, dtype=torch.float64)
+    x, w, b = (t.to(dtype).double() for t in (x, w, b))
+    for activation in ACTIVATIONS:
+        out = torch.ops.ifx.linear_act(*(t.to("cuda", dtype) for t in (x, w, b)), activation)
+        torch.testing.assert_close(out.double().cpu(), ACTIVATIONS[activation](F.linear(x, w, b)),
+                                   rtol=CUDA_DTYPES[dtype], atol=CUDA_DTYPES[dtype])
+
+
+# --- whole models -------------------------------------------------------------------------------
+
+def _randomize_batchnorm(model):
+    torch.manual_seed(0)
+    for module in model.modules():
+        if isinstance(module, nn.BatchNorm2d):
+            module.running_mean.uniform_(-0.5, 0.5)
+            module.running_var.uniform_(0.5, 2.0)
+            if module.affine:
+                module.weight.data.uniform_(0.5, 1.5)
+                module.bias.data.uniform_(-0.5, 0.5)
+    return model.eval()
+
+
+def _fused_count(report, prefix):
+    return sum(count for pattern, count in report.fused.items() if pattern.startswith(prefix))
+
+
+MODELS = {
+    "mobilenet_v3_small": lambda: models.mobilenet_v3_small(num_classes=10, width_mult=0.5),
+    "mobilenet_v3_small_hand_written": lambda: models.mobilenet_v3_small(hand_written=True, num_classes=10,
+                                                                          width_mult=0.5),
+    "resnet18": lambda: models.resnet18(num_classes=10, width=16),
+    "resnet50": lambda: models.resnet50(num_classes=10, width=8),
+}
+
+
+@pytest.mark.parametrize("name", list(MODELS))
+def test_model_convs_fuse_and_match_eager_in_float64(name):
+    torch.manual_seed(0)
+    model = _randomize_batchnorm(MODELS[name]()).double()
+    optimized = ifx_torch.optimize(model)
+    report = ifx_torch.report(optimized)
+    graph = optimized.graph
+    convs = sum(isinstance(m, nn.Conv2d) for m in model.modules())
+    fused_convs = _fused_count(report, "conv2d")
+    left_convs = len(graph.findAllNodes("aten::conv2d"))
+    assert len(graph.findAllNodes("ifx::conv2d_act")) == fused_convs
+    assert fused_convs + left_convs == convs
+    assert not graph.findAllNodes("aten::batch_norm")
+    # Every conv followed by an activation or a residual add is fused: the ones left are
+    # MobileNet's projections without residual and ResNet's downsamples.
+    assert not graph.findAllNodes("aten::relu") and not graph.findAllNodes("aten::relu_")
+    assert not graph.findAllNodes("aten::add") and not graph.findAllNodes("aten::add_")
+    x = nonzero_randn(2, 3, 64, 64)
+    with torch.no_grad():
+        torch.testing.assert_close(optimized(x), model(x), rtol=1e-10, atol=1e-10)
+
+
+@pytest.mark.parametrize("name", ["mobilenet_v3_small", "resnet18"])
+def test_model_matches_eager_in_float32(name):
+    torch.manual_seed(0)
+    model = _randomize_batchnorm(MODELS[name]())
+    optimized = ifx_torch.optimize(model)
+    x = torch.randn(2, 3, 64, 64)
+    with torch.no_grad():
+        torch.testing.assert_close(optimized(x), model(x), rtol=1e-4, atol=1e-4)
+        cl = x.contiguous(memory_format=torch.channels_last)
+        torch.testing.assert_close(optimized(cl), model(cl), rtol=1e-4, atol=1e-4)
+
+
+def test_resnet_patterns_are_counted():
+    model = _randomize_batchnorm(models.resnet18(num_classes=10, width=8))
+    report = ifx_torch.report(ifx_torch.optimize(model))
+    # 8 basic blocks: conv1 + relu and conv2 + residual + relu each; plus the stem's conv + relu.
+    assert report.fused["conv2d+relu"] == 9
+    assert report.fused["conv2d+add+relu"] == 8
+    assert "conv2d+add+relu" in str(report)
+
+
+def test_fuse_layers_false_keeps_aten_convs():
+    model = _randomize_batchnorm(models.resnet18(num_classes=10, width=8))
+    optimized = ifx_torch.optimize(model, fuse_layers=False)
+    assert not optimized.graph.findAllNodes("ifx::conv2d_act")
+    assert optimized.graph.findAllNodes("aten::conv2d")
+
+
+def test_traced_model_folds_batchnorm_and_fuses():
+    model = _randomize_batchnorm(models.resnet18(num_classes=10, width=8))
+    x = torch.randn(1, 3, 64, 64)
+    traced = torch.jit.trace(model, x)
+    optimized = ifx_torch.optimize(traced)
+    report = ifx_torch.report(optimized)
+    assert not optimized.graph.findAllNodes("aten::batch_norm")
+    assert _fused_count(report, "conv2d") == 17
+    with torch.no_grad():
+        torch.testing.assert_close(optimized(x), model(x), rtol=1e-4, atol=1e-4)
+
+
+class ConvNearMisses(nn.Module):
+    """Conv outputs used twice, shared weights, BN without affine and odd eps, dilation and groups."""
+
+    def __init__(self):
+        super().__init__()
+        self.shared = nn.Conv2d(8, 8, 3, padding=1)
+        self.dilated = nn.Conv2d(8, 8, 3, padding=2, dilation=2, groups=2)
+        self.bn = nn.BatchNorm2d(8, affine=False, eps=1e-3)
+        self.plain = nn.Conv2d(8, 8, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(8, eps=0.1)
+
+    def forward(self, x):
+        a = self.shared(x)
+        used_twice = F.relu(a) + a            # conv output with two users: not fused
+        b = F.relu(self.shared(used_twice))   # same weights again: fused
+        c = F.relu6(self.bn(self.dilated(b)))
+        d = self.bn2(self.plain(c))
+        return torch.sigmoid(d + x), d        # d also returned: add/sigmoid must stay outside
+
+
+def test_near_misses_stay_correct():
+    model = _randomize_batchnorm(ConvNearMisses()).double()
+    optimized = ifx_torch.optimize(model)
+    report = ifx_torch.report(optimized)
+    assert report.fused.get("conv2d+relu") == 1
+    assert report.fused.get("conv2d+relu6") == 1
+    assert "conv2d+add+sigmoid" not in report.fused
+    assert len(optimized.graph.findAllNodes("aten::conv2d")) == 2
+    x = nonzero_randn(2, 8, 10, 10)
+    with torch.no_grad():
+        for got, want in zip(optimized(x), model(x)):
+            torch.testing.assert_close(got, want, rtol=1e-10, atol=1e-10)
+
+
+def test_optimized_model_gradients_flow_through_fused_ops():
+    model = _randomize_batchnorm(models.resnet18(num_classes=10, width=8)).double()
+    optimized = ifx_torch.optimize(model)
+    x = nonzero_randn(1, 3, 32, 32).requires_grad_()
+    grad, = torch.autograd.grad(optimized(x).sum(), x)
+    x_ref = x.detach().clone().requires_grad_()
+    grad_ref, = torch.autograd.grad(model(x_ref).sum(), x_ref)
+    torch.testing.assert_close(grad, grad_ref, rtol=1e-10, atol=1e-10)
