@@ -9,9 +9,10 @@ optimized model needs when it is loaded with ``torch.jit.load``.
 import torch  # noqa: F401  (loads libtorch before the extension)
 
 from . import _C  # noqa: F401  (registers torch.ops.ifx.*)
+from .explain import Explanation, explain
 from .graph_replay import CudaGraphModule
 from .optimize import optimize
 from .report import Report, report
 
-__all__ = ["optimize", "report", "Report", "CudaGraphModule"]
+__all__ = ["optimize", "report", "explain", "Report", "Explanation", "CudaGraphModule"]
 __version__ = "0.1.0"
