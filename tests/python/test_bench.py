@@ -1,0 +1,55 @@
+"""The A/B benchmark's quick CPU configuration: files, columns, statuses and errors (not speed)."""
+import csv
+import json
+
+import pytest
+import torch
+
+from ifx_torch import bench
+
+
+def tiny_model():
+    """A module:factory target for the benchmark (this test module is importable by name)."""
+    from ifx_torch import models
+    return models.mobilenet_v3_small(hand_written=True, num_classes=10, width_mult=0.5)
+
+
+@pytest.fixture(scope="module")
+def quick_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("bench")
+    assert bench.main(["--quick", "--device", "cpu", "--out", str(out),
+                       "--models", "mobilenet_v3_small", "test_bench:tiny_model", "no_such_model"]) == 0
+    return out
+
+
+def test_writes_csv_and_json_with_every_column(quick_run):
+    lines = (quick_run / "results.csv").read_text().splitlines()
+    env_lines = [line for line in lines if line.startswith("# ")]
+    assert any(line.startswith("# torch: ") for line in env_lines)
+    rows = list(csv.DictReader(line for line in lines if not line.startswith("# ")))
+    assert set(bench.COLUMNS) == set(rows[0])
+    data = json.loads((quick_run / "results.json").read_text())
+    assert data["environment"]["torch"] == torch.__version__
+    assert len(data["rows"]) == len(rows)
+
+
+def test_every_variant_is_measured_or_says_why(quick_run):
+    rows = json.loads((quick_run / "results.json").read_text())["rows"]
+    by_variant = {(r["model"], r["variant"]): r for r in rows}
+    for model in ("mobilenet_v3_small", "test_bench:tiny_model"):
+        for variant in ("eager", "jit.freeze", "optimize_for_inference", "ifx_torch"):
+            row = by_variant[(model, variant)]
+            assert row["status"] == "ok", row
+            assert row["latency_ms"] > 0 and row["images_per_s"] > 0 and row["build_s"] >= 0
+            # fp32 on the CPU against the float64 reference
+            assert row["rel_err"] < 1e-4, row
+        assert by_variant[(model, "ifx_torch+graphs")]["status"] == "skipped: CUDA only"
+        assert by_variant[(model, "ifx_torch")]["speedup_vs_eager"] > 0
+        assert by_variant[(model, "ifx_torch")]["speedup_vs_best_peer"] > 0
+    failed = [r for r in rows if r["model"] == "no_such_model"]
+    assert len(failed) == 1 and failed[0]["status"].startswith("error: ValueError: unknown model 'no_such_model'")
+
+
+def test_unknown_variant_is_refused():
+    with pytest.raises(SystemExit):
+        bench.parse_args(["--variants", "tensorrt"])
