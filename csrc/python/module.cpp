@@ -32,6 +32,10 @@ PYBIND11_MODULE(_C, m) {
   m.def("run_pipeline", &run_pipeline, pybind11::arg("graph"), pybind11::arg("fuse_aten_activations") = true,
         pybind11::arg("fuse_layers") = true,
         "Run the fusion passes on a torch._C.Graph in place; returns fused counts per pattern.");
+  m.def("enable_auto_fusion", &ifx_torch::enable_auto_fusion,
+        "Plugin mode: run the ifx passes inside TorchScript's graph executor.");
+  m.def("disable_auto_fusion", &ifx_torch::disable_auto_fusion, "Turn plugin mode off again.");
+  m.def("auto_fusion_enabled", &ifx_torch::auto_fusion_enabled, "Whether plugin mode is on.");
   m.def("op_histogram", &ifx::passes::OpHistogram, pybind11::arg("graph"),
         "Count the aten:: and ifx:: nodes of a torch._C.Graph by kind.");
 }

@@ -4,17 +4,22 @@
 //   ifx_run model.pt --shape 1,3,224,224 [--shape ...] [--optimize] [--device cpu|cuda]
 //           [--dtype float32|float16|bfloat16|float64] [--seed N] [--iters N] [--warmup N]
 //           [--save-output out.pt] [--save-optimized opt.pt] [--no-tf32] [--cuda-graphs]
+//           [--auto-fusion]
 //
 // --cuda-graphs runs the model through ifx_torch::CudaGraphModule (graph replay on CUDA).
+// --auto-fusion turns on plugin mode (ifx_torch::enable_auto_fusion) and prints the
+// ops of the graph TorchScript's executor last ran.
 // Inputs are torch::randn(shape) after torch::manual_seed(seed), drawn on the
 // CPU, so Python reproduces them with torch.manual_seed(seed); torch.randn(shape).
 // --save-output writes the outputs with torch::pickle_save (torch.load reads it).
+#include <torch/csrc/jit/runtime/graph_executor.h>
 #include <torch/csrc/jit/serialization/import.h>
 #include <torch/csrc/jit/serialization/pickle.h>
 #include <torch/script.h>
 #include <torch/torch.h>
 
 #include <algorithm>
+#include <map>
 #include <chrono>
 #include <cstdlib>
 #include <fstream>
@@ -41,13 +46,15 @@ struct Options {
   std::string save_optimized;
   bool no_tf32 = false;
   bool cuda_graphs = false;  // full fp32 convs/matmuls on CUDA instead of libtorch's defaults
+  bool auto_fusion = false;
 };
 
 [[noreturn]] void usage_error(const std::string& message) {
   std::cerr << "ifx_run: " << message << "\n"
             << "usage: ifx_run MODEL.pt --shape 1,3,224,224 [--shape ...] [--optimize] [--device cpu|cuda]\n"
             << "               [--dtype float32|float16|bfloat16|float64] [--seed N] [--iters N] [--warmup N]\n"
-            << "               [--save-output OUT.pt] [--save-optimized OPT.pt] [--no-tf32] [--cuda-graphs]\n";
+            << "               [--save-output OUT.pt] [--save-optimized OPT.pt] [--no-tf32] [--cuda-graphs]\n"
+            << "               [--auto-fusion]\n";
   std::exit(2);
 }
 
@@ -98,6 +105,7 @@ Options parse_options(int argc, char** argv) {
     else if (arg == "--save-optimized") options.save_optimized = value();
     else if (arg == "--no-tf32") options.no_tf32 = true;
     else if (arg == "--cuda-graphs") options.cuda_graphs = true;
+    else if (arg == "--auto-fusion") options.auto_fusion = true;
     else if (arg == "-h" || arg == "--help") usage_error("help");
     else if (!arg.empty() && arg[0] == '-') usage_error("unknown option " + arg);
     else if (options.model_path.empty()) options.model_path = arg;
@@ -150,6 +158,30 @@ void print_outputs(const torch::IValue& output) {
 
 }  // namespace
 
+void count_ops(torch::jit::Block* block, std::map<std::string, int>& counts) {
+  for (torch::jit::Node* node : block->nodes()) {
+    const std::string kind = node->kind().toQualString();
+    if (kind.rfind("aten::", 0) == 0 || kind.rfind("ifx::", 0) == 0) ++counts[kind];
+    for (torch::jit::Block* sub : node->blocks()) count_ops(sub, counts);
+  }
+}
+
+// The ops of the graph TorchScript's executor optimized and ran last, as JSON.
+void print_executed_ops() {
+  const auto graph = torch::jit::lastExecutedOptimizedGraph();
+  if (!graph) {
+    std::cout << "executed graph ops: none (the executor has not optimized a graph yet)\n";
+    return;
+  }
+  std::map<std::string, int> counts;
+  count_ops(graph->block(), counts);
+  std::string text;
+  for (const auto& [kind, count] : counts) {
+    text += (text.empty() ? "" : ", ") + ("\"" + kind + "\": " + std::to_string(count));
+  }
+  std::cout << "executed graph ops: {" << text << "}\n";
+}
+
 int main(int argc, char** argv) {
   const Options options = parse_options(argc, argv);
   try {
@@ -163,6 +195,7 @@ int main(int argc, char** argv) {
       at::globalContext().setAllowTF32CuBLAS(false);
     }
     const torch::NoGradGuard no_grad;
+    if (options.auto_fusion) ifx_torch::enable_auto_fusion();
     // Loading onto the device also moves a frozen model's weights, which are
     // constants that Module::to() leaves where they are.
     torch::jit::Module module = torch::jit::load(options.model_path, device);
@@ -196,6 +229,7 @@ int main(int argc, char** argv) {
     }
     if (options.iters == 0) output = forward();
     if (options.cuda_graphs) std::cout << "graph replay: " << runner.captured_graphs() << " signature(s) captured\n";
+    if (options.auto_fusion) print_executed_ops();
 
     print_outputs(output);
     if (!latencies_ms.empty()) {

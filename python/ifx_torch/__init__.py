@@ -13,6 +13,7 @@ from .explain import Explanation, explain
 from .graph_replay import CudaGraphModule
 from .optimize import optimize
 from .report import Report, report
+from .triton import export_triton
 
-__all__ = ["optimize", "report", "explain", "Report", "Explanation", "CudaGraphModule"]
+__all__ = ["optimize", "report", "explain", "export_triton", "Report", "Explanation", "CudaGraphModule"]
 __version__ = "0.1.0"

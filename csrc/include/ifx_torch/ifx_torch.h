@@ -24,6 +24,17 @@ struct OptimizeOptions {
 // without a forward method.
 torch::jit::Module optimize(const torch::jit::Module& module, const OptimizeOptions& options = {});
 
+// Plugin mode (off by default): the ifx passes run inside TorchScript's graph
+// executor on every graph it optimizes for execution, so an unmodified model
+// loaded with torch::jit::load gets the activation fusions (convs and linears
+// fuse only in frozen graphs, whose weights are constants: use optimize() for
+// those). Takes effect from the executor's next optimization of a graph
+// (after its profiling runs). Idempotent; safe for CPU-only models. Setting
+// IFX_TORCH_AUTO_FUSION=1 before the library loads turns it on as well.
+void enable_auto_fusion();
+void disable_auto_fusion();
+bool auto_fusion_enabled();
+
 // The report optimize() attached: {"ops_before": {kind: n}, "ops_after": {...},
 // "fused": {pattern: n}}, where ops_before counts the graph torch.jit.freeze
 // alone would give. Empty if the module did not come from optimize().
