@@ -81,7 +81,13 @@ def _to_torchscript(model: torch.nn.Module, example_inputs: Optional[ExampleInpu
         warnings.warn(f"ifx_torch.optimize: torch.jit.script failed for {type(model).__name__} "
                       f"({_first_line(script_error)}); tracing it with example_inputs instead. A traced model "
                       "follows the control flow those inputs took.", stacklevel=3)
-        return torch.jit.trace(model, _as_tuple(example_inputs))
+        try:
+            return torch.jit.trace(model, _as_tuple(example_inputs))
+        except Exception as trace_error:
+            raise RuntimeError(
+                f"ifx_torch.optimize: {type(model).__name__} can be neither scripted nor traced. Scripting "
+                f"failed with: {_first_line(script_error)}; tracing with the example_inputs failed with: "
+                f"{_first_line(trace_error)}") from trace_error
 
 
 def _as_tuple(example_inputs: ExampleInputs) -> Tuple[Any, ...]:

@@ -309,3 +309,37 @@ def test_external_cmake_project_runs_python_saved_model(tmp_path):
     with torch.no_grad():
         expected = optimized(seeded_input(4, (1, 3, 64, 64)))
     torch.testing.assert_close(torch.load(str(output_path)), expected, rtol=0, atol=0)
+
+
+class NeitherScriptNorTrace(nn.Module):
+    def forward(self, x):
+        return {"not": [x, "a tensor"]}, x.tolist()  # unscriptable, and tracing refuses strings
+
+
+def test_model_that_neither_scripts_nor_traces_gets_both_reasons():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with pytest.raises(RuntimeError, match="neither scripted nor traced.*Scripting failed.*tracing"):
+            ifx_torch.optimize(NeitherScriptNorTrace().eval(), example_inputs=(torch.randn(2, 3),))
+
+
+@pytest.mark.parametrize("layout", ["zero_batch", "strided_view", "channels_last", "unbatched_error"])
+def test_unusual_inputs_give_eager_results(layout):
+    model = small_mobilenet(hand_written=False)
+    optimized = ifx_torch.optimize(model)
+    x = torch.randn(3, 3, 128, 96)
+    if layout == "zero_batch":
+        x = x[:0]
+    elif layout == "strided_view":
+        x = x[:, :, ::2, ::2]
+    elif layout == "channels_last":
+        x = x.contiguous(memory_format=torch.channels_last)
+    else:  # eager refuses a 3-D input too (the pooling / flatten head needs a batch)
+        x = x[0]
+        with pytest.raises(Exception):
+            model(x)
+        with pytest.raises(Exception):
+            optimized(x)
+        return
+    with torch.no_grad():
+        torch.testing.assert_close(optimized(x), model(x), rtol=1e-4, atol=1e-4)
