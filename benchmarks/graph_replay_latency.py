@@ -17,6 +17,7 @@ import torch
 
 import ifx_torch
 from ifx_torch import models
+from ifx_torch.bench import hand_made_graph
 from ifx_torch.timing import median_latencies_ms
 
 
@@ -32,26 +33,6 @@ def model_zoo(names):
     if unknown:
         sys.exit(f"graph_replay_latency: unknown models {sorted(unknown)}; known: {sorted(zoo)}")
     return {name: build for name, build in zoo.items() if not names or name in names}
-
-
-def hand_made_graph(module, x):
-    """What a user would write by hand: static input, one capture, replay, static output."""
-    static_x = x.clone()
-    side = torch.cuda.Stream()
-    side.wait_stream(torch.cuda.current_stream())
-    with torch.cuda.stream(side):
-        for _ in range(3):
-            module(static_x)
-    torch.cuda.current_stream().wait_stream(side)
-    graph = torch.cuda.CUDAGraph()
-    with torch.cuda.graph(graph):
-        static_y = module(static_x)
-
-    def run(inp):
-        static_x.copy_(inp)
-        graph.replay()
-        return static_y
-    return run
 
 
 def build_variants(model, x, with_compile):

@@ -20,12 +20,7 @@ void check_conv2d_act_args(const at::Tensor& input, const at::Tensor& weight, co
   TORCH_CHECK(weight.dim() == 4, kOp, ": expected a 4-D weight, got size ", weight.sizes());
   TORCH_CHECK(weight.scalar_type() == input.scalar_type(), kOp, ": input (", input.scalar_type(), ") and weight (",
               weight.scalar_type(), ") must have the same dtype");
-  if (bias.has_value()) {
-    TORCH_CHECK(bias->dim() == 1 && bias->size(0) == weight.size(0), kOp, ": expected a bias of size [",
-                weight.size(0), "], got ", bias->sizes());
-    TORCH_CHECK(bias->scalar_type() == input.scalar_type(), kOp, ": bias dtype ", bias->scalar_type(),
-                " differs from the input's ", input.scalar_type());
-  }
+  check_bias(bias, weight.size(0), input.scalar_type(), kOp);
   TORCH_CHECK(params.stride.size() == 2 && params.padding.size() == 2 && params.dilation.size() == 2, kOp,
               ": stride, padding and dilation must have two values each");
   for (int i = 0; i < 2; ++i) {

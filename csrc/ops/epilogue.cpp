@@ -37,6 +37,14 @@ at::Tensor epilogue_reference(at::Tensor y, const std::optional<at::Tensor>& res
   return y;
 }
 
+void check_bias(const std::optional<at::Tensor>& bias, int64_t features, c10::ScalarType dtype, const char* op_name) {
+  if (!bias.has_value()) return;
+  TORCH_CHECK(bias->dim() == 1 && bias->size(0) == features, op_name, ": expected a bias of size [", features,
+              "], got ", bias->sizes());
+  TORCH_CHECK(bias->scalar_type() == dtype, op_name, ": bias dtype ", bias->scalar_type(), " differs from the input's ",
+              dtype);
+}
+
 void check_float_tensor(const at::Tensor& t, const char* op_name, const char* argument) {
   TORCH_CHECK(t.layout() == at::kStrided, op_name, ": expected ", argument, " to be a strided (dense) tensor, got layout ",
               t.layout());

@@ -24,6 +24,9 @@ EpilogueActivation parse_activation(c10::string_view name, const char* op_name);
 at::Tensor epilogue_reference(at::Tensor y, const std::optional<at::Tensor>& residual,
                               EpilogueActivation activation);
 
+// Throws unless `bias` (if given) is 1-D with `features` elements of `dtype`.
+void check_bias(const std::optional<at::Tensor>& bias, int64_t features, c10::ScalarType dtype, const char* op_name);
+
 // Throws unless `t` is a strided float32/float16/bfloat16/float64 tensor.
 void check_float_tensor(const at::Tensor& t, const char* op_name, const char* argument);
 

@@ -20,12 +20,7 @@ void check_linear_act_args(const at::Tensor& input, const at::Tensor& weight, co
               ") do not match the weight ", weight.sizes());
   TORCH_CHECK(weight.scalar_type() == input.scalar_type(), kOp, ": input (", input.scalar_type(), ") and weight (",
               weight.scalar_type(), ") must have the same dtype");
-  if (bias.has_value()) {
-    TORCH_CHECK(bias->dim() == 1 && bias->size(0) == weight.size(0), kOp, ": expected a bias of size [",
-                weight.size(0), "], got ", bias->sizes());
-    TORCH_CHECK(bias->scalar_type() == input.scalar_type(), kOp, ": bias dtype ", bias->scalar_type(),
-                " differs from the input's ", input.scalar_type());
-  }
+  check_bias(bias, weight.size(0), input.scalar_type(), kOp);
 }
 
 at::Tensor linear_act_reference(const at::Tensor& input, const at::Tensor& weight,

@@ -83,20 +83,12 @@ bool fold_into_conv(Node* bn) {
   return true;
 }
 
-void collect_batch_norms(torch::jit::Block* block, std::vector<Node*>& out) {
-  for (Node* n : block->nodes()) {
-    if (n->kind() == c10::aten::batch_norm) out.push_back(n);
-    for (torch::jit::Block* sub : n->blocks()) collect_batch_norms(sub, out);
-  }
-}
-
 }  // namespace
 
 int64_t FoldConvBatchNorm(const std::shared_ptr<torch::jit::Graph>& graph) {
   std::shared_ptr<torch::jit::Graph> g = graph;
   torch::jit::graph_rewrite_helper::replaceConvolutionWithAtenConv(g);
-  std::vector<Node*> batch_norms;
-  collect_batch_norms(graph->block(), batch_norms);
+  const std::vector<Node*> batch_norms = nodes_of_kind(graph, c10::aten::batch_norm);
   int64_t folded = 0;
   for (Node* bn : batch_norms) folded += fold_into_conv(bn) ? 1 : 0;
   if (folded > 0) torch::jit::EliminateDeadCode(graph);

@@ -88,18 +88,10 @@ void apply(const ConvPlan& plan) {
   last->output()->replaceAllUsesWith(fused->output());
 }
 
-void collect_convs(torch::jit::Block* block, std::vector<Node*>& out) {
-  for (Node* n : block->nodes()) {
-    if (n->kind() == c10::aten::conv2d) out.push_back(n);
-    for (torch::jit::Block* sub : n->blocks()) collect_convs(sub, out);
-  }
-}
-
 }  // namespace
 
 std::map<std::string, int64_t> FuseConvEpilogue(const std::shared_ptr<torch::jit::Graph>& graph) {
-  std::vector<Node*> convs;
-  collect_convs(graph->block(), convs);
+  const std::vector<Node*> convs = nodes_of_kind(graph, c10::aten::conv2d);
   // Plan everything against one alias analysis of the unchanged graph, then
   // rewrite: fused nodes are new to the AliasDb, and planning never visits them.
   torch::jit::AliasDb alias_db(graph);

@@ -51,18 +51,10 @@ void apply(const LinearPlan& plan) {
   plan.activation->output()->replaceAllUsesWith(fused->output());
 }
 
-void collect_linears(torch::jit::Block* block, std::vector<Node*>& out) {
-  for (Node* n : block->nodes()) {
-    if (n->kind() == c10::aten::linear) out.push_back(n);
-    for (torch::jit::Block* sub : n->blocks()) collect_linears(sub, out);
-  }
-}
-
 }  // namespace
 
 std::map<std::string, int64_t> FuseLinearActivation(const std::shared_ptr<torch::jit::Graph>& graph) {
-  std::vector<Node*> linears;
-  collect_linears(graph->block(), linears);
+  const std::vector<Node*> linears = nodes_of_kind(graph, c10::aten::linear);
   torch::jit::AliasDb alias_db(graph);  // planned on the unchanged graph, as in fuse_conv_epilogue
   std::vector<LinearPlan> plans;
   for (Node* linear : linears) {

@@ -44,6 +44,21 @@ bool has_supported_type(Value* v) {
   return true;
 }
 
+namespace {
+void collect(torch::jit::Block* block, c10::Symbol kind, std::vector<Node*>& out) {
+  for (Node* n : block->nodes()) {
+    if (n->kind() == kind) out.push_back(n);
+    for (torch::jit::Block* sub : n->blocks()) collect(sub, kind, out);
+  }
+}
+}  // namespace
+
+std::vector<Node*> nodes_of_kind(const std::shared_ptr<torch::jit::Graph>& graph, c10::Symbol kind) {
+  std::vector<Node*> nodes;
+  collect(graph->block(), kind, nodes);
+  return nodes;
+}
+
 bool written_between(Node* first, Node* last, const std::vector<Value*>& values, torch::jit::AliasDb& alias_db) {
   const torch::jit::ValueSet watched(values.begin(), values.end());
   for (Node* n = first->next(); n != last && n != first->owningBlock()->return_node(); n = n->next()) {

@@ -31,6 +31,9 @@ std::optional<at::Tensor> constant_tensor(Value* v);
 // them, are ones the fused ops take (float types; CPU or CUDA).
 bool has_supported_type(Value* v);
 
+// Every node of `kind` in the graph, nested blocks included, in program order.
+std::vector<Node*> nodes_of_kind(const std::shared_ptr<torch::jit::Graph>& graph, c10::Symbol kind);
+
 // True when a node strictly between `first` and `last` (same block, `first`
 // before `last`) may write to the memory of any of `values`.
 bool written_between(Node* first, Node* last, const std::vector<Value*>& values, torch::jit::AliasDb& alias_db);

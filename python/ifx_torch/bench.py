@@ -118,7 +118,7 @@ def environment(device: torch.device) -> Dict[str, str]:
 
 # --- variants --------------------------------------------------------------------------------------
 
-def _hand_made_graph(module, x):
+def hand_made_graph(module, x):
     """optimize_for_inference under a CUDA graph as a user would write it: one capture, static output."""
     static_x = x.clone()
     side = torch.cuda.Stream()
@@ -148,7 +148,7 @@ def build_variant(variant: str, model: torch.nn.Module, x: torch.Tensor) -> Call
     if variant == "optimize_for_inference":
         return torch.jit.optimize_for_inference(torch.jit.freeze(script()))
     if variant == "ofi+cuda_graph":
-        return _hand_made_graph(torch.jit.optimize_for_inference(torch.jit.freeze(script())), x)
+        return hand_made_graph(torch.jit.optimize_for_inference(torch.jit.freeze(script())), x)
     if variant == "compile":
         return torch.compile(model)
     if variant == "compile-reduce-overhead":
