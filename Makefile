@@ -7,7 +7,7 @@ export MAX_JOBS ?= $(shell nproc)
 # On CI (CI=true) a missing GoogleTest is an error, not a skip.
 REQUIRE_GTEST ?= $(if $(filter true,$(CI)),1,0)
 
-.PHONY: all demo test deps build build-python build-cpp build-consumer test-cpp test-python bench-micro clean
+.PHONY: all demo test deps build build-python build-cpp build-consumer test-cpp test-python test-sanitizers bench-micro clean
 
 all: build
 
@@ -49,6 +49,17 @@ test-cpp:
 
 test-python:
 	IFX_RUN=$(BUILD_DIR)/ifx_run IFX_CONSUMER=build/consumer/ifx_consumer PYTHONPATH=python $(PYTHON) -m pytest -q
+
+# The GoogleTests built with AddressSanitizer and UBSan in their own build
+# directory (the vptr check is off: torch's libraries do not export the type
+# info it needs). Leak checking is off: libtorch keeps its registries alive
+# until exit by design.
+SANITIZE = -O1 -fsanitize=address,undefined -fno-sanitize=vptr -fno-sanitize-recover=undefined -fno-omit-frame-pointer
+test-sanitizers: deps
+	$(MAKE) build-cpp BUILD_DIR=build/sanitizers CMAKE_ARGS="-DCMAKE_BUILD_TYPE=None -DIFX_COMPILE_KERNELS=OFF \
+	  -DCMAKE_CXX_FLAGS='$(SANITIZE)' -DCMAKE_EXE_LINKER_FLAGS='$(SANITIZE)' -DCMAKE_SHARED_LINKER_FLAGS='$(SANITIZE)'"
+	cd build/sanitizers && ASAN_OPTIONS=detect_leaks=0:halt_on_error=1 \
+	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 ./ifx_tests
 
 bench-micro: deps build-python
 	PYTHONPATH=python $(PYTHON) benchmarks/activation_micro.py

@@ -71,7 +71,7 @@ def _to_torchscript(model: torch.nn.Module, example_inputs: Optional[ExampleInpu
     if isinstance(model, torch.jit.ScriptModule):
         return model
     try:
-        return torch.jit.script(model)
+        return _script(model)
     except Exception as script_error:  # TorchScript raises several unrelated types
         if example_inputs is None:
             raise RuntimeError(
@@ -88,6 +88,20 @@ def _to_torchscript(model: torch.nn.Module, example_inputs: Optional[ExampleInpu
                 f"ifx_torch.optimize: {type(model).__name__} can be neither scripted nor traced. Scripting "
                 f"failed with: {_first_line(script_error)}; tracing with the example_inputs failed with: "
                 f"{_first_line(trace_error)}") from trace_error
+
+
+def _script(model: torch.nn.Module) -> torch.jit.ScriptModule:
+    """torch.jit.script, tried a second time with torch's scripting caches cleared when it fails
+    with "... cannot be used as a value". Once (in CI, torch 2.13) that error came from inside
+    torch's own nn.Conv2d for a model the same process had scripted three times before; it never
+    reproduced. A model with a real error fails the second attempt the same way."""
+    try:
+        return torch.jit.script(model)
+    except RuntimeError as error:
+        if "cannot be used as a value" not in str(error):
+            raise
+    torch.jit._recursive.concrete_type_store = torch.jit._recursive.ConcreteTypeStore()
+    return torch.jit.script(model)
 
 
 def _as_tuple(example_inputs: ExampleInputs) -> Tuple[Any, ...]:

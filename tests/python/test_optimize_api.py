@@ -343,3 +343,30 @@ def test_unusual_inputs_give_eager_results(layout):
         return
     with torch.no_grad():
         torch.testing.assert_close(optimized(x), model(x), rtol=1e-4, atol=1e-4)
+
+
+def test_spurious_scripting_error_is_retried_once(monkeypatch):
+    real_script, calls = torch.jit.script, []
+
+    def fails_first(module, *args, **kwargs):
+        calls.append(module)
+        if len(calls) == 1:
+            raise RuntimeError("builtin cannot be used as a value:")
+        return real_script(module, *args, **kwargs)
+
+    monkeypatch.setattr(torch.jit, "script", fails_first)
+    optimized = ifx_torch.optimize(small_mobilenet(hand_written=True))
+    assert ifx_torch.report(optimized).fused["hardswish"] > 0
+
+
+def test_other_scripting_errors_are_not_retried(monkeypatch):
+    calls = []
+
+    def always_fails(module, *args, **kwargs):
+        calls.append(module)
+        raise RuntimeError("Unknown type annotation")
+
+    monkeypatch.setattr(torch.jit, "script", always_fails)
+    with pytest.raises(RuntimeError, match="could not compile.*Unknown type annotation"):
+        ifx_torch.optimize(small_mobilenet(hand_written=True))
+    assert len(calls) == 1
