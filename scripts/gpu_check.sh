@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # One call on the GPU machine: build with CUDA for sm_90, run every test (GoogleTest
-# too, when Debian's libgtest-dev .deb was carried in .deps/), then the benchmarks.
+# too, when Debian's libgtest-dev .deb was carried in .deps/), then the benchmarks:
+# activation micro-benchmark, demo, graph replay, conv fusion, the A/B matrix.
 # Logs and JSON go to $OUT (default ./out).
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -28,5 +29,7 @@ run "make test" test.log make test
 run "micro-benchmark" micro.txt env PYTHONPATH=python python3 benchmarks/activation_micro.py --json "$OUT/micro.json"
 run "demo" demo.txt make demo
 run "graph replay latency" latency.txt env PYTHONPATH=python python3 benchmarks/graph_replay_latency.py
+run "conv fusion" conv_fusion.txt env PYTHONPATH=python python3 benchmarks/conv_fusion.py --json "$OUT/conv_fusion.json"
+run "A/B benchmark" ab.txt env PYTHONPATH=python python3 -m ifx_torch.bench --out "$OUT/ab"
 echo "=== gpu_check exit status $status"
 exit $status
