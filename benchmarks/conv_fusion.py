@@ -24,6 +24,7 @@ from torch import nn
 
 import ifx_torch
 from ifx_torch import models
+from ifx_torch.bench import kernel_profile
 from ifx_torch.graph_replay import CudaGraphModule
 from ifx_torch.timing import median_latencies_ms
 
@@ -128,14 +129,9 @@ def layer_rows():
 # --- whole models --------------------------------------------------------------------------------
 
 def kernels_per_forward(fn, x):
-    from torch.profiler import ProfilerActivity, profile
     with torch.no_grad():
         fn(x)
-        torch.cuda.synchronize()
-        with profile(activities=[ProfilerActivity.CUDA]) as prof:
-            fn(x)
-            torch.cuda.synchronize()
-    return sum(1 for event in prof.events() if event.device_type == torch.autograd.DeviceType.CUDA)
+        return kernel_profile(fn, x, x.device)[0]
 
 
 def model_rows(iters):

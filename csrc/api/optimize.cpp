@@ -64,6 +64,10 @@ torch::jit::Module optimize(const torch::jit::Module& module, const OptimizeOpti
   return frozen;
 }
 
+std::map<std::string, int64_t> op_histogram(const std::shared_ptr<torch::jit::Graph>& graph) {
+  return ifx::passes::OpHistogram(graph);
+}
+
 std::string report_json(const torch::jit::Module& module) {
   if (!module.hasattr(kReportAttribute)) return "";
   return module.attr(kReportAttribute).toStringRef();

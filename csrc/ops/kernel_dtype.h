@@ -8,10 +8,6 @@
 
 namespace ifx::ops {
 
-inline bool has_kernel_element_type(c10::ScalarType type) {
-  return type == c10::kFloat || type == c10::kHalf || type == c10::kBFloat16 || type == c10::kDouble;
-}
-
 inline kernels::ElementType kernel_element_type(c10::ScalarType type) {
   switch (type) {
     case c10::kFloat: return kernels::ElementType::kFloat32;

@@ -26,23 +26,12 @@ struct ConvPlan {
   }
 };
 
-// The only user of v, if v has exactly one and it is in v's block.
-Node* sole_user(Value* v) {
-  if (v->uses().size() != 1) return nullptr;
-  Node* user = v->uses()[0].user;
-  return user->owningBlock() == v->node()->owningBlock() ? user : nullptr;
-}
-
 bool is_fusable_conv(Node* conv) {
   if (!conv->matches("aten::conv2d(Tensor input, Tensor weight, Tensor? bias=None, int[2] stride=1, "
                      "int[2] padding=0, int[2] dilation=1, int groups=1) -> Tensor")) {
     return false;
   }
-  const auto weight = constant_tensor(conv->input(1));
-  const auto bias = constant_tensor(conv->input(2));
-  if (!weight || weight->dim() != 4 || !at::isFloatingType(weight->scalar_type())) return false;
-  if (!bias && !is_none(conv->input(2))) return false;
-  if (bias && bias->scalar_type() != weight->scalar_type()) return false;
+  if (!has_constant_weight_and_bias(conv, 4)) return false;
   for (size_t i = 3; i < 7; ++i) {
     if (conv->input(i)->node()->kind() != c10::prim::Constant) return false;
   }

@@ -20,20 +20,13 @@ struct LinearPlan {
 
 bool is_fusable_linear(Node* linear) {
   if (!linear->matches("aten::linear(Tensor input, Tensor weight, Tensor? bias=None) -> Tensor")) return false;
-  const auto weight = constant_tensor(linear->input(1));
-  const auto bias = constant_tensor(linear->input(2));
-  if (!weight || weight->dim() != 2 || !at::isFloatingType(weight->scalar_type())) return false;
-  if (!bias && !is_none(linear->input(2))) return false;
-  if (bias && bias->scalar_type() != weight->scalar_type()) return false;
-  return has_supported_type(linear->input(0));
+  return has_constant_weight_and_bias(linear, 2) && has_supported_type(linear->input(0));
 }
 
 std::optional<LinearPlan> plan_fusion(Node* linear, torch::jit::AliasDb& alias_db) {
   if (!is_fusable_linear(linear)) return std::nullopt;
-  Value* out = linear->output();
-  if (out->uses().size() != 1) return std::nullopt;
-  Node* user = out->uses()[0].user;
-  if (user->owningBlock() != linear->owningBlock() || user->input(0) != out) return std::nullopt;
+  Node* user = sole_user(linear->output());
+  if (user == nullptr || user->input(0) != linear->output()) return std::nullopt;
   const auto name = match_epilogue_activation(user);
   if (!name) return std::nullopt;
   if (written_between(linear, user, {linear->input(0)}, alias_db)) return std::nullopt;

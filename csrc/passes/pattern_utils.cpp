@@ -30,6 +30,20 @@ std::optional<at::Tensor> constant_tensor(Value* v) {
   return value->toTensor();
 }
 
+bool has_constant_weight_and_bias(Node* layer, int64_t weight_dim) {
+  const auto weight = constant_tensor(layer->input(1));
+  const auto bias = constant_tensor(layer->input(2));
+  if (!weight || weight->dim() != weight_dim || !at::isFloatingType(weight->scalar_type())) return false;
+  if (!bias) return is_none(layer->input(2));
+  return bias->scalar_type() == weight->scalar_type();
+}
+
+Node* sole_user(Value* v) {
+  if (v->uses().size() != 1) return nullptr;
+  Node* user = v->uses()[0].user;
+  return user->owningBlock() == v->node()->owningBlock() ? user : nullptr;
+}
+
 bool has_supported_type(Value* v) {
   const auto tensor_type = v->type()->cast<c10::TensorType>();
   if (!tensor_type) return false;

@@ -27,6 +27,14 @@ bool is_none(Value* v);
 // The tensor a prim::Constant holds (frozen weights), if v is one.
 std::optional<at::Tensor> constant_tensor(Value* v);
 
+// True when `layer` (a conv or linear node) has a constant float weight of
+// `weight_dim` dimensions in input 1 and, in input 2, none or a constant bias
+// of the weight's dtype: what the fused layer ops take.
+bool has_constant_weight_and_bias(Node* layer, int64_t weight_dim);
+
+// The only user of v, if v has exactly one and it is in v's block.
+Node* sole_user(Value* v);
+
 // True when v is a tensor whose dtype and device, where the graph records
 // them, are ones the fused ops take (float types; CPU or CUDA).
 bool has_supported_type(Value* v);

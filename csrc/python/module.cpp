@@ -36,6 +36,6 @@ PYBIND11_MODULE(_C, m) {
         "Plugin mode: run the ifx passes inside TorchScript's graph executor.");
   m.def("disable_auto_fusion", &ifx_torch::disable_auto_fusion, "Turn plugin mode off again.");
   m.def("auto_fusion_enabled", &ifx_torch::auto_fusion_enabled, "Whether plugin mode is on.");
-  m.def("op_histogram", &ifx::passes::OpHistogram, pybind11::arg("graph"),
+  m.def("op_histogram", &ifx_torch::op_histogram, pybind11::arg("graph"),
         "Count the aten:: and ifx:: nodes of a torch._C.Graph by kind.");
 }

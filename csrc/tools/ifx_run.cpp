@@ -19,7 +19,6 @@
 #include <torch/torch.h>
 
 #include <algorithm>
-#include <map>
 #include <chrono>
 #include <cstdlib>
 #include <fstream>
@@ -158,14 +157,6 @@ void print_outputs(const torch::IValue& output) {
 
 }  // namespace
 
-void count_ops(torch::jit::Block* block, std::map<std::string, int>& counts) {
-  for (torch::jit::Node* node : block->nodes()) {
-    const std::string kind = node->kind().toQualString();
-    if (kind.rfind("aten::", 0) == 0 || kind.rfind("ifx::", 0) == 0) ++counts[kind];
-    for (torch::jit::Block* sub : node->blocks()) count_ops(sub, counts);
-  }
-}
-
 // The ops of the graph TorchScript's executor optimized and ran last, as JSON.
 void print_executed_ops() {
   const auto graph = torch::jit::lastExecutedOptimizedGraph();
@@ -173,10 +164,8 @@ void print_executed_ops() {
     std::cout << "executed graph ops: none (the executor has not optimized a graph yet)\n";
     return;
   }
-  std::map<std::string, int> counts;
-  count_ops(graph->block(), counts);
   std::string text;
-  for (const auto& [kind, count] : counts) {
+  for (const auto& [kind, count] : ifx_torch::op_histogram(graph)) {
     text += (text.empty() ? "" : ", ") + ("\"" + kind + "\": " + std::to_string(count));
   }
   std::cout << "executed graph ops: {" << text << "}\n";

@@ -32,6 +32,7 @@ import torch
 from . import models as builtin_models
 from .graph_replay import CudaGraphModule
 from .optimize import optimize
+from .timing import sync_latencies_ms, synchronize
 
 BUILTIN_MODELS = {
     "mobilenet_v3_large": builtin_models.mobilenet_v3_large,
@@ -54,8 +55,6 @@ VARIANTS = ["eager", "jit.freeze", "optimize_for_inference", "ofi+cuda_graph", "
             "ifx_torch", "ifx_torch+graphs"]
 CUDA_ONLY = {"ofi+cuda_graph", "compile-reduce-overhead", "ifx_torch+graphs"}
 PEERS = [v for v in VARIANTS if not v.startswith("ifx_torch") and v != "eager"]
-COLUMNS = ["model", "config", "batch", "variant", "status", "latency_ms", "p90_ms", "images_per_s", "kernels",
-           "gpu_busy_ms", "max_abs_err", "rel_err", "build_s", "speedup_vs_eager", "speedup_vs_best_peer"]
 
 
 @dataclasses.dataclass
@@ -75,6 +74,9 @@ class Row:
     build_s: Optional[float] = None
     speedup_vs_eager: Optional[float] = None
     speedup_vs_best_peer: Optional[float] = None
+
+
+COLUMNS = [field.name for field in dataclasses.fields(Row)]
 
 
 def load_model(name: str) -> torch.nn.Module:
@@ -162,29 +164,17 @@ def build_variant(variant: str, model: torch.nn.Module, x: torch.Tensor) -> Call
 
 # --- measures --------------------------------------------------------------------------------------
 
-def _sync(device):
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
 def latency(fn, x, iters: int, device) -> Dict[str, float]:
-    samples = []
-    for _ in range(iters):
-        _sync(device)
-        start = time.perf_counter()
-        fn(x)
-        _sync(device)
-        samples.append((time.perf_counter() - start) * 1e3)
-    samples.sort()
+    samples = sorted(sync_latencies_ms(fn, x, iters, device))
     return {"median": statistics.median(samples), "p90": samples[min(len(samples) - 1, int(0.9 * len(samples)))]}
 
 
 def throughput(fn, x, iters: int, device) -> float:
-    _sync(device)
+    synchronize(device)
     start = time.perf_counter()
     for _ in range(iters):
         fn(x)
-    _sync(device)
+    synchronize(device)
     return iters * x.shape[0] / (time.perf_counter() - start)
 
 
@@ -193,10 +183,10 @@ def kernel_profile(fn, x, device):
     if device.type != "cuda":
         return None, None
     from torch.profiler import ProfilerActivity, profile
-    _sync(device)
+    synchronize(device)
     with profile(activities=[ProfilerActivity.CUDA]) as prof:
         fn(x)
-        _sync(device)
+        synchronize(device)
     kernels = [e for e in prof.events() if e.device_type == torch.autograd.DeviceType.CUDA]
     return len(kernels), sum(e.device_time_total for e in kernels) / 1e3
 
@@ -237,7 +227,7 @@ def measure_model(name, args, device, progress) -> List[Row]:
                         fn = build_variant(variant, model, x)
                         for _ in range(args.warmup):
                             out = fn(x)
-                        _sync(device)
+                        synchronize(device)
                         row.build_s = time.perf_counter() - start
                         row.max_abs_err, row.rel_err = errors(out.float().cpu(), reference)
                         timing = latency(fn, x, args.iters, device)

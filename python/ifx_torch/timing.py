@@ -5,14 +5,27 @@ import time
 import torch
 
 
+def synchronize(device):
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def sync_latencies_ms(fn, x, calls, device):
+    """Wall time of each of `calls` calls of fn(x), synchronizing the device before and after each."""
+    samples = []
+    for _ in range(calls):
+        synchronize(device)
+        start = time.perf_counter()
+        fn(x)
+        synchronize(device)
+        samples.append((time.perf_counter() - start) * 1e3)
+    return samples
+
+
 def median_latencies_ms(variants, x, iters, device, rounds=5):
     """Median wall time of one call per variant, synchronizing the device after each call.
     Variants take turns in `rounds` rounds, so a passing slowdown of the machine (clocks,
     other processes) cannot land on one variant alone."""
-    def sync():
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-
     samples = {name: [] for name in variants}
     with torch.no_grad():
         for fn in variants.values():  # warm-up, includes TorchScript's profiling runs
@@ -20,10 +33,5 @@ def median_latencies_ms(variants, x, iters, device, rounds=5):
                 fn(x)
         for _ in range(rounds):
             for name, fn in variants.items():
-                for _ in range(max(1, iters // rounds)):
-                    sync()
-                    start = time.perf_counter()
-                    fn(x)
-                    sync()
-                    samples[name].append((time.perf_counter() - start) * 1e3)
+                samples[name] += sync_latencies_ms(fn, x, max(1, iters // rounds), device)
     return {name: statistics.median(times) for name, times in samples.items()}

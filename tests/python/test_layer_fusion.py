@@ -13,6 +13,7 @@ from torch import nn
 
 import ifx_torch
 from ifx_torch import models
+from model_helpers import randomize_batchnorm
 
 requires_cuda = pytest.mark.skipif(not torch.cuda.is_available(),
                                    reason="CUDA is not available (CPU-only torch or no GPU)")
@@ -145,14 +146,7 @@ def test_linear_act_cuda_matches_float64(dtype):
 
 def _randomize_batchnorm(model):
     torch.manual_seed(0)
-    for module in model.modules():
-        if isinstance(module, nn.BatchNorm2d):
-            module.running_mean.uniform_(-0.5, 0.5)
-            module.running_var.uniform_(0.5, 2.0)
-            if module.affine:
-                module.weight.data.uniform_(0.5, 1.5)
-                module.bias.data.uniform_(-0.5, 0.5)
-    return model.eval()
+    return randomize_batchnorm(model)
 
 
 def _fused_count(report, prefix):

@@ -9,6 +9,7 @@ import torch.nn.functional as F
 from torch import nn
 
 import ifx_torch
+from model_helpers import randomize_batchnorm
 
 
 def conv_bn(in_ch, out_ch, kernel=1, stride=1, groups=1):
@@ -97,13 +98,7 @@ FAMILIES = {
 
 def randomized(model):
     torch.manual_seed(0)
-    for m in model.modules():
-        if isinstance(m, nn.BatchNorm2d):
-            m.running_mean.uniform_(-0.5, 0.5)
-            m.running_var.uniform_(0.5, 2.0)
-            m.weight.data.uniform_(0.5, 1.5)
-            m.bias.data.uniform_(-0.5, 0.5)
-    return model.eval().double()
+    return randomize_batchnorm(model).double()
 
 
 @pytest.mark.parametrize("block", list(FAMILIES), ids=lambda b: b.__name__)

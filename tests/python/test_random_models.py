@@ -11,9 +11,9 @@ import sys
 
 import pytest
 import torch
-from torch import nn
 
 import ifx_torch
+from model_helpers import randomize_batchnorm
 
 CHANNELS = 8
 EXACT_ACTIVATIONS = [
@@ -114,15 +114,8 @@ def build(seed, tmp_path):
     sys.modules[name] = module  # torch.jit.script finds the source through the module
     spec.loader.exec_module(module)
     torch.manual_seed(seed)
-    model = module.RandomNet()
-    for m in model.modules():
-        if isinstance(m, nn.BatchNorm2d):
-            m.running_mean.uniform_(-0.5, 0.5)
-            m.running_var.uniform_(0.5, 2.0)
-            if m.affine:
-                m.weight.data.uniform_(0.5, 1.5)
-                m.bias.data.uniform_(-0.5, 0.5)
-    return model.eval().double(), blocks, source
+    model = randomize_batchnorm(module.RandomNet())
+    return model.double(), blocks, source
 
 
 @pytest.mark.parametrize("seed", range(16))

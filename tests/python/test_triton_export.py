@@ -7,7 +7,6 @@ import subprocess
 import pytest
 import torch
 
-import ifx_torch
 from ifx_torch import models
 from ifx_torch.triton import export_triton
 from pbtxt import ParseError, parse_model_config

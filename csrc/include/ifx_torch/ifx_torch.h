@@ -4,6 +4,8 @@
 
 #include <torch/csrc/jit/api/module.h>
 
+#include <map>
+#include <memory>
 #include <string>
 
 namespace ifx_torch {
@@ -34,6 +36,10 @@ torch::jit::Module optimize(const torch::jit::Module& module, const OptimizeOpti
 void enable_auto_fusion();
 void disable_auto_fusion();
 bool auto_fusion_enabled();
+
+// The aten:: and ifx:: nodes of a graph counted by kind, nested blocks
+// included: the counts optimize() reports, for any graph.
+std::map<std::string, int64_t> op_histogram(const std::shared_ptr<torch::jit::Graph>& graph);
 
 // The report optimize() attached: {"ops_before": {kind: n}, "ops_after": {...},
 // "fused": {pattern: n}}, where ops_before counts the graph torch.jit.freeze
