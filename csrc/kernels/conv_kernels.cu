@@ -2,8 +2,9 @@
 
 #include <algorithm>
 #include <climits>
+#include <cstdint>
 
-#include "element_math.cuh"
+#include "epilogue_device.cuh"
 
 namespace ifx::kernels {
 namespace {
@@ -17,40 +18,6 @@ int grid_size(int64_t work_items) {
   return static_cast<int>(std::max<int64_t>(1, std::min(blocks, kMaxBlocks)));
 }
 
-// The activation is a runtime switch: it is uniform across the launch, so the
-// branch costs next to nothing, and one kernel per (type, activation) pair
-// would multiply the compile time for no measurable gain.
-template <typename C> __device__ __forceinline__ C activate(EpilogueActivation activation, C x) {
-  switch (activation) {
-    case EpilogueActivation::kNone: return x;
-    case EpilogueActivation::kRelu: return relu(x);
-    case EpilogueActivation::kRelu6: return clamp_0_6(x);
-    case EpilogueActivation::kHardswish: return hardswish(x);
-    case EpilogueActivation::kHardsigmoid: return hardsigmoid(x);
-    case EpilogueActivation::kSilu: return silu(x);
-    case EpilogueActivation::kSigmoid: return sigmoid(x);
-  }
-  return x;
-}
-
-// The pointers of an Epilogue, typed.
-template <typename T> struct TypedEpilogue {
-  const T* __restrict__ bias;
-  const T* __restrict__ residual;
-  EpilogueActivation activation;
-
-  explicit TypedEpilogue(const Epilogue& e)
-      : bias(static_cast<const T*>(e.bias)), residual(static_cast<const T*>(e.residual)),
-        activation(e.activation) {}
-
-  template <typename Index>
-  __device__ __forceinline__ T finish(compute_t<T> value, Index element, Index channel) const {
-    if (bias != nullptr) value += load_as_compute(bias[channel]);
-    if (residual != nullptr) value += load_as_compute(residual[element]);
-    return store_from_compute<T>(activate(activation, value));
-  }
-};
-
 // Index is int when every offset fits: 64-bit division is several times
 // slower on the GPU, and these kernels divide for every element.
 template <typename T, typename Index>
@@ -63,11 +30,43 @@ __global__ void epilogue_kernel(T* __restrict__ data, Index numel, Index channel
 }
 
 template <typename T>
+__global__ void epilogue_pack_kernel(T* __restrict__ data, int packs, int channels, int inner,
+                                     TypedEpilogue<T> epilogue) {
+  constexpr int kSize = Pack<T>::kSize;
+  Pack<T>* out = reinterpret_cast<Pack<T>*>(data);
+  const Pack<T>* residual = reinterpret_cast<const Pack<T>*>(epilogue.residual);
+  const int stride = gridDim.x * blockDim.x;
+  for (int p = blockIdx.x * blockDim.x + threadIdx.x; p < packs; p += stride) {
+    Pack<T> values = out[p];
+    Pack<T> residual_values;
+    if (residual != nullptr) residual_values = residual[p];
+#pragma unroll
+    for (int j = 0; j < kSize; ++j) {
+      const int i = p * kSize + j;
+      const compute_t<T> r = residual != nullptr ? load_as_compute(residual_values.v[j]) : compute_t<T>(0);
+      values.v[j] = epilogue.apply(load_as_compute(values.v[j]), r, (i / inner) % channels);
+    }
+    out[p] = values;
+  }
+}
+
+// Whole 16-byte packs with 32-bit indices: the common case; anything else
+// (odd sizes, offset views, huge tensors) takes the element-wise kernel.
+template <typename T> bool pack_kernel_fits(const void* data, int64_t numel, const Epilogue& epilogue) {
+  return numel <= INT_MAX && numel % Pack<T>::kSize == 0 && aligned_16(data) &&
+         (epilogue.residual == nullptr || aligned_16(epilogue.residual));
+}
+
+template <typename T>
 cudaError_t launch_epilogue_typed(void* data, int64_t numel, int64_t channels, int64_t inner,
                                   const Epilogue& epilogue, cudaStream_t stream) {
   const TypedEpilogue<T> typed(epilogue);
   T* values = static_cast<T*>(data);
-  if (numel <= INT_MAX) {
+  if (pack_kernel_fits<T>(data, numel, epilogue)) {
+    const int packs = static_cast<int>(numel / Pack<T>::kSize);
+    epilogue_pack_kernel<T><<<grid_size(packs), kThreads, 0, stream>>>(
+        values, packs, static_cast<int>(channels), static_cast<int>(inner), typed);
+  } else if (numel <= INT_MAX) {
     epilogue_kernel<T, int><<<grid_size(numel), kThreads, 0, stream>>>(
         values, static_cast<int>(numel), static_cast<int>(channels), static_cast<int>(inner), typed);
   } else {

@@ -119,6 +119,67 @@ def test_conv2d_act_cuda_matches_float64(shape, dtype, channels_last):
                                    msg=lambda m: f"{activation}, residual={residual}: {m}")
 
 
+def _check_conv_cuda(x, w, b, stride, padding, groups, residual, activation, dtype, memory_format):
+    """Runs ifx::conv2d_act on the GPU in `dtype` and compares with the float64 reference of
+    the inputs as rounded to `dtype`."""
+    x, w, b, residual = (None if t is None else t.to(dtype).double() for t in (x, w, b, residual))
+    on_gpu = lambda t: None if t is None else t.to("cuda", dtype).contiguous(memory_format=memory_format)  # noqa
+    out = torch.ops.ifx.conv2d_act(on_gpu(x), w.to("cuda", dtype), None if b is None else b.to("cuda", dtype),
+                                   stride, padding, [1, 1], groups, on_gpu(residual), activation)
+    expected = conv_reference(x, w, b, stride, padding, [1, 1], groups, residual, activation)
+    assert out.dtype == dtype and out.is_contiguous(memory_format=memory_format)
+    tolerance = CUDA_DTYPES[dtype]
+    torch.testing.assert_close(out.double().cpu(), expected, rtol=tolerance, atol=tolerance,
+                               msg=lambda m: f"{activation}, residual={residual is not None}: {m}")
+
+
+# The few-rows matmul kernel: a 1x1 conv on a 1x1 map (squeeze-and-excitation) up to 8 images,
+# cuDNN past that; 37 input channels take the element-wise loads, 64 the 16-byte ones.
+@requires_cuda
+@pytest.mark.parametrize("batch", [1, 3, 8, 9])
+@pytest.mark.parametrize("in_ch", [37, 64])
+@pytest.mark.parametrize("dtype", list(CUDA_DTYPES), ids=str)
+@pytest.mark.parametrize("channels_last", [False, True], ids=["nchw", "nhwc"])
+def test_conv2d_act_cuda_pointwise_on_single_pixel(batch, in_ch, dtype, channels_last):
+    torch.backends.cudnn.allow_tf32 = False
+    generator = torch.Generator().manual_seed(batch * 1000 + in_ch)
+    x = nonzero_randn(batch, in_ch, 1, 1, generator=generator)
+    w = torch.randn(24, in_ch, 1, 1, dtype=torch.float64, generator=generator) / in_ch ** 0.5
+    b = torch.randn(24, dtype=torch.float64, generator=generator)
+    r = torch.randn(batch, 24, 1, 1, dtype=torch.float64, generator=generator)
+    memory_format = torch.channels_last if channels_last else torch.contiguous_format
+    for activation, bias, residual in itertools.product(ACTIVATIONS, [b, None], [None, r]):
+        _check_conv_cuda(x, w, bias, [1, 1], [0, 0], 1, residual, activation, dtype, memory_format)
+
+
+# Big 16-bit channels_last depthwise calls go to cuDNN + the epilogue kernel; an output with
+# an odd element count and a residual view off the 16-byte grid take the element-wise epilogue.
+@requires_cuda
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16, torch.float32], ids=str)
+def test_conv2d_act_cuda_large_depthwise_and_unaligned_epilogue(dtype):
+    torch.backends.cudnn.allow_tf32 = False
+    generator = torch.Generator().manual_seed(7)
+    x = nonzero_randn(8, 64, 56, 56, generator=generator)
+    w = torch.randn(64, 1, 3, 3, dtype=torch.float64, generator=generator) / 3
+    b = torch.randn(64, dtype=torch.float64, generator=generator)
+    r = torch.randn(8, 64, 56, 56, dtype=torch.float64, generator=generator)
+    for activation in ["hardswish", "relu"]:
+        _check_conv_cuda(x, w, b, [1, 1], [1, 1], 64, r, activation, dtype, torch.channels_last)
+    x = nonzero_randn(1, 3, 9, 7, generator=generator)
+    w = torch.randn(5, 3, 3, 3, dtype=torch.float64, generator=generator) / 3
+    b = torch.randn(5, dtype=torch.float64, generator=generator)
+    storage = torch.randn(1 + 5 * 9 * 7, dtype=torch.float64, generator=generator)
+    r = storage[1:].view(1, 5, 9, 7)
+    for activation in ["hardswish", "none", "relu"]:
+        _check_conv_cuda(x, w, b, [1, 1], [1, 1], 1, r, activation, dtype, torch.contiguous_format)
+        xg, wg, bg = (t.to("cuda", dtype) for t in (x, w, b))
+        rg = storage.to("cuda", dtype)[1:].view(1, 5, 9, 7)
+        assert rg.data_ptr() % 16 != 0
+        out = torch.ops.ifx.conv2d_act(xg, wg, bg, [1, 1], [1, 1], [1, 1], 1, rg, activation)
+        expected = conv_reference(xg, wg, bg, [1, 1], [1, 1], [1, 1], 1, rg, activation)
+        torch.testing.assert_close(out.double().cpu(), expected, rtol=CUDA_DTYPES[dtype], atol=CUDA_DTYPES[dtype])
+
+
 @requires_cuda
 def test_conv2d_act_cuda_broadcast_residual_and_fake_tensor_agree():
     x = torch.randn(1, 8, 6, 6, device="cuda")
@@ -130,16 +191,26 @@ def test_conv2d_act_cuda_broadcast_residual_and_fake_tensor_agree():
                           (x, w, None, [1, 1], [1, 1], [1, 1], 8, None, "hardswish"))
 
 
+# Up to 8 rows take the few-rows matmul kernel (37 features: element-wise loads, 64: 16-byte
+# loads), more take cuBLAS + the activation kernel.
 @requires_cuda
 @pytest.mark.parametrize("dtype", list(CUDA_DTYPES), ids=str)
-def test_linear_act_cuda_matches_float64(dtype):
+@pytest.mark.parametrize("leading", [(1,), (4,), (8,), (2, 3), (9,), (40,)], ids=str)
+@pytest.mark.parametrize("features", [37, 64])
+def test_linear_act_cuda_matches_float64(dtype, leading, features):
     torch.backends.cuda.matmul.allow_tf32 = False
-    x, w, b = nonzero_randn(4, 32), torch.randn(16, 32, dtype=torch.float64) / 6, torch.randn(16, dtype=torch.float64)
+    generator = torch.Generator().manual_seed(features * 100 + sum(leading))
+    x = nonzero_randn(*leading, features, generator=generator)
+    w = torch.randn(16, features, dtype=torch.float64, generator=generator) / features ** 0.5
+    b = torch.randn(16, dtype=torch.float64, generator=generator)
     x, w, b = (t.to(dtype).double() for t in (x, w, b))
-    for activation in ACTIVATIONS:
-        out = torch.ops.ifx.linear_act(*(t.to("cuda", dtype) for t in (x, w, b)), activation)
-        torch.testing.assert_close(out.double().cpu(), ACTIVATIONS[activation](F.linear(x, w, b)),
-                                   rtol=CUDA_DTYPES[dtype], atol=CUDA_DTYPES[dtype])
+    for activation, bias in itertools.product(ACTIVATIONS, [b, None]):
+        args = [t.to("cuda", dtype) for t in (x, w)] + [None if bias is None else bias.to("cuda", dtype)]
+        out = torch.ops.ifx.linear_act(*args, activation)
+        assert out.shape == (*leading, 16) and out.dtype == dtype
+        torch.testing.assert_close(out.double().cpu(), ACTIVATIONS[activation](F.linear(x, w, bias)),
+                                   rtol=CUDA_DTYPES[dtype], atol=CUDA_DTYPES[dtype],
+                                   msg=lambda m: f"{activation}, bias={bias is not None}: {m}")
 
 
 # --- whole models -------------------------------------------------------------------------------

@@ -1,0 +1,62 @@
+// The fused epilogue on the device, shared by every kernel that ends in one:
+// out = activation(value + bias[channel] + residual[element]).
+#pragma once
+
+#include <cstdint>
+
+#include "conv_kernels.h"
+#include "element_math.cuh"
+
+namespace ifx::kernels {
+
+// 16 bytes per access: a 16-bit output moves 8 elements per load and store
+// instead of one, which is what keeps the epilogue pass at memory speed.
+template <typename T> struct alignas(16) Pack {
+  static constexpr int kSize = 16 / sizeof(T);
+  T v[kSize];
+};
+
+inline bool aligned_16(const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; }
+
+// The activation is a runtime switch: it is uniform across the launch, so the
+// branch costs next to nothing, and one kernel per (type, activation) pair
+// would multiply the compile time for no measurable gain.
+template <typename C> __device__ __forceinline__ C activate(EpilogueActivation activation, C x) {
+  switch (activation) {
+    case EpilogueActivation::kNone: return x;
+    case EpilogueActivation::kRelu: return relu(x);
+    case EpilogueActivation::kRelu6: return clamp_0_6(x);
+    case EpilogueActivation::kHardswish: return hardswish(x);
+    case EpilogueActivation::kHardsigmoid: return hardsigmoid(x);
+    case EpilogueActivation::kSilu: return silu(x);
+    case EpilogueActivation::kSigmoid: return sigmoid(x);
+  }
+  return x;
+}
+
+// The pointers of an Epilogue, typed.
+template <typename T> struct TypedEpilogue {
+  const T* __restrict__ bias;
+  const T* __restrict__ residual;
+  EpilogueActivation activation;
+
+  explicit TypedEpilogue(const Epilogue& e)
+      : bias(static_cast<const T*>(e.bias)), residual(static_cast<const T*>(e.residual)),
+        activation(e.activation) {}
+
+  // `residual_value` is the residual's element, already loaded (zero if none):
+  // vectorized kernels load it with the output.
+  __device__ __forceinline__ T apply(compute_t<T> value, compute_t<T> residual_value, int64_t channel) const {
+    if (bias != nullptr) value += load_as_compute(bias[channel]);
+    if (residual != nullptr) value += residual_value;
+    return store_from_compute<T>(activate(activation, value));
+  }
+
+  template <typename Index>
+  __device__ __forceinline__ T finish(compute_t<T> value, Index element, Index channel) const {
+    const compute_t<T> r = residual != nullptr ? load_as_compute(residual[element]) : compute_t<T>(0);
+    return apply(value, r, channel);
+  }
+};
+
+}  // namespace ifx::kernels

@@ -1,0 +1,101 @@
+#include "matmul_kernels.h"
+
+#include <climits>
+#include <cstdint>
+
+#include "epilogue_device.cuh"
+
+namespace ifx::kernels {
+namespace {
+
+constexpr int kWarp = 32;
+constexpr int kWarpsPerBlock = 8;
+
+// One warp per output feature n: its lanes stride over k, so weight row n (the
+// bulk of the bytes) is read once, coalesced, and serves every row m from
+// registers. kPacked reads 16-byte packs of k when every row starts aligned.
+template <typename T, bool kPacked>
+__global__ void few_rows_matmul_kernel(const T* __restrict__ input, const T* __restrict__ weight,
+                                       T* __restrict__ output, FewRowsMatmulShape s, TypedEpilogue<T> epilogue) {
+  using C = compute_t<T>;
+  constexpr int kStep = kPacked ? Pack<T>::kSize : 1;
+  const int n = blockIdx.x * kWarpsPerBlock + threadIdx.x / kWarp;
+  const int lane = threadIdx.x % kWarp;
+  if (n >= s.out_features) return;  // the whole warp leaves together
+  const T* weight_row = weight + n * s.in_features;
+
+  C sums[kFewRowsMax] = {};
+  for (int k = lane * kStep; k < s.in_features; k += kWarp * kStep) {
+    T w[kStep];
+    if constexpr (kPacked) {
+      *reinterpret_cast<Pack<T>*>(w) = *reinterpret_cast<const Pack<T>*>(weight_row + k);
+    } else {
+      w[0] = weight_row[k];
+    }
+#pragma unroll
+    for (int m = 0; m < kFewRowsMax; ++m) {
+      if (m >= s.rows) break;
+      T x[kStep];
+      if constexpr (kPacked) {
+        *reinterpret_cast<Pack<T>*>(x) = *reinterpret_cast<const Pack<T>*>(input + m * s.in_features + k);
+      } else {
+        x[0] = input[m * s.in_features + k];
+      }
+#pragma unroll
+      for (int j = 0; j < kStep; ++j) sums[m] += load_as_compute(w[j]) * load_as_compute(x[j]);
+    }
+  }
+
+#pragma unroll
+  for (int m = 0; m < kFewRowsMax; ++m) {
+    if (m >= s.rows) break;
+    C sum = sums[m];
+    for (int offset = kWarp / 2; offset > 0; offset /= 2) sum += __shfl_down_sync(0xffffffffu, sum, offset);
+    if (lane == 0) {
+      const int at = m * s.out_features + n;
+      output[at] = epilogue.finish(sum, at, n);
+    }
+  }
+}
+
+template <typename T>
+cudaError_t launch_typed(const FewRowsMatmulShape& s, const void* input, const void* weight, void* output,
+                         const Epilogue& epilogue, cudaStream_t stream) {
+  const T* x = static_cast<const T*>(input);
+  const T* w = static_cast<const T*>(weight);
+  T* out = static_cast<T*>(output);
+  const TypedEpilogue<T> typed(epilogue);
+  const int blocks = (s.out_features + kWarpsPerBlock - 1) / kWarpsPerBlock;
+  const int threads = kWarpsPerBlock * kWarp;
+  // Rows start on 16-byte boundaries when the bases do and a row is a whole
+  // number of packs.
+  const bool packed = s.in_features % Pack<T>::kSize == 0 && aligned_16(input) && aligned_16(weight);
+  if (packed) {
+    few_rows_matmul_kernel<T, true><<<blocks, threads, 0, stream>>>(x, w, out, s, typed);
+  } else {
+    few_rows_matmul_kernel<T, false><<<blocks, threads, 0, stream>>>(x, w, out, s, typed);
+  }
+  return cudaGetLastError();
+}
+
+}  // namespace
+
+bool few_rows_matmul_supported(const FewRowsMatmulShape& s) {
+  if (s.rows < 1 || s.rows > kFewRowsMax || s.in_features < 1 || s.out_features < 1) return false;
+  return int64_t(s.out_features) * s.in_features <= INT_MAX && int64_t(s.rows) * s.in_features <= INT_MAX &&
+         int64_t(s.rows) * s.out_features <= INT_MAX;
+}
+
+cudaError_t launch_few_rows_matmul(ElementType type, const FewRowsMatmulShape& shape, const void* input,
+                                   const void* weight, void* output, const Epilogue& epilogue, cudaStream_t stream) {
+  if (!few_rows_matmul_supported(shape)) return cudaErrorInvalidValue;
+  switch (type) {
+    case ElementType::kFloat32: return launch_typed<float>(shape, input, weight, output, epilogue, stream);
+    case ElementType::kFloat16: return launch_typed<__half>(shape, input, weight, output, epilogue, stream);
+    case ElementType::kBFloat16: return launch_typed<__nv_bfloat16>(shape, input, weight, output, epilogue, stream);
+    case ElementType::kFloat64: return launch_typed<double>(shape, input, weight, output, epilogue, stream);
+  }
+  return cudaErrorInvalidValue;
+}
+
+}  // namespace ifx::kernels
