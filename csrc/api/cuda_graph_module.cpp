@@ -12,6 +12,7 @@
 #ifdef IFX_TORCH_WITH_CUDA
 #include <ATen/cuda/CUDAContext.h>
 #include <ATen/cuda/CUDAGraph.h>
+#include <c10/cuda/CUDACachingAllocator.h>
 #include <c10/cuda/CUDAFunctions.h>
 #include <c10/cuda/CUDAGuard.h>
 #endif
@@ -114,26 +115,93 @@ struct CudaGraphModule::Impl {
     at::cuda::CUDAStream side = at::cuda::getStreamFromPool(false, device.index());
     at::cuda::getCurrentCUDAStream(device.index()).synchronize();
     const c10::cuda::CUDAStreamGuard stream_guard(side);
-    for (int i = 1; i < options.warmup_calls; ++i) module.forward(captured.static_inputs);
-    forward_failing_on_host_sync(captured.static_inputs);
-    side.synchronize();
-    captured.graph = std::make_unique<at::cuda::CUDAGraph>();
-    captured.graph->capture_begin(*pool);
+    try {
+      for (int i = 1; i < options.warmup_calls; ++i) module.forward(captured.static_inputs);
+      forward_failing_on_host_sync(captured.static_inputs);
+      side.synchronize();
+      captured.graph = std::make_unique<at::cuda::CUDAGraph>();
+      capture_forward(captured, side, device);
+    } catch (...) {
+      // A failed signature keeps no buffers (after an out-of-memory error, that memory is
+      // wanted back), and the side stream must be done reading them before they are freed.
+      try {
+        side.synchronize();
+      } catch (...) {
+      }
+      captured.static_inputs.clear();
+      captured.static_output = c10::IValue();
+      captured.graph.reset();
+      throw;
+    }
+  }
+
+  // One forward captured into captured.graph. Whatever fails, the capture is over when this
+  // returns or throws.
+  void capture_forward(Captured& captured, at::cuda::CUDAStream side, c10::Device device) {
+    try {
+      captured.graph->capture_begin(*pool);
+    } catch (...) {
+      stop_allocating_to_pool(device);  // torch routes the allocator to the pool before it begins
+      throw;
+    }
     try {
       captured.static_output = module.forward(captured.static_inputs);
     } catch (...) {
       try {
         captured.graph->capture_end();
-      } catch (...) {
+      } catch (...) {  // an invalidated capture: cudaStreamEndCapture has ended it all the same
+        clean_up_after_invalid_capture(side, device);
       }
+      throw;  // the forward's error (out of memory, a sync, ...) says more than capture_end's
+    }
+    try {
+      captured.graph->capture_end();
+    } catch (...) {
+      clean_up_after_invalid_capture(side, device);
       throw;
     }
-    captured.graph->capture_end();
+  }
+
+  // When capture_end fails in cudaStreamEndCapture, torch skips the rest of it, which
+  // leaves state behind even though the capture itself is over.
+  void clean_up_after_invalid_capture(at::cuda::CUDAStream side, c10::Device device) {
+    stop_allocating_to_pool(device);
+    settle_generator(side, device);
+    (void)cudaGetLastError();  // the failed call's error must not surface in a later launch check
+  }
+
+  // Left routed to the graph's pool, the allocator counts a capture underway for good: it
+  // never again reclaims memory used across streams, nor frees its cache to satisfy a
+  // failing allocation. Where torch did end the routing, there is nothing to end.
+  void stop_allocating_to_pool(c10::Device device) {
+    try {
+      c10::cuda::CUDACachingAllocator::endAllocateToPool(device.index(), *pool);
+    } catch (...) {
+    }
+  }
+
+  // Where the CUDA generator keeps one capturing flag (older torch), a capture that never
+  // reached its epilogue leaves it set, and every later random op on the device throws. A
+  // small capture that ends normally runs the prologue and epilogue again; with per-capture
+  // generator states (newer torch) it changes nothing.
+  static void settle_generator(at::cuda::CUDAStream side, c10::Device device) {
+    try {
+      const c10::cuda::CUDAStreamGuard stream_guard(side);
+      at::cuda::CUDAGraph graph;
+      graph.capture_begin();  // its own private pool, released with the graph
+      try {
+        at::zeros({1}, at::TensorOptions().device(device));
+      } catch (...) {
+      }
+      graph.capture_end();
+    } catch (...) {  // best effort: the original error is the one to report
+    }
   }
 
   // A host sync would make the capture fail, and a capture that fails part-way
-  // leaves the CUDA RNG stuck in its capturing state, so the last warm-up call
-  // turns syncs into errors. The mode is process-wide for this one call.
+  // leaves state behind in torch that must then be cleaned up (see
+  // clean_up_after_invalid_capture), so the last warm-up call turns syncs into
+  // errors. The mode is process-wide for this one call.
   void forward_failing_on_host_sync(const std::vector<c10::IValue>& inputs) {
     auto& state = c10::cuda::warning_state();
     const auto previous = state.get_sync_debug_mode();

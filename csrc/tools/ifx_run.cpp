@@ -1,9 +1,9 @@
 // ifx_run: load a TorchScript file, optionally optimize it with ifx_torch, run
 // it on seeded random inputs and print its outputs and latency.
 //
-//   ifx_run model.pt --shape 1,3,224,224 [--shape ...] [--optimize] [--device cpu|cuda]
-//           [--dtype float32|float16|bfloat16|float64] [--seed N] [--iters N] [--warmup N]
-//           [--save-output out.pt] [--save-optimized opt.pt] [--no-tf32] [--cuda-graphs]
+//   ifx_run model.pt (--shape 1,3,224,224 [--shape ...] | --input inputs.pt) [--optimize]
+//           [--device cpu|cuda] [--dtype float32|float16|bfloat16|float64] [--seed N] [--iters N]
+//           [--warmup N] [--save-output out.pt] [--save-optimized opt.pt] [--no-tf32] [--cuda-graphs]
 //           [--auto-fusion]
 //
 // --cuda-graphs runs the model through ifx_torch::CudaGraphModule (graph replay on CUDA).
@@ -11,6 +11,10 @@
 // ops of the graph TorchScript's executor last ran.
 // Inputs are torch::randn(shape) after torch::manual_seed(seed), drawn on the
 // CPU, so Python reproduces them with torch.manual_seed(seed); torch.randn(shape).
+// --input instead reads them from a file written by Python's torch.save (a CPU
+// tensor, or a tuple or list of them) and uses them as they are: dtype and strides
+// (channels_last) kept, --dtype not applied, only moved to --device. That is how
+// a comparison with Python runs both on identical inputs in any dtype and layout.
 // --save-output writes the outputs with torch::pickle_save (torch.load reads it).
 #include <torch/csrc/jit/runtime/graph_executor.h>
 #include <torch/csrc/jit/serialization/import.h>
@@ -23,7 +27,9 @@
 #include <cstdlib>
 #include <fstream>
 #include <iostream>
+#include <iterator>
 #include <sstream>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -35,6 +41,7 @@ namespace {
 struct Options {
   std::string model_path;
   std::vector<std::vector<int64_t>> shapes;
+  std::string input_path;
   bool optimize = false;
   std::string device = "cpu";
   std::string dtype = "float32";
@@ -50,10 +57,10 @@ struct Options {
 
 [[noreturn]] void usage_error(const std::string& message) {
   std::cerr << "ifx_run: " << message << "\n"
-            << "usage: ifx_run MODEL.pt --shape 1,3,224,224 [--shape ...] [--optimize] [--device cpu|cuda]\n"
-            << "               [--dtype float32|float16|bfloat16|float64] [--seed N] [--iters N] [--warmup N]\n"
-            << "               [--save-output OUT.pt] [--save-optimized OPT.pt] [--no-tf32] [--cuda-graphs]\n"
-            << "               [--auto-fusion]\n";
+            << "usage: ifx_run MODEL.pt (--shape 1,3,224,224 [--shape ...] | --input INPUTS.pt) [--optimize]\n"
+            << "               [--device cpu|cuda] [--dtype float32|float16|bfloat16|float64] [--seed N] [--iters N]\n"
+            << "               [--warmup N] [--save-output OUT.pt] [--save-optimized OPT.pt] [--no-tf32]\n"
+            << "               [--cuda-graphs] [--auto-fusion]\n";
   std::exit(2);
 }
 
@@ -94,6 +101,7 @@ Options parse_options(int argc, char** argv) {
       return argv[++i];
     };
     if (arg == "--shape") options.shapes.push_back(parse_shape(value()));
+    else if (arg == "--input") options.input_path = value();
     else if (arg == "--optimize") options.optimize = true;
     else if (arg == "--device") options.device = value();
     else if (arg == "--dtype") options.dtype = value();
@@ -111,7 +119,8 @@ Options parse_options(int argc, char** argv) {
     else usage_error("more than one model path given");
   }
   if (options.model_path.empty()) usage_error("no model path given");
-  if (options.shapes.empty()) usage_error("give at least one --shape");
+  if (options.shapes.empty() && options.input_path.empty()) usage_error("give at least one --shape, or --input");
+  if (!options.shapes.empty() && !options.input_path.empty()) usage_error("give --shape or --input, not both");
   return options;
 }
 
@@ -121,6 +130,33 @@ torch::ScalarType parse_dtype(const std::string& name) {
   if (name == "bfloat16") return torch::kBFloat16;
   if (name == "float64") return torch::kDouble;
   usage_error("unknown --dtype " + name);
+}
+
+// The tensors of a torch.save file (a tensor, or a tuple or list of tensors), as
+// they are, moved to the device (Tensor::to keeps strides: channels_last stays).
+std::vector<torch::jit::IValue> load_inputs(const std::string& path, const torch::Device& device) {
+  std::ifstream file(path, std::ios::binary);
+  if (!file) throw std::runtime_error("could not read --input " + path);
+  const std::vector<char> bytes((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
+  const torch::IValue saved = torch::pickle_load(bytes);
+  std::vector<torch::IValue> values;
+  if (saved.isTuple()) {
+    values = saved.toTupleRef().elements().vec();
+  } else if (saved.isList()) {
+    values = saved.toList().vec();
+  } else {
+    values.push_back(saved);
+  }
+  std::vector<torch::jit::IValue> inputs;
+  for (const auto& value : values) {
+    if (!value.isTensor()) {
+      throw std::runtime_error("--input " + path + ": expected a tensor or a tuple or list of tensors, found " +
+                               value.tagKind());
+    }
+    inputs.emplace_back(value.toTensor().to(device));
+  }
+  if (inputs.empty()) throw std::runtime_error("--input " + path + " holds no tensors");
+  return inputs;
 }
 
 void synchronize(const torch::Device& device) {
@@ -197,10 +233,14 @@ int main(int argc, char** argv) {
       if (!options.save_optimized.empty()) module.save(options.save_optimized);
     }
 
-    torch::manual_seed(options.seed);
     std::vector<torch::jit::IValue> inputs;
-    for (const auto& shape : options.shapes) {
-      inputs.emplace_back(torch::randn(shape).to(device, parse_dtype(options.dtype)));
+    if (!options.input_path.empty()) {
+      inputs = load_inputs(options.input_path, device);
+    } else {
+      torch::manual_seed(options.seed);
+      for (const auto& shape : options.shapes) {
+        inputs.emplace_back(torch::randn(shape).to(device, parse_dtype(options.dtype)));
+      }
     }
 
     ifx_torch::CudaGraphModule runner(module);
@@ -234,7 +274,8 @@ int main(int argc, char** argv) {
       for (int i = 0; i < options.iters; ++i) output = forward();
       synchronize(device);
       const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-      const int64_t batch = options.shapes.front().front();
+      const torch::Tensor& first = inputs.front().toTensor();
+      const int64_t batch = first.dim() > 0 ? first.size(0) : 1;
       std::cout << "throughput: " << (batch * options.iters) / seconds << " inputs/s (batch " << batch << ", "
                 << options.iters << " calls back to back)\n";
     }

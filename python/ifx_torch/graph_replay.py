@@ -11,12 +11,15 @@ used ones in a bounded cache sharing one memory pool, and replays them:
   own buffers, which the next call with the same signature overwrites);
 - calls that cannot be replayed run the module as it is: inputs that are not all CUDA
   tensors of one device, inputs that require grad while grad mode is on (replay has no
-  autograd), and signatures whose capture failed (e.g. a host sync in the model), which
-  warn once per module.
+  autograd), and signatures whose capture failed (e.g. a host sync in the model, or CUDA
+  running out of memory during the warm-up or the capture), which warn once per module. A
+  failed capture is ended, whatever failed: nothing is left capturing, and the caller's
+  current stream is unchanged.
 
 Graphs are not saved with a model: a loaded model captures again on its first calls.
 """
 import collections
+import re
 import threading
 import warnings
 from typing import Callable, Hashable, NamedTuple, Optional, Tuple
@@ -79,8 +82,8 @@ class CapturedGraph:
 
 def _call_failing_on_host_sync(module: Callable, args: tuple, kwargs: dict):
     """One call in which a host synchronisation raises. A sync would make the capture fail,
-    and a capture that fails part-way leaves the CUDA RNG stuck in its capturing state
-    (every later torch.randn on the device raises), so it must fail here, before capture.
+    and a capture that fails part-way leaves state behind in torch that must then be cleaned
+    up (_clean_up_after_invalid_capture), so it had better fail here, before capture.
     The debug mode is process-wide, so other threads see it during this one call."""
     previous = torch.cuda.get_sync_debug_mode()
     with warnings.catch_warnings():  # torch calls the mode a prototype on every switch
@@ -90,6 +93,81 @@ def _call_failing_on_host_sync(module: Callable, args: tuple, kwargs: dict):
             module(*args, **kwargs)
         finally:
             torch.cuda.set_sync_debug_mode(previous)
+
+
+def _capture_call(graph, pool, stream, device: torch.device, call: Callable):
+    """call() captured into `graph` on `stream` (what torch.cuda.graph does, less its failure
+    modes: when capture_end raises, torch.cuda.graph's exit leaves the side stream current)."""
+    torch.cuda.synchronize(device)
+    torch.cuda.empty_cache()  # as torch.cuda.graph does: the cache's memory is free for the graph's pool
+    with torch.cuda.stream(stream):
+        try:
+            graph.capture_begin(pool=pool)
+        except BaseException:  # torch routes the allocator to the pool before it begins the capture
+            _stop_allocating_to_pool(device, pool)
+            raise
+        try:
+            outputs = call()
+        except BaseException:
+            _end_failed_capture(graph, stream, device, pool)
+            raise  # the call's error (out of memory, a sync, ...) says more than capture_end's
+        try:
+            graph.capture_end()
+        except BaseException:
+            _clean_up_after_invalid_capture(stream, device, pool)
+            raise
+    return outputs
+
+
+def _end_failed_capture(graph, stream, device: torch.device, pool) -> None:
+    """Ends the capture of a call that raised. The graph it gives, if any, is never replayed."""
+    try:
+        graph.capture_end()
+    except Exception:  # an invalidated capture: cudaStreamEndCapture has ended it all the same
+        _clean_up_after_invalid_capture(stream, device, pool)
+
+
+def _clean_up_after_invalid_capture(stream, device: torch.device, pool) -> None:
+    """When capture_end fails in cudaStreamEndCapture (the capture was invalidated), torch
+    skips the rest of it, which leaves state behind even though the capture itself is over."""
+    _stop_allocating_to_pool(device, pool)
+    _settle_generator(stream, device)
+
+
+def _stop_allocating_to_pool(device: torch.device, pool) -> None:
+    """Left routed to the graph's pool, the allocator counts a capture underway for good: it
+    never again reclaims memory used across streams, nor frees its cache to satisfy a failing
+    allocation. Where torch did end the routing, there is nothing to end and this does nothing."""
+    try:
+        torch._C._cuda_endAllocateToPool(device.index, pool)
+    except Exception:
+        pass
+
+
+def _settle_generator(stream, device: torch.device) -> None:
+    """Where the CUDA generator keeps one capturing flag (older torch), a capture that never
+    reached its epilogue leaves it set, and every later random op on the device raises. A
+    small capture that ends normally runs the prologue and epilogue again; with per-capture
+    generator states (newer torch) it changes nothing."""
+    graph = torch.cuda.CUDAGraph()
+    try:
+        with torch.cuda.stream(stream):
+            graph.capture_begin()  # its own private pool, released with the graph
+            try:
+                torch.zeros(1, device=device)
+            finally:
+                graph.capture_end()
+    except Exception:  # best effort: the original error is the one to report
+        pass
+
+
+def _join_after_failure(side_stream, device: torch.device) -> None:
+    """The caller's stream waits for the warm-up work still queued on the side stream, which
+    reads the static inputs that are freed (to the caller's stream) once the failure unwinds."""
+    try:
+        torch.cuda.current_stream(device).wait_stream(side_stream)
+    except Exception:  # a broken context: the original error is the one to report
+        pass
 
 
 class CudaGraphCapturer:
@@ -107,7 +185,9 @@ class CudaGraphCapturer:
         return replayable_device(args, kwargs)
 
     def capture(self, module: Callable, args: tuple, kwargs: dict, device: torch.device) -> CapturedGraph:
-        """Warm `module` up on a side stream, then capture one call of it."""
+        """Warm `module` up on a side stream, then capture one call of it. When this raises (a
+        host sync, CUDA out of memory, ...), no capture is left in progress and the caller's
+        current stream is the one it was."""
         if self._pool is None:
             self._pool = torch.cuda.graph_pool_handle()
         leaves, spec = pytree.tree_flatten((args, kwargs))
@@ -116,14 +196,18 @@ class CudaGraphCapturer:
             [s if s is not None else leaf for s, leaf in zip(static_leaves, leaves)], spec)
         side_stream = torch.cuda.Stream(device)
         side_stream.wait_stream(torch.cuda.current_stream(device))
-        with torch.cuda.stream(side_stream):
-            for _ in range(self.warmup_calls - 1):  # also lets TorchScript's profiling executor settle
-                module(*static_args, **static_kwargs)
-            _call_failing_on_host_sync(module, static_args, static_kwargs)
-        torch.cuda.current_stream(device).wait_stream(side_stream)
-        graph = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(graph, pool=self._pool, stream=side_stream):
-            static_outputs = module(*static_args, **static_kwargs)
+        try:
+            with torch.cuda.stream(side_stream):
+                for _ in range(self.warmup_calls - 1):  # also lets TorchScript's profiling executor settle
+                    module(*static_args, **static_kwargs)
+                _call_failing_on_host_sync(module, static_args, static_kwargs)
+            torch.cuda.current_stream(device).wait_stream(side_stream)
+            graph = torch.cuda.CUDAGraph()
+            static_outputs = _capture_call(graph, self._pool, side_stream, device,
+                                           lambda: module(*static_args, **static_kwargs))
+        except BaseException:
+            _join_after_failure(side_stream, device)
+            raise
         return CapturedGraph(static_leaves, static_outputs, graph.replay)
 
     def before_replay(self, device: torch.device):
@@ -133,6 +217,18 @@ class CudaGraphCapturer:
     def after_replay(self, device: torch.device):
         self._last_replay = torch.cuda.Event()
         self._last_replay.record(torch.cuda.current_stream(device))
+
+
+def _error_summary(error: Exception) -> str:
+    """The line of an error that says what failed. An op failing inside a TorchScript module
+    raises a message whose first line only says that; the op's own error comes after
+    TorchScript's traceback, as "SomeError: message"."""
+    lines = [line for line in str(error).strip().splitlines() if line.strip()] or [type(error).__name__]
+    if lines[0].startswith("The following operation failed in the TorchScript interpreter"):
+        for line in lines[1:]:
+            if re.match(r"[\w.]*(Error|Exception): ", line):
+                return line
+    return lines[0]
 
 
 class CudaGraphModule(torch.nn.Module):
@@ -201,7 +297,12 @@ class CudaGraphModule(torch.nn.Module):
     def _warn_capture_failed(self, error: Exception):
         if not self._warned:
             self._warned = True
-            first_line = (str(error).strip().splitlines() or [type(error).__name__])[0]
+            first_line = _error_summary(error)
+            if isinstance(error, torch.cuda.OutOfMemoryError) or "out of memory" in first_line:
+                cause = ("The warm-up and the graph's own memory pool need memory besides what the model "
+                         "uses without replay.")
+            else:
+                cause = ("A host synchronisation (.item(), .cpu(), data-dependent control flow) inside the model "
+                         "is the usual cause.")
             warnings.warn(f"ifx_torch: CUDA graph capture failed ({first_line}); this input signature runs without "
-                          "graph replay. A host synchronisation (.item(), .cpu(), data-dependent control flow) "
-                          "inside the model is the usual cause.", RuntimeWarning, stacklevel=4)
+                          f"graph replay. {cause}", RuntimeWarning, stacklevel=4)

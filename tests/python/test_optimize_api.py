@@ -197,6 +197,46 @@ def test_cpp_optimize_matches_python_optimize(tmp_path):
         torch.testing.assert_close(torch.load(str(output_path)), model(x), rtol=1e-5, atol=1e-5)
 
 
+def test_cpp_program_runs_saved_inputs_as_they_are(tmp_path):
+    # float64 and channels_last: --input keeps both (--dtype's float32 default is not applied).
+    optimized = ifx_torch.optimize(small_mobilenet(hand_written=True).double())
+    model_path, input_path, output_path = tmp_path / "optimized.pt", tmp_path / "x.pt", tmp_path / "out.pt"
+    torch.jit.save(optimized, str(model_path))
+    x = torch.randn(2, 3, 64, 64, dtype=torch.float64).to(memory_format=torch.channels_last)
+    torch.save((x,), str(input_path))
+    stdout = run_cpp([str(model_path), "--input", str(input_path), "--iters", "2", "--save-output", str(output_path)])
+    assert "batch 2" in stdout and "dtype double" in stdout
+    with torch.no_grad():
+        torch.testing.assert_close(torch.load(str(output_path)), optimized(x), rtol=0, atol=0)
+    # The strides reach the model: a module that reports them.
+    probe = torch.jit.script(ChannelsLastProbe())
+    torch.jit.save(probe, str(model_path))
+    for saved, expected in ((x, True), ([x.contiguous()], False)):
+        torch.save(saved, str(input_path))
+        run_cpp([str(model_path), "--input", str(input_path), "--iters", "1", "--save-output", str(output_path)])
+        assert torch.load(str(output_path)).item() is expected
+
+
+class ChannelsLastProbe(nn.Module):
+    def forward(self, x):
+        return torch.tensor(x.is_contiguous(memory_format=torch.channels_last))
+
+
+def test_cpp_program_rejects_bad_input_files(tmp_path):
+    model_path, input_path = tmp_path / "m.pt", tmp_path / "x.pt"
+    torch.jit.save(torch.jit.script(nn.Hardswish()), str(model_path))
+    torch.save((torch.randn(2), 3), str(input_path))
+    result = subprocess.run([ifx_run_path(), str(model_path), "--input", str(input_path)], capture_output=True,
+                            text=True)
+    assert result.returncode == 1 and "expected a tensor or a tuple or list of tensors, found Int" in result.stderr
+    result = subprocess.run([ifx_run_path(), str(model_path), "--input", str(input_path), "--shape", "2"],
+                            capture_output=True, text=True)
+    assert result.returncode == 2 and "give --shape or --input, not both" in result.stderr
+    result = subprocess.run([ifx_run_path(), str(model_path), "--input", str(tmp_path / "missing.pt")],
+                            capture_output=True, text=True)
+    assert result.returncode == 1 and "could not read --input" in result.stderr
+
+
 def test_cpp_program_rejects_bad_arguments(tmp_path):
     result = subprocess.run([ifx_run_path(), "missing.pt", "--shape", "1,x"], capture_output=True, text=True)
     assert result.returncode == 2 and "bad --shape" in result.stderr

@@ -18,7 +18,9 @@ struct CudaGraphOptions {
 // grad while grad mode is on) are replayed from a graph captured for their
 // shapes, strides, dtypes and device; inputs are copied into the graph's static
 // buffers and outputs returned as fresh tensors. Other calls, and signatures
-// whose capture failed (warned once), run the module as it is. Thread-safe.
+// whose capture failed (warned once), run the module as it is. A failed capture
+// (a host sync in the model, CUDA out of memory in the warm-up or the capture)
+// is ended whatever failed, and keeps no buffers. Thread-safe.
 // In a build without CUDA every call runs the module as it is. Graphs are not
 // saved with a model: they are captured on the first calls after loading.
 class CudaGraphModule {

@@ -1,0 +1,305 @@
+"""C++ (ifx_run) against Python on the same optimized TorchScript file, batch 1, in one run.
+
+    python3 benchmarks/cpp_vs_python.py [--device cuda|cpu] [--quick] [--models NAME ...]
+        [--configs fp32 fp16-cl ...] [--warmup N] [--iters N] [--no-plain] [--ifx-run PATH]
+        [--json PATH] [--budget-s S]
+
+Per model (torchvision's mobilenet_v3_large and resnet50; the built-in definitions of
+ifx_torch.models when torchvision is missing) and config (fp32 with TF32 off, fp16
+channels_last), the model is optimized once in Python (ifx_torch.optimize without graph replay)
+and saved with torch.jit.save. The same file is then measured
+
+- in Python: torch.jit.load, wrapped in ifx_torch.CudaGraphModule as README says for a loaded
+  model (mode "graphs"), and the loaded module as it is (mode "plain");
+- in C++: ifx_run --cuda-graphs ("graphs") and ifx_run without it ("plain"),
+
+with the same warm-up and iteration counts, on the identical input: it is written with
+torch.save and read by ifx_run --input, so dtype and channels_last strides are the same too.
+Latency is the p50 of per-call wall time with a device synchronize after each call, taken by
+nearest rank as ifx_run takes it. The C++ output (--save-output) is compared with Python's.
+
+On the CPU nothing is replayed (both sides run the module as it is in both modes);
+`--device cpu --quick` is the seconds-long run CI does. ifx_run is --ifx-run, else $IFX_RUN,
+else build/cmake/ifx_run (make build-cpp). The exit status is 1 when a measurement failed or
+the outputs disagree.
+"""
+import argparse
+import dataclasses
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+import warnings
+from typing import List, Optional
+
+import torch
+
+import ifx_torch
+from ifx_torch import models
+from ifx_torch.bench import environment
+from ifx_torch.timing import sync_latencies_ms
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# name -> (dtype, memory format)
+CONFIGS = {
+    "fp32": (torch.float32, torch.contiguous_format),
+    "fp32-cl": (torch.float32, torch.channels_last),
+    "fp16": (torch.float16, torch.contiguous_format),
+    "fp16-cl": (torch.float16, torch.channels_last),
+}
+MODES = ["graphs", "plain"]
+# |C++ - Python| allowed, relative to the output's largest magnitude. Both sides run the same
+# file on the same device, so they normally agree bit for bit; kernels picked differently per
+# process (cuDNN heuristics) may round differently.
+TOLERANCE = {torch.float32: 1e-4, torch.float16: 1e-2}
+
+
+@dataclasses.dataclass
+class Row:
+    model: str
+    source: str
+    config: str
+    mode: str
+    status: str = "ok"
+    python_ms: Optional[float] = None
+    python_p90_ms: Optional[float] = None
+    cpp_ms: Optional[float] = None
+    cpp_p90_ms: Optional[float] = None
+    ratio: Optional[float] = None  # python_ms / cpp_ms: above 1, C++ is faster
+    max_diff: Optional[float] = None
+    agree: Optional[bool] = None
+    python_graphs: Optional[int] = None  # signatures captured (graphs mode)
+    cpp_graphs: Optional[int] = None
+
+
+def log(message: str) -> None:
+    print(message, flush=True)
+
+
+def model_builders():
+    """name -> (source, constructor)."""
+    try:
+        import torchvision
+        return {"mobilenet_v3_large": ("torchvision", torchvision.models.mobilenet_v3_large),
+                "resnet50": ("torchvision", torchvision.models.resnet50)}
+    except ImportError:
+        log("torchvision not importable: the built-in definitions of ifx_torch.models instead")
+        return {"mobilenet_v3_large": ("ifx_torch.models", models.mobilenet_v3_large),
+                "resnet50": ("ifx_torch.models", models.resnet50)}
+
+
+def percentile(samples: List[float], p: float) -> float:
+    """ifx_run's rule (nearest rank, sorted[int(p * n)]), so both sides report the same statistic."""
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, int(p * len(ordered)))]
+
+
+# --- the shared file and input --------------------------------------------------------------------
+
+def prepare(build, config: str, size: int, device: torch.device, workdir: str, stem: str):
+    """Optimize the model once, save it and its input. Returns (model path, input path, input)."""
+    dtype, memory_format = CONFIGS[config]
+    torch.manual_seed(0)
+    # Random init: calibrated BN statistics keep activations finite in fp16 (design.md section 7).
+    model = models.calibrate_batchnorm(build().to(device), (8, 3, size, size), device)
+    model = model.to(dtype).to(memory_format=memory_format)
+    optimized = ifx_torch.optimize(model, cuda_graphs=False)
+    model_path, input_path = os.path.join(workdir, f"{stem}.pt"), os.path.join(workdir, f"{stem}.input.pt")
+    torch.jit.save(optimized, model_path)
+    x = torch.randn(1, 3, size, size, generator=torch.Generator().manual_seed(1))
+    x = x.to(dtype).to(memory_format=memory_format)
+    torch.save(x, input_path)  # a CPU tensor, strides kept: ifx_run --input moves it to the device
+    return model_path, input_path, x.to(device)
+
+
+# --- the two sides ---------------------------------------------------------------------------------
+
+def run_python(model_path: str, x: torch.Tensor, mode: str, warmup: int, iters: int) -> dict:
+    """The saved file loaded in Python and run as the Python API runs it."""
+    loaded = torch.jit.load(model_path, map_location=x.device)
+    runner = ifx_torch.CudaGraphModule(loaded) if mode == "graphs" else loaded
+    with torch.no_grad():  # ifx_run runs under a NoGradGuard
+        for _ in range(warmup):
+            runner(x)
+        samples = sync_latencies_ms(runner, x, iters, x.device)
+        output = runner(x)
+    graphs = runner.captured_graphs if mode == "graphs" else None
+    return {"p50": percentile(samples, 0.5), "p90": percentile(samples, 0.9), "output": output, "graphs": graphs}
+
+
+LATENCY_LINE = re.compile(r"latency over (\d+) runs \(sync after each\): p50 (\S+) ms, p90 (\S+) ms")
+GRAPHS_LINE = re.compile(r"graph replay: (\d+) signature")
+
+
+def run_cpp(ifx_run: str, model_path: str, input_path: str, device: torch.device, mode: str, warmup: int,
+            iters: int, timeout_s: float) -> dict:
+    """The saved file run by the C++ program on the saved input."""
+    output_path = input_path.replace(".input.pt", f".cpp-{mode}.out.pt")
+    command = [ifx_run, model_path, "--input", input_path, "--device", str(device), "--no-tf32",
+               "--warmup", str(warmup), "--iters", str(iters), "--save-output", output_path]
+    if mode == "graphs":
+        command.append("--cuda-graphs")
+    result = subprocess.run(command, capture_output=True, text=True, timeout=timeout_s)
+    if result.returncode != 0:
+        raise RuntimeError(f"ifx_run exited with {result.returncode}: {result.stderr.strip()[-300:]}")
+    latency = LATENCY_LINE.search(result.stdout)
+    if latency is None:
+        raise RuntimeError(f"no latency line in ifx_run's output:\n{result.stdout}")
+    graphs = GRAPHS_LINE.search(result.stdout)
+    return {"p50": float(latency.group(2)), "p90": float(latency.group(3)),
+            "output": torch.load(output_path, map_location="cpu"), "graphs": int(graphs.group(1)) if graphs else None}
+
+
+def compare(python_output: torch.Tensor, cpp_output: torch.Tensor):
+    """(max |C++ - Python|, within tolerance)."""
+    a, b = python_output.detach().cpu().double(), cpp_output.detach().cpu().double()
+    if a.shape != b.shape:
+        return float("inf"), False
+    diff = (a - b).abs().max().item() if a.numel() else 0.0
+    scale = max(a.abs().max().item() if a.numel() else 0.0, 1e-6)
+    return diff, diff <= TOLERANCE[python_output.dtype] * scale and a.isfinite().all().item()
+
+
+def measure(row: Row, args, model_path, input_path, x, device, timeout_s) -> None:
+    python = run_python(model_path, x, row.mode, args.warmup, args.iters)
+    cpp = run_cpp(args.ifx_run, model_path, input_path, device, row.mode, args.warmup, args.iters, timeout_s)
+    row.python_ms, row.python_p90_ms, row.python_graphs = python["p50"], python["p90"], python["graphs"]
+    row.cpp_ms, row.cpp_p90_ms, row.cpp_graphs = cpp["p50"], cpp["p90"], cpp["graphs"]
+    row.ratio = row.python_ms / row.cpp_ms if row.cpp_ms > 0 else None
+    row.max_diff, row.agree = compare(python["output"], cpp["output"])
+
+
+# --- driver ------------------------------------------------------------------------------------------
+
+def run_all(args, device: torch.device) -> List[Row]:
+    builders = model_builders()
+    start = time.perf_counter()
+    rows: List[Row] = []
+    with tempfile.TemporaryDirectory(prefix="cpp_vs_python_") as workdir:
+        for config in args.configs:  # fp32 of every model first: what the budget must not drop
+            for name in args.models:
+                source, build = builders[name]
+                pending = [Row(name, source, config, mode) for mode in args.modes]
+                rows += pending
+                left_s = args.budget_s - (time.perf_counter() - start)
+                if left_s <= 0:  # bounded: what did not fit is reported, not run
+                    for row in pending:
+                        row.status = "skipped: time budget spent"
+                    log(f"{name} {config}: skipped, time budget of {args.budget_s:.0f} s spent")
+                    continue
+                log(f"{name} ({source}) {config}: optimizing and saving")
+                try:
+                    paths = prepare(build, config, args.size, device, workdir, f"{name}-{config}")
+                except Exception as error:  # reported, and the run goes on
+                    for row in pending:
+                        row.status = f"error: optimize/save: {first_line(error)}"
+                    log(f"{name} {config}: FAILED to optimize/save ({first_line(error)})")
+                    continue
+                for row in pending:
+                    try:
+                        measure(row, args, *paths, device, timeout_s=max(30.0, left_s))
+                    except Exception as error:
+                        row.status = f"error: {first_line(error)}"
+                    log(progress_line(row))
+    order = lambda r: (args.models.index(r.model), args.configs.index(r.config), args.modes.index(r.mode))  # noqa: E731
+    return sorted(rows, key=order)
+
+
+def first_line(error: Exception) -> str:
+    return (str(error).strip().splitlines() or [type(error).__name__])[0][:200]
+
+
+def progress_line(row: Row) -> str:
+    if row.status != "ok":
+        return f"{row.model} {row.config} {row.mode}: {row.status}"
+    return (f"{row.model} {row.config} {row.mode}: python {row.python_ms:.3f} ms, C++ {row.cpp_ms:.3f} ms, "
+            f"max diff {row.max_diff:.2e}{'' if row.agree else ' (DISAGREE)'}")
+
+
+def cell(value, digits=3) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, bool):
+        return "yes" if value else "NO"
+    return f"{value:.{digits}f}"
+
+
+def print_table(rows: List[Row], device: torch.device) -> None:
+    log("\n| model | dtype | mode | python ms | C++ ms | python/C++ | max diff | agree | graphs py/C++ |")
+    log("|---|---|---|---|---|---|---|---|---|")
+    for row in rows:
+        if row.status != "ok":
+            log(f"| {row.model} | {row.config} | {row.mode} | {row.status} | | | | | |")
+            continue
+        graphs = f"{cell(row.python_graphs, 0)}/{cell(row.cpp_graphs, 0)}" if row.mode == "graphs" else "-"
+        log(f"| {row.model} | {row.config} | {row.mode} | {cell(row.python_ms)} | {cell(row.cpp_ms)} | "
+            f"{cell(row.ratio, 2)} | {row.max_diff:.2e} | {cell(row.agree)} | {graphs} |")
+    note = "no graph replay on the CPU: both modes run the module as it is" if device.type == "cpu" else \
+        "graphs: ifx_torch.CudaGraphModule in Python, ifx_run --cuda-graphs in C++"
+    log(f"\nbatch 1, p50 ms per call (sync after each); python/C++ above 1: C++ faster. {note}.")
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--quick", action="store_true", help="64x64 input, few iterations: a seconds-long check")
+    parser.add_argument("--models", nargs="+", default=["mobilenet_v3_large", "resnet50"],
+                        choices=["mobilenet_v3_large", "resnet50"])
+    parser.add_argument("--configs", nargs="+", choices=sorted(CONFIGS))
+    parser.add_argument("--size", type=int, help="input height and width (default 224, 64 with --quick)")
+    parser.add_argument("--warmup", type=int, help="calls before timing, each side (default 20, 2 with --quick)")
+    parser.add_argument("--iters", type=int, help="timed calls, each side (default 200, 5 with --quick)")
+    parser.add_argument("--no-plain", dest="modes", action="store_const", const=["graphs"], default=MODES,
+                        help="only the graph replay mode")
+    parser.add_argument("--ifx-run", default=os.environ.get("IFX_RUN") or os.path.join(ROOT, "build", "cmake",
+                                                                                        "ifx_run"))
+    parser.add_argument("--json", help="write the rows and the environment here")
+    parser.add_argument("--budget-s", type=float, default=75.0,
+                        help="start no new model/config after this many seconds (default 75; one takes ~10-25 s "
+                             "on an H200)")
+    args = parser.parse_args(argv)
+    cpu = args.device == "cpu"
+    args.configs = args.configs or (["fp32"] if cpu else ["fp32", "fp16-cl"])
+    args.size = args.size or (64 if args.quick else 224)
+    args.warmup = args.warmup if args.warmup is not None else (2 if args.quick else 20)
+    args.iters = args.iters or (5 if args.quick else 200)
+    if args.iters < 1:
+        parser.error("--iters must be at least 1")
+    if not os.path.exists(args.ifx_run):
+        parser.error(f"ifx_run not found at {args.ifx_run}: build it (make build-cpp), or pass --ifx-run / IFX_RUN")
+    if not cpu and not torch.cuda.is_available():
+        parser.error(f"--device {args.device} asked for, but torch sees no CUDA device (use --device cpu)")
+    return args
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    device = torch.device(args.device)
+    env = environment(device)
+    log(f"cpp_vs_python: {env} ifx_run={args.ifx_run} size={args.size} warmup={args.warmup} iters={args.iters}")
+    saved_tf32 = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
+    try:
+        # fp32 means fp32 on both sides (ifx_run gets --no-tf32). Restored after: tests call main().
+        torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = False
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)  # TorchScript's notices (torch >= 2.11)
+            rows = run_all(args, device)
+    finally:
+        torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = saved_tf32
+    print_table(rows, device)
+    if args.json:
+        settings = {key: getattr(args, key) for key in ("models", "configs", "modes", "size", "warmup", "iters",
+                                                         "ifx_run")}
+        with open(args.json, "w") as file:
+            json.dump({"environment": env, "settings": settings, "rows": [dataclasses.asdict(r) for r in rows]},
+                      file, indent=2)
+        log(f"wrote {args.json}")
+    failed = [r for r in rows if r.status.startswith("error") or r.agree is False]
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

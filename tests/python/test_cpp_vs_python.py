@@ -1,0 +1,76 @@
+"""benchmarks/cpp_vs_python.py in its quick CPU configuration: the table, the JSON and that the
+C++ program's outputs agree with Python's on the same file and input (not speed)."""
+import importlib.util
+import json
+import os
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def load_benchmark():
+    """benchmarks/ is no package: load the script as a module."""
+    spec = importlib.util.spec_from_file_location("cpp_vs_python", os.path.join(ROOT, "benchmarks", "cpp_vs_python.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def ifx_run_path():
+    path = os.environ.get("IFX_RUN") or os.path.join(ROOT, "build", "cmake", "ifx_run")
+    if not os.path.exists(path):
+        assert "IFX_RUN" not in os.environ, f"IFX_RUN={path} does not exist"
+        pytest.skip("ifx_run is not built (make build-cpp)")
+    return path
+
+
+@pytest.fixture(scope="module")
+def quick_run(tmp_path_factory):
+    """One run: both models, fp32 NCHW and channels_last (the input file keeps the strides)."""
+    path = ifx_run_path()
+    out = tmp_path_factory.mktemp("cpp_vs_python") / "results.json"
+    benchmark = load_benchmark()
+    status = benchmark.main(["--device", "cpu", "--quick", "--configs", "fp32", "fp32-cl", "--ifx-run", path,
+                             "--json", str(out)])
+    return benchmark, status, json.loads(out.read_text())
+
+
+def test_every_model_config_and_mode_is_measured(quick_run):
+    benchmark, status, data = quick_run
+    assert status == 0
+    rows = data["rows"]
+    assert {(r["model"], r["config"], r["mode"]) for r in rows} == {
+        (m, c, mode) for m in ("mobilenet_v3_large", "resnet50") for c in ("fp32", "fp32-cl")
+        for mode in ("graphs", "plain")}
+    for row in rows:
+        assert set(row) == {field.name for field in benchmark.dataclasses.fields(benchmark.Row)}
+        assert row["status"] == "ok", row
+        assert row["python_ms"] > 0 and row["cpp_ms"] > 0 and row["ratio"] > 0
+        assert row["source"] in ("torchvision", "ifx_torch.models")
+    assert data["environment"]["device"] == "cpu"
+    assert data["settings"]["iters"] == 5
+
+
+def test_cpp_and_python_outputs_agree(quick_run):
+    _, _, data = quick_run
+    for row in data["rows"]:
+        # The same file, input and kernels on one CPU: equal, within the fp32 tolerance at most.
+        assert row["agree"] is True and row["max_diff"] < 1e-4, row
+        if row["mode"] == "graphs":  # nothing is replayed on the CPU, on either side
+            assert row["python_graphs"] == 0 and row["cpp_graphs"] == 0
+
+
+def test_table_has_the_columns(quick_run, capsys):
+    benchmark, _, data = quick_run
+    rows = [benchmark.Row(**row) for row in data["rows"]]
+    benchmark.print_table(rows, benchmark.torch.device("cpu"))
+    printed = capsys.readouterr().out
+    assert "| model | dtype | mode | python ms | C++ ms | python/C++ | max diff |" in printed
+    assert "| resnet50 | fp32-cl | graphs |" in printed
+
+
+def test_missing_program_is_a_clear_error(tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        load_benchmark().parse_args(["--device", "cpu", "--ifx-run", str(tmp_path / "no_ifx_run")])
+    assert "ifx_run not found" in capsys.readouterr().err
