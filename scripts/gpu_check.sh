@@ -36,12 +36,14 @@ stage_conv() {
 stage_ab() { python3 -m ifx_torch.bench --out "$RESULTS/ab"; }
 stage_latency() { python3 benchmarks/cpp_vs_python.py --ifx-run "$IFX_RUN" --json "$RESULTS/cpp_vs_python.json"; }
 stage_sweep() { python3 benchmarks/zoo_sweep.py --out "$RESULTS/sweep"; }
-stage_sanitize() {
-  local ops="tests/python/test_layer_fusion.py tests/python/test_ops.py"
-  local subset="cuda and not model"
-  compute-sanitizer --tool memcheck --error-exitcode 9 python3 -m pytest -q -p no:cacheprovider $ops -k "$subset" &&
+stage_sanitize() {  # every CUDA kernel of ours, on a few shapes each: the sanitizers are slow
+  local subset="pointwise_on_single_pixel or large_depthwise or linear_act_cuda or (matches_float64 and float16)"
+  compute-sanitizer --tool memcheck --error-exitcode 9 python3 -m pytest -q -p no:cacheprovider \
+    tests/python/test_layer_fusion.py -k "$subset" &&
+    compute-sanitizer --tool memcheck --error-exitcode 9 python3 -m pytest -q -p no:cacheprovider \
+      tests/python/test_ops.py -k "cuda" &&
     compute-sanitizer --tool racecheck --error-exitcode 9 python3 -m pytest -q -p no:cacheprovider \
-      tests/python/test_layer_fusion.py -k "pointwise_on_single_pixel or linear_act_cuda"
+      tests/python/test_layer_fusion.py -k "pointwise_on_single_pixel and float32"
 }
 
 python3 -c "import torch; print('torch', torch.__version__, 'cuda', torch.version.cuda, 'cudnn',

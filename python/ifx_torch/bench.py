@@ -376,14 +376,17 @@ def main(argv=None) -> int:
         print(f"[{done[0]}/{total}] {row.model} {row.config} batch {row.batch} {row.variant}: {detail}", flush=True)
 
     rows: List[Row] = []
+    paths: List[str] = []
     for name in args.models:
         try:
             rows += measure_model(name, args, device, progress)
         except Exception as error:  # a model that does not load is reported, the others still run
             print(f"{name}: could not be measured: {type(error).__name__}: {error}", flush=True)
             rows.append(Row(name, "-", 0, "-", status=f"error: {type(error).__name__}: {error}"))
+        # After every model, so a run stopped part-way still leaves its results.
+        paths = write_outputs(rows, env, args.out)
     print_table(rows)
-    for path in write_outputs(rows, env, args.out):
+    for path in paths:
         print(f"wrote {path}")
     return 0
 
