@@ -35,7 +35,7 @@ stage_conv() {
 }
 stage_ab() { python3 -m ifx_torch.bench --out "$RESULTS/ab"; }
 stage_latency() { python3 benchmarks/cpp_vs_python.py --ifx-run "$IFX_RUN" --json "$RESULTS/cpp_vs_python.json"; }
-stage_sweep() { python3 benchmarks/zoo_sweep.py --out "$RESULTS/sweep"; }
+stage_sweep() { python3 benchmarks/zoo_sweep.py --out "$RESULTS/sweep" ${SWEEP_ARGS:-}; }
 stage_sanitize() {  # every CUDA kernel of ours, on a few shapes each: the sanitizers are slow
   local subset="pointwise_on_single_pixel or large_depthwise or linear_act_cuda or (matches_float64 and float16)"
   compute-sanitizer --tool memcheck --error-exitcode 9 python3 -m pytest -q -p no:cacheprovider \

@@ -132,15 +132,19 @@ at::Tensor try_few_rows_matmul(const at::Tensor& input, const at::Tensor& weight
 // cuDNN's runtime fusion finds an engine (fp16 channels_last), never more
 // than conv + epilogue. It takes a bias and fp32 / fp16 only: without a bias
 // ATen materializes a zero bias first, and bf16 / fp64 have no fused engine.
+// Dense convolutions only (groups == 1): those are what it was measured on
+// (README, per-layer table), and torch.jit.optimize_for_inference's use of it
+// on depthwise layers made MobileNetV3 at batch 64 in fp16 twice slower in
+// GPU time than torch.jit.freeze.
 // A residual view off the 16-byte grid goes the other way too: the fused
 // engines are picked for aligned operands.
-bool cudnn_fused_relu_fits(const at::Tensor& input, const std::optional<at::Tensor>& bias,
+bool cudnn_fused_relu_fits(const at::Tensor& input, const std::optional<at::Tensor>& bias, int64_t groups,
                            const std::optional<at::Tensor>& residual, EpilogueActivation activation) {
   const bool dtype_fits = input.scalar_type() == at::kFloat || input.scalar_type() == at::kHalf;
   const bool residual_aligned =
       !residual.has_value() || reinterpret_cast<uintptr_t>(residual->const_data_ptr()) % 16 == 0;
-  return activation == EpilogueActivation::kRelu && bias.has_value() && dtype_fits && residual_aligned &&
-         at::globalContext().userEnabledCuDNN();
+  return activation == EpilogueActivation::kRelu && groups == 1 && bias.has_value() && dtype_fits &&
+         residual_aligned && at::globalContext().userEnabledCuDNN();
 }
 
 at::Tensor cudnn_fused_relu(const at::Tensor& input, const at::Tensor& weight, const std::optional<at::Tensor>& bias,
@@ -192,7 +196,7 @@ at::Tensor conv2d_act_cuda(const at::Tensor& input, const at::Tensor& weight, co
     at::Tensor out = try_few_rows_matmul(input, weight, bias, residual, activation, out_size);
     if (out.defined()) return out;
   }
-  if (cudnn_fused_relu_fits(input, bias, residual, activation)) {
+  if (cudnn_fused_relu_fits(input, bias, groups, residual, activation)) {
     return cudnn_fused_relu(input, weight, bias, params, residual);
   }
   return conv_then_epilogue(input, weight, bias, params, residual, activation);

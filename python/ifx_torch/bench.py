@@ -151,10 +151,11 @@ def build_variant(variant: str, model: torch.nn.Module, x: torch.Tensor) -> Call
         return torch.jit.optimize_for_inference(torch.jit.freeze(script()))
     if variant == "ofi+cuda_graph":
         return hand_made_graph(torch.jit.optimize_for_inference(torch.jit.freeze(script())), x)
-    if variant == "compile":
-        return torch.compile(model)
-    if variant == "compile-reduce-overhead":
-        return torch.compile(model, mode="reduce-overhead")
+    if variant.startswith("compile"):
+        # A fresh start per build: dynamo's cache is per forward function, shared by the model
+        # instances of every configuration, and past its recompile limit it silently runs eager.
+        torch._dynamo.reset()
+        return torch.compile(model, mode="reduce-overhead" if variant == "compile-reduce-overhead" else None)
     if variant == "ifx_torch":
         return optimize(model, (x,), cuda_graphs=False)
     if variant == "ifx_torch+graphs":
