@@ -6,9 +6,28 @@
 Importing the package registers the ``torch.ops.ifx`` operators, which a saved
 optimized model needs when it is loaded with ``torch.jit.load``.
 """
+import ctypes
+
 import torch  # noqa: F401  (loads libtorch before the extension)
 
-from . import _C  # noqa: F401  (registers torch.ops.ifx.*)
+
+def _load_cxx_runtime_globally():
+    """Puts libstdc++ in the process's global symbol scope before the extension loads.
+
+    Built with a newer g++ than torch's (GCC 13 on the GPU machine), the extension carries its own
+    copies of some libstdc++ template statics, such as the locale facet ids. Python loads
+    extensions with RTLD_LOCAL, so without the runtime in the global scope the extension's
+    references bind to those copies, and formatting a number (an error message naming a size)
+    crashed with SIGSEGV inside std::num_put. Seen with torch 2.11 on Ubuntu 24.04; a no-op
+    elsewhere."""
+    try:
+        ctypes.CDLL("libstdc++.so.6", mode=ctypes.RTLD_GLOBAL)
+    except OSError:  # not a glibc / libstdc++ system: nothing to share
+        pass
+
+
+_load_cxx_runtime_globally()
+from . import _C  # noqa: E402,F401  (registers torch.ops.ifx.*)
 from .explain import Explanation, explain
 from .graph_replay import CudaGraphModule
 from .optimize import optimize

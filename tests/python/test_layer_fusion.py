@@ -66,6 +66,18 @@ def test_linear_act_opcheck(activation):
                                ACTIVATIONS[activation](F.linear(x, w, b)), rtol=1e-12, atol=1e-12)
 
 
+@pytest.mark.parametrize("device", ["cpu", pytest.param("cuda", marks=requires_cuda)])
+def test_size_errors_name_the_sizes(device):
+    # Formatting numbers in the extension's messages once crashed the process (see
+    # ifx_torch/__init__.py): the message must arrive, with its numbers.
+    x, w = torch.randn(4, 3, device=device), torch.randn(5, 7, device=device)
+    with pytest.raises(RuntimeError, match=r"input features \(3\) do not match the weight \[5, 7\]"):
+        torch.ops.ifx.linear_act(x, w, None, "relu")
+    with pytest.raises(RuntimeError, match=r"input has 3 channels, but weight \[4, 2, 1, 1\]"):
+        torch.ops.ifx.conv2d_act(torch.randn(1, 3, 5, 5, device=device), torch.randn(4, 2, 1, 1, device=device),
+                                 None, [1, 1], [0, 0], [1, 1], 1, None, "relu")
+
+
 def test_conv2d_act_rejects_unknown_activation():
     x, w = torch.randn(1, 2, 4, 4), torch.randn(2, 2, 1, 1)
     with pytest.raises(RuntimeError, match="unknown activation 'gelu'"):
