@@ -39,17 +39,12 @@ import torch
 
 import ifx_torch
 from ifx_torch import models
-from ifx_torch.bench import environment
-from ifx_torch.timing import sync_latencies_ms
+from ifx_torch.bench import CONFIGS as BENCH_CONFIGS, environment
+from ifx_torch.timing import percentile, sync_latencies_ms
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-# name -> (dtype, memory format)
-CONFIGS = {
-    "fp32": (torch.float32, torch.contiguous_format),
-    "fp32-cl": (torch.float32, torch.channels_last),
-    "fp16": (torch.float16, torch.contiguous_format),
-    "fp16-cl": (torch.float16, torch.channels_last),
-}
+# name -> (dtype, memory format): the benchmark's configurations that TOLERANCE covers
+CONFIGS = {name: BENCH_CONFIGS[name] for name in ("fp32", "fp32-cl", "fp16", "fp16-cl")}
 MODES = ["graphs", "plain"]
 # |C++ - Python| allowed, relative to the output's largest magnitude. Both sides run the same
 # file on the same device, so they normally agree bit for bit; kernels picked differently per
@@ -89,12 +84,6 @@ def model_builders():
         log("torchvision not importable: the built-in definitions of ifx_torch.models instead")
         return {"mobilenet_v3_large": ("ifx_torch.models", models.mobilenet_v3_large),
                 "resnet50": ("ifx_torch.models", models.resnet50)}
-
-
-def percentile(samples: List[float], p: float) -> float:
-    """ifx_run's rule (nearest rank, sorted[int(p * n)]), so both sides report the same statistic."""
-    ordered = sorted(samples)
-    return ordered[min(len(ordered) - 1, int(p * len(ordered)))]
 
 
 # --- the shared file and input --------------------------------------------------------------------

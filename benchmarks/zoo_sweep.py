@@ -33,7 +33,6 @@ on the device (tens of GB: fine on an H200; on a small CPU machine sweep a few m
 """
 import argparse
 import copy
-import csv
 import dataclasses
 import gc
 import json
@@ -560,12 +559,7 @@ def write_outputs(rows: List[Row], env: Dict[str, str], args, complete: bool) ->
     model, so a run that dies midway still leaves what it measured."""
     os.makedirs(args.out, exist_ok=True)
     paths = [os.path.join(args.out, name) for name in ("zoo.csv", "zoo.json", "zoo.md")]
-    with open(paths[0], "w", newline="") as f:
-        f.write("".join(f"# {key}: {value}\n" for key, value in env.items()))
-        writer = csv.DictWriter(f, fieldnames=COLUMNS)
-        writer.writeheader()
-        for row in rows:
-            writer.writerow(dataclasses.asdict(row))
+    bench.write_csv(paths[0], rows, env, COLUMNS)
     with open(paths[1], "w") as f:
         json.dump({"environment": env, "settings": settings(args), "complete": complete,
                    "summary": summary(rows), "rows": [dataclasses.asdict(r) for r in rows]}, f, indent=1)

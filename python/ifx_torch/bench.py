@@ -32,7 +32,7 @@ import torch
 from . import models as builtin_models
 from .graph_replay import CudaGraphModule
 from .optimize import optimize
-from .timing import sync_latencies_ms, synchronize
+from .timing import percentile, sync_latencies_ms, synchronize
 
 BUILTIN_MODELS = {
     "mobilenet_v3_large": builtin_models.mobilenet_v3_large,
@@ -166,8 +166,8 @@ def build_variant(variant: str, model: torch.nn.Module, x: torch.Tensor) -> Call
 # --- measures --------------------------------------------------------------------------------------
 
 def latency(fn, x, iters: int, device) -> Dict[str, float]:
-    samples = sorted(sync_latencies_ms(fn, x, iters, device))
-    return {"median": statistics.median(samples), "p90": samples[min(len(samples) - 1, int(0.9 * len(samples)))]}
+    samples = sync_latencies_ms(fn, x, iters, device)
+    return {"median": statistics.median(samples), "p90": percentile(samples, 0.9)}
 
 
 def throughput(fn, x, iters: int, device) -> float:
@@ -277,15 +277,20 @@ def print_table(rows: List[Row]) -> None:
         print(" | ".join(cells))
 
 
-def write_outputs(rows: List[Row], env: Dict[str, str], out_dir: str) -> List[str]:
-    os.makedirs(out_dir, exist_ok=True)
-    paths = [os.path.join(out_dir, "results.csv"), os.path.join(out_dir, "results.json")]
-    with open(paths[0], "w", newline="") as f:
+def write_csv(path: str, rows, env: Dict[str, str], columns: List[str]) -> None:
+    """Dataclass rows as CSV, the environment first as '# key: value' lines."""
+    with open(path, "w", newline="") as f:
         f.write("".join(f"# {key}: {value}\n" for key, value in env.items()))
-        writer = csv.DictWriter(f, fieldnames=COLUMNS)
+        writer = csv.DictWriter(f, fieldnames=columns)
         writer.writeheader()
         for row in rows:
             writer.writerow(dataclasses.asdict(row))
+
+
+def write_outputs(rows: List[Row], env: Dict[str, str], out_dir: str) -> List[str]:
+    os.makedirs(out_dir, exist_ok=True)
+    paths = [os.path.join(out_dir, "results.csv"), os.path.join(out_dir, "results.json")]
+    write_csv(paths[0], rows, env, COLUMNS)
     with open(paths[1], "w") as f:
         json.dump({"environment": env, "rows": [dataclasses.asdict(r) for r in rows]}, f, indent=1)
     plot = plot_latency(rows, env, os.path.join(out_dir, "latency.png"))

@@ -22,6 +22,13 @@ def sync_latencies_ms(fn, x, calls, device):
     return samples
 
 
+def percentile(samples, p):
+    """Nearest rank, sorted[int(p * n)]: the rule ifx_run uses too, so Python and C++ report the
+    same statistic."""
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, int(p * len(ordered)))]
+
+
 def median_latencies_ms(variants, x, iters, device, rounds=5):
     """Median wall time of one call per variant, synchronizing the device after each call.
     Variants take turns in `rounds` rounds, so a passing slowdown of the machine (clocks,

@@ -9,6 +9,7 @@ import torch
 
 import ifx_torch
 from ifx_torch import models
+from ifx_run_helper import ifx_run_path
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -49,10 +50,7 @@ def test_off_by_default_and_switchable():
 
 
 def test_cpp_program_fuses_a_plain_model_in_plugin_mode(tmp_path):
-    path = os.environ.get("IFX_RUN") or os.path.join(ROOT, "build", "cmake", "ifx_run")
-    if not os.path.exists(path):
-        assert "IFX_RUN" not in os.environ, f"IFX_RUN={path} does not exist"
-        pytest.skip("ifx_run is not built (make build-cpp)")
+    path = ifx_run_path()
     model = hand_written_model()
     model_path, output_path = tmp_path / "plain.pt", tmp_path / "out.pt"
     torch.jit.save(torch.jit.script(model), str(model_path))

@@ -20,6 +20,7 @@ from torch import nn
 import ifx_torch
 from ifx_torch import graph_replay
 from ifx_torch.graph_replay import CudaGraphCapturer, CudaGraphModule
+from ifx_run_helper import ifx_run_path
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 GIB = 1 << 30
@@ -289,14 +290,6 @@ def test_optimized_model_after_a_failed_capture_replays_bit_for_bit():
 
 
 # ---- C++: ifx_torch::CudaGraphModule through ifx_run --cuda-graphs ------------------------------
-
-def ifx_run_path():
-    path = os.environ.get("IFX_RUN") or os.path.join(ROOT, "build", "cmake", "ifx_run")
-    if not os.path.exists(path):
-        assert "IFX_RUN" not in os.environ, f"IFX_RUN={path} does not exist"
-        pytest.skip("ifx_run is not built (make build-cpp)")
-    return path
-
 
 @requires_cuda
 @pytest.mark.parametrize("fail_on,oom", [(1, True), (4, True), (4, False)],

@@ -6,6 +6,8 @@ import os
 
 import pytest
 
+from ifx_run_helper import ifx_run_path
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
@@ -15,14 +17,6 @@ def load_benchmark():
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
-
-
-def ifx_run_path():
-    path = os.environ.get("IFX_RUN") or os.path.join(ROOT, "build", "cmake", "ifx_run")
-    if not os.path.exists(path):
-        assert "IFX_RUN" not in os.environ, f"IFX_RUN={path} does not exist"
-        pytest.skip("ifx_run is not built (make build-cpp)")
-    return path
 
 
 @pytest.fixture(scope="module")

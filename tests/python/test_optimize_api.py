@@ -11,6 +11,7 @@ from torch import nn
 
 import ifx_torch
 from ifx_torch import models
+from ifx_run_helper import ifx_run_path
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -144,17 +145,6 @@ def test_report_of_plain_module_is_an_error():
     with pytest.raises(ValueError, match="not produced by ifx_torch.optimize"):
         ifx_torch.report(torch.jit.script(nn.Hardswish().eval()))
 
-
-# The C++ program (CMake target ifx_run). `make test` builds it and sets IFX_RUN.
-def ifx_run_path():
-    path = os.environ.get("IFX_RUN")
-    if path:
-        assert os.path.exists(path), f"IFX_RUN={path} does not exist"
-        return path
-    default = os.path.join(ROOT, "build", "cmake", "ifx_run")
-    if not os.path.exists(default):
-        pytest.skip("ifx_run is not built (make build-cpp)")
-    return default
 
 
 def run_cpp(args):
