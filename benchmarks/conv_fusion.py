@@ -3,7 +3,7 @@
     python3 benchmarks/conv_fusion.py [--layers] [--models] [--json PATH]
 
 --layers: every distinct conv shape of MobileNetV3-large and ResNet-50 (torchvision's when
-importable, the built-in ones otherwise), at batch 1 and 64, fp32 NCHW and fp16 channels_last:
+importable, the built-in ones otherwise), at batch 1 and 64, fp32 NCHW (TF32 off) and fp16 channels_last:
 GPU time of ifx::conv2d_act against aten's conv followed by the separate activation (what
 optimize_for_inference runs), each as 20 calls captured in one CUDA graph, so launch gaps
 count as they do under graph replay and host overhead does not.
@@ -94,6 +94,10 @@ def graph_time_us(fn, calls=20, replays=20):
 
 
 def layer_rows():
+    # fp32 means fp32, as in the model rows: cuDNN would otherwise pick TF32 for the aten side
+    # and for the cuDNN paths of ours, while our own kernels never use it.
+    torch.backends.cudnn.allow_tf32 = False
+    torch.backends.cuda.matmul.allow_tf32 = False
     builders = model_builders()
     layers = conv_layers(builders["mobilenet_v3_large"](), "hardswish") + conv_layers(builders["resnet50"](), "relu")
     rows = []

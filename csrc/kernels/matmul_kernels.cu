@@ -10,6 +10,7 @@ namespace {
 
 constexpr int kWarp = 32;
 constexpr int kWarpsPerBlock = 8;
+constexpr int kUnroll = 4;
 
 // One warp per output feature n: its lanes stride over k, so weight row n (the
 // bulk of the bytes) is read once, coalesced, and serves every row m from
@@ -25,24 +26,38 @@ __global__ void few_rows_matmul_kernel(const T* __restrict__ input, const T* __r
   const T* weight_row = weight + n * s.in_features;
 
   C sums[kFewRowsMax] = {};
-  for (int k = lane * kStep; k < s.in_features; k += kWarp * kStep) {
-    T w[kStep];
-    if constexpr (kPacked) {
-      *reinterpret_cast<Pack<T>*>(w) = *reinterpret_cast<const Pack<T>*>(weight_row + k);
-    } else {
-      w[0] = weight_row[k];
+  // kUnroll weight loads are in flight per lane before any is used: with one,
+  // a warp waits a full memory round trip per pack, and the big classifier
+  // layers (AlexNet, VGG: 100-400 MB of weights) ran well under bandwidth.
+  constexpr int kWarpStride = kWarp * kStep;
+  for (int k_base = lane * kStep; k_base < s.in_features; k_base += kWarpStride * kUnroll) {
+    T w[kUnroll][kStep];
+#pragma unroll
+    for (int u = 0; u < kUnroll; ++u) {
+      const int k = k_base + u * kWarpStride;
+      if (k >= s.in_features) break;
+      if constexpr (kPacked) {
+        *reinterpret_cast<Pack<T>*>(w[u]) = *reinterpret_cast<const Pack<T>*>(weight_row + k);
+      } else {
+        w[u][0] = weight_row[k];
+      }
     }
 #pragma unroll
-    for (int m = 0; m < kFewRowsMax; ++m) {
-      if (m >= s.rows) break;
-      T x[kStep];
-      if constexpr (kPacked) {
-        *reinterpret_cast<Pack<T>*>(x) = *reinterpret_cast<const Pack<T>*>(input + m * s.in_features + k);
-      } else {
-        x[0] = input[m * s.in_features + k];
-      }
+    for (int u = 0; u < kUnroll; ++u) {
+      const int k = k_base + u * kWarpStride;
+      if (k >= s.in_features) break;
 #pragma unroll
-      for (int j = 0; j < kStep; ++j) sums[m] += load_as_compute(w[j]) * load_as_compute(x[j]);
+      for (int m = 0; m < kFewRowsMax; ++m) {
+        if (m >= s.rows) break;
+        T x[kStep];
+        if constexpr (kPacked) {
+          *reinterpret_cast<Pack<T>*>(x) = *reinterpret_cast<const Pack<T>*>(input + m * s.in_features + k);
+        } else {
+          x[0] = input[m * s.in_features + k];
+        }
+#pragma unroll
+        for (int j = 0; j < kStep; ++j) sums[m] += load_as_compute(w[u][j]) * load_as_compute(x[j]);
+      }
     }
   }
 

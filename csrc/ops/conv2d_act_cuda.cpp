@@ -3,6 +3,8 @@
 //   epilogue kernel for big 16-bit channels_last calls, where cuDNN is faster);
 // - 1x1 on a 1x1 map at small batch (squeeze-and-excitation): one few-rows
 //   matmul kernel with the epilogue built in;
+// - 1x1 with stride 1 on few pixels in all: one pointwise kernel of ours
+//   (a matrix product) with the epilogue built in;
 // - bias + relu, with or without a residual, in fp32/fp16: cuDNN's fused
 //   convolution, as torch.jit.optimize_for_inference uses;
 // - anything else: cuDNN without bias, then one epilogue kernel for bias +
@@ -16,12 +18,15 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <cstdlib>
 #include <limits>
+#include <string_view>
 
 #include "conv2d_act.h"
 #include "kernel_dtype.h"
 #include "kernels/conv_kernels.h"
 #include "kernels/matmul_kernels.h"
+#include "kernels/pointwise_conv_kernels.h"
 
 namespace ifx::ops {
 namespace {
@@ -49,14 +54,23 @@ bool is_depthwise(const at::Tensor& input, const at::Tensor& weight, int64_t gro
   return input.dim() == 4 && groups > 1 && groups == input.size(1) && weight.size(0) == groups && weight.size(1) == 1;
 }
 
-kernels::Epilogue make_epilogue(const std::optional<at::Tensor>& bias, const std::optional<at::Tensor>& residual,
-                                EpilogueActivation activation) {
-  kernels::Epilogue epilogue;
-  epilogue.bias = bias.has_value() ? bias->const_data_ptr() : nullptr;
-  epilogue.residual = residual.has_value() ? residual->const_data_ptr() : nullptr;
-  epilogue.activation = activation;
-  return epilogue;
-}
+// Bias and residual made dense in the output's layout (kept alive through
+// the launch), and the kernels' view of them.
+struct EpilogueOperands {
+  std::optional<at::Tensor> bias, residual;
+
+  EpilogueOperands(const std::optional<at::Tensor>& b, const std::optional<at::Tensor>& r, at::MemoryFormat format)
+      : bias(b.has_value() ? std::optional<at::Tensor>(b->contiguous()) : std::nullopt),
+        residual(r.has_value() ? std::optional<at::Tensor>(r->contiguous(format)) : std::nullopt) {}
+
+  kernels::Epilogue view(EpilogueActivation activation) const {
+    kernels::Epilogue epilogue;
+    epilogue.bias = bias.has_value() ? bias->const_data_ptr() : nullptr;
+    epilogue.residual = residual.has_value() ? residual->const_data_ptr() : nullptr;
+    epilogue.activation = activation;
+    return epilogue;
+  }
+};
 
 int as_int(int64_t v) { return static_cast<int>(std::min<int64_t>(v, std::numeric_limits<int>::max())); }
 
@@ -92,12 +106,10 @@ at::Tensor try_depthwise(const at::Tensor& input, const at::Tensor& weight, cons
   if (!kernels::depthwise_supported(shape) || !depthwise_kernel_is_faster(input, out_size, channels_last)) return {};
   const at::Tensor x = input.contiguous(format);
   const at::Tensor w = weight.contiguous();
-  const std::optional<at::Tensor> b = bias.has_value() ? std::optional<at::Tensor>(bias->contiguous()) : std::nullopt;
-  const std::optional<at::Tensor> r =
-      residual.has_value() ? std::optional<at::Tensor>(residual->contiguous(format)) : std::nullopt;
+  const EpilogueOperands operands(bias, residual, format);
   at::Tensor out = at::empty(out_size, input.options(), format);
   check_launch(kernels::launch_depthwise_conv2d(kernel_element_type(input.scalar_type()), shape, x.const_data_ptr(),
-                                                w.const_data_ptr(), out.mutable_data_ptr(), make_epilogue(b, r, activation),
+                                                w.const_data_ptr(), out.mutable_data_ptr(), operands.view(activation),
                                                 at::cuda::getCurrentCUDAStream()));
   return out;
 }
@@ -114,17 +126,83 @@ at::Tensor try_few_rows_matmul(const at::Tensor& input, const at::Tensor& weight
                                const std::optional<at::Tensor>& residual, EpilogueActivation activation,
                                const std::vector<int64_t>& out_size) {
   const kernels::FewRowsMatmulShape shape{as_int(input.size(0)), as_int(input.size(1)), as_int(weight.size(0))};
-  if (!kernels::few_rows_matmul_supported(shape)) return {};
+  if (!kernels::few_rows_matmul_supported(shape) ||
+      !kernels::few_rows_matmul_is_faster(shape, static_cast<int>(input.element_size()))) {
+    return {};
+  }
   const at::MemoryFormat format = conv2d_output_format(input, weight);
   const at::Tensor x = input.contiguous(format);
   const at::Tensor w = weight.contiguous();
-  const std::optional<at::Tensor> b = bias.has_value() ? std::optional<at::Tensor>(bias->contiguous()) : std::nullopt;
-  const std::optional<at::Tensor> r =
-      residual.has_value() ? std::optional<at::Tensor>(residual->contiguous(format)) : std::nullopt;
+  const EpilogueOperands operands(bias, residual, format);
   at::Tensor out = at::empty(out_size, input.options(), format);
   check_launch(kernels::launch_few_rows_matmul(kernel_element_type(input.scalar_type()), shape, x.const_data_ptr(),
-                                               w.const_data_ptr(), out.mutable_data_ptr(),
-                                               make_epilogue(b, r, activation), at::cuda::getCurrentCUDAStream()));
+                                               w.const_data_ptr(), out.mutable_data_ptr(), operands.view(activation),
+                                               at::cuda::getCurrentCUDAStream()));
+  return out;
+}
+
+// A 1x1 convolution with stride 1 and no padding is a matrix product over
+// the pixels, which one kernel of ours computes with the epilogue built in.
+bool is_pointwise(const at::Tensor& weight, const Conv2dParams& params) {
+  return params.groups == 1 && weight.size(2) == 1 && weight.size(3) == 1 && params.stride[0] == 1 &&
+         params.stride[1] == 1 && params.padding[0] == 0 && params.padding[1] == 0;
+}
+
+// IFX_POINTWISE_KERNEL=always / never overrides the measured choice below
+// (auto): to compare the two paths on another GPU, or to rule our kernel out
+// while chasing a problem. Read once per process.
+enum class PointwisePolicy { kAuto, kAlways, kNever };
+
+PointwisePolicy pointwise_policy() {
+  static const PointwisePolicy policy = [] {
+    const char* value = std::getenv("IFX_POINTWISE_KERNEL");
+    const std::string_view name = value == nullptr ? "auto" : value;
+    if (name == "auto" || name.empty()) return PointwisePolicy::kAuto;
+    if (name == "always") return PointwisePolicy::kAlways;
+    TORCH_CHECK(name == "never", "IFX_POINTWISE_KERNEL must be auto, always or never, not '", name, "'");
+    return PointwisePolicy::kNever;
+  }();
+  return policy;
+}
+
+// Measured per layer on the H200 against the cuDNN path the layer takes
+// otherwise (benchmarks/conv_fusion.py --layers, and each shape forced both
+// ways): the kernel wins where the cuDNN call is mostly launch and tail, at
+// up to 1024 pixels in all (14x14 and 7x7 maps at batch 1, 7x7 at batch 8)
+// and a small product; in fp32 also where in_channels >= 4 * out_channels,
+// the narrowing layers cuDNN serves slowly (2-2.5x faster there).
+constexpr int64_t kPointwiseMaxPixels = 1024;
+constexpr int64_t kPointwiseMaxWork = int64_t(12) << 20;        // pixels * in * out, multiply-adds
+constexpr int64_t kPointwiseNarrowingMaxWork = int64_t(64) << 20;  // fp32 / fp64, in >= 4 * out
+constexpr int64_t kPointwiseTensorCoreMaxWork = int64_t(16) << 20;  // fp16 / bf16
+
+bool pointwise_kernel_is_faster(int64_t pixels, int64_t in_channels, int64_t out_channels, at::ScalarType type) {
+  if (pointwise_policy() != PointwisePolicy::kAuto) return pointwise_policy() == PointwisePolicy::kAlways;
+  if (pixels > kPointwiseMaxPixels) return false;
+  const int64_t work = pixels * in_channels * out_channels;
+  if (type == at::kHalf || type == at::kBFloat16) return work <= kPointwiseTensorCoreMaxWork;
+  return work <= kPointwiseMaxWork || (in_channels >= 4 * out_channels && work <= kPointwiseNarrowingMaxWork);
+}
+
+at::Tensor try_pointwise(const at::Tensor& input, const at::Tensor& weight, const std::optional<at::Tensor>& bias,
+                         const std::optional<at::Tensor>& residual, EpilogueActivation activation,
+                         const std::vector<int64_t>& out_size) {
+  const at::MemoryFormat format = conv2d_output_format(input, weight);
+  const kernels::PointwiseConvShape shape{as_int(input.size(0)), as_int(input.size(1)), as_int(weight.size(0)),
+                                          as_int(input.size(2) * input.size(3)),
+                                          format == at::MemoryFormat::ChannelsLast};
+  const int64_t pixels = input.size(0) * input.size(2) * input.size(3);
+  if (!kernels::pointwise_conv_supported(shape) ||
+      !pointwise_kernel_is_faster(pixels, input.size(1), weight.size(0), input.scalar_type())) {
+    return {};
+  }
+  const at::Tensor x = input.contiguous(format);
+  const at::Tensor w = weight.contiguous();
+  const EpilogueOperands operands(bias, residual, format);
+  at::Tensor out = at::empty(out_size, input.options(), format);
+  check_launch(kernels::launch_pointwise_conv(kernel_element_type(input.scalar_type()), shape, x.const_data_ptr(),
+                                              w.const_data_ptr(), out.mutable_data_ptr(), operands.view(activation),
+                                              at::cuda::getCurrentCUDAStream()));
   return out;
 }
 
@@ -167,12 +245,10 @@ at::Tensor conv_then_epilogue(const at::Tensor& input, const at::Tensor& weight,
   at::Tensor y = at::conv2d(input, weight, std::nullopt, params.stride, params.padding, params.dilation,
                             params.groups)
                      .contiguous(format);
-  const std::optional<at::Tensor> b = bias.has_value() ? std::optional<at::Tensor>(bias->contiguous()) : std::nullopt;
-  const std::optional<at::Tensor> r =
-      residual.has_value() ? std::optional<at::Tensor>(residual->contiguous(format)) : std::nullopt;
+  const EpilogueOperands operands(bias, residual, format);
   const int64_t inner = format == at::MemoryFormat::ChannelsLast ? 1 : y.size(2) * y.size(3);
   check_launch(kernels::launch_epilogue(kernel_element_type(y.scalar_type()), y.mutable_data_ptr(), y.numel(),
-                                        y.size(1), inner, make_epilogue(b, r, activation),
+                                        y.size(1), inner, operands.view(activation),
                                         at::cuda::getCurrentCUDAStream()));
   return y;
 }
@@ -194,6 +270,10 @@ at::Tensor conv2d_act_cuda(const at::Tensor& input, const at::Tensor& weight, co
   }
   if (is_pointwise_on_single_pixel(input, weight, params)) {
     at::Tensor out = try_few_rows_matmul(input, weight, bias, residual, activation, out_size);
+    if (out.defined()) return out;
+  }
+  if (is_pointwise(weight, params)) {
+    at::Tensor out = try_pointwise(input, weight, bias, residual, activation, out_size);
     if (out.defined()) return out;
   }
   if (cudnn_fused_relu_fits(input, bias, groups, residual, activation)) {

@@ -34,7 +34,10 @@ at::Tensor try_few_rows_matmul(const at::Tensor& input, const at::Tensor& weight
   if (rows > kernels::kFewRowsMax || weight.size(0) > std::numeric_limits<int>::max()) return {};
   const kernels::FewRowsMatmulShape shape{static_cast<int>(rows), static_cast<int>(features),
                                           static_cast<int>(weight.size(0))};
-  if (!kernels::few_rows_matmul_supported(shape)) return {};
+  if (!kernels::few_rows_matmul_supported(shape) ||
+      !kernels::few_rows_matmul_is_faster(shape, static_cast<int>(input.element_size()))) {
+    return {};
+  }
   const at::Tensor x = input.contiguous();
   const at::Tensor w = weight.contiguous();
   const std::optional<at::Tensor> b = bias.has_value() ? std::optional<at::Tensor>(bias->contiguous()) : std::nullopt;

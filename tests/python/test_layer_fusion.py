@@ -5,6 +5,9 @@ whole models through ifx_torch.optimize (patterns fused, outputs equal to eager)
     cd /work/main && PYTHONPATH=python python3 -m pytest tests/python/test_layer_fusion.py -q
 """
 import itertools
+import os
+import subprocess
+import sys
 
 import pytest
 import torch
@@ -164,6 +167,56 @@ def test_conv2d_act_cuda_pointwise_on_single_pixel(batch, in_ch, dtype, channels
         _check_conv_cuda(x, w, bias, [1, 1], [0, 0], 1, residual, activation, dtype, memory_format)
 
 
+# The pointwise kernel: 1x1 stride-1 convs on few pixels in all (batch x H x W), cuDNN past
+# that (the 64x64 and 65x65 maps; test_pointwise_kernel_switch forces each path). Its 16-pixel tiles cut across images on 7x7 maps and end part-full, 33
+# output channels leave a part-full channel tile, 5 input channels are under one 16-channel
+# step, and 300 take more steps than a block has warps.
+@requires_cuda
+@pytest.mark.parametrize("batch, size", [(1, 7), (3, 7), (2, 14), (1, 64), (1, 65)], ids=str)
+@pytest.mark.parametrize("in_ch", [5, 40, 300])
+@pytest.mark.parametrize("dtype", list(CUDA_DTYPES), ids=str)
+@pytest.mark.parametrize("channels_last", [False, True], ids=["nchw", "nhwc"])
+def test_conv2d_act_cuda_pointwise_on_small_maps(batch, size, in_ch, dtype, channels_last):
+    torch.backends.cudnn.allow_tf32 = False
+    generator = torch.Generator().manual_seed(batch * 10000 + size * 100 + in_ch)
+    x = nonzero_randn(batch, in_ch, size, size, generator=generator)
+    w = torch.randn(33, in_ch, 1, 1, dtype=torch.float64, generator=generator) / in_ch ** 0.5
+    b = torch.randn(33, dtype=torch.float64, generator=generator)
+    r = torch.randn(batch, 33, size, size, dtype=torch.float64, generator=generator)
+    memory_format = torch.channels_last if channels_last else torch.contiguous_format
+    for activation, bias, residual in itertools.product(ACTIVATIONS, [b, None], [None, r]):
+        _check_conv_cuda(x, w, bias, [1, 1], [0, 0], 1, residual, activation, dtype, memory_format)
+
+
+_POINTWISE_SWITCH_SCRIPT = """
+import torch, torch.nn.functional as F, ifx_torch
+torch.backends.cudnn.allow_tf32 = False
+g = torch.Generator().manual_seed(3)
+x, w = torch.randn(2, 96, 14, 14, generator=g, dtype=torch.float64), torch.randn(24, 96, 1, 1, generator=g, dtype=torch.float64)
+b, r = torch.randn(24, generator=g, dtype=torch.float64), torch.randn(2, 24, 14, 14, generator=g, dtype=torch.float64)
+x, w, b, r = (t.float().double() for t in (x, w, b, r))
+out = torch.ops.ifx.conv2d_act(*(t.cuda().float() for t in (x, w, b)), [1, 1], [0, 0], [1, 1], 1, r.cuda().float(), "hardswish")
+torch.testing.assert_close(out.double().cpu(), F.hardswish(F.conv2d(x, w, b) + r), rtol=1e-5, atol=1e-5)
+"""
+
+
+# IFX_POINTWISE_KERNEL=always / never forces either path of a 1x1 conv (this one, 392 pixels
+# and 96 -> 24 channels, takes the pointwise kernel by default); both give F's result, and an
+# unknown value is refused by name.
+@requires_cuda
+def test_pointwise_kernel_switch():
+    python_dir = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "python")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([python_dir, os.environ.get("PYTHONPATH", "")])}
+    for value in ["always", "never", "auto"]:
+        done = subprocess.run([sys.executable, "-c", _POINTWISE_SWITCH_SCRIPT], capture_output=True, text=True,
+                              env={**env, "IFX_POINTWISE_KERNEL": value})
+        assert done.returncode == 0, f"IFX_POINTWISE_KERNEL={value}: {done.stderr[-2000:]}"
+    done = subprocess.run([sys.executable, "-c", _POINTWISE_SWITCH_SCRIPT], capture_output=True, text=True,
+                          env={**env, "IFX_POINTWISE_KERNEL": "sometimes"})
+    assert done.returncode != 0
+    assert "IFX_POINTWISE_KERNEL must be auto, always or never, not 'sometimes'" in done.stderr
+
+
 # Big 16-bit channels_last depthwise calls go to cuDNN + the epilogue kernel; an output with
 # an odd element count and a residual view off the 16-byte grid take the element-wise epilogue.
 @requires_cuda
@@ -203,12 +256,13 @@ def test_conv2d_act_cuda_broadcast_residual_and_fake_tensor_agree():
                           (x, w, None, [1, 1], [1, 1], [1, 1], 8, None, "hardswish"))
 
 
-# Up to 8 rows take the few-rows matmul kernel (37 features: element-wise loads, 64: 16-byte
-# loads), more take cuBLAS + the activation kernel.
+# Up to 8 rows take the few-rows matmul kernel (37 and 999 features: element-wise loads, 64
+# and 1000: 16-byte loads; 999 and 1000 fill several loads in flight per lane and end part-way
+# through them), more take cuBLAS + the activation kernel.
 @requires_cuda
 @pytest.mark.parametrize("dtype", list(CUDA_DTYPES), ids=str)
 @pytest.mark.parametrize("leading", [(1,), (4,), (8,), (2, 3), (9,), (40,)], ids=str)
-@pytest.mark.parametrize("features", [37, 64])
+@pytest.mark.parametrize("features", [37, 64, 999, 1000])
 def test_linear_act_cuda_matches_float64(dtype, leading, features):
     torch.backends.cuda.matmul.allow_tf32 = False
     generator = torch.Generator().manual_seed(features * 100 + sum(leading))
