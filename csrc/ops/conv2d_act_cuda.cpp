@@ -141,6 +141,25 @@ at::Tensor try_few_rows_matmul(const at::Tensor& input, const at::Tensor& weight
   return out;
 }
 
+// cuDNN's fused convolution + bias (+ residual) + relu: one kernel where
+// cuDNN's runtime fusion finds an engine (fp16 channels_last), never more
+// than conv + epilogue. It takes a bias and fp32 / fp16 only: without a bias
+// ATen materializes a zero bias first, and bf16 / fp64 have no fused engine.
+// Dense convolutions only (groups == 1): those are what it was measured on
+// (README, per-layer table), and torch.jit.optimize_for_inference's use of it
+// on depthwise layers made MobileNetV3 at batch 64 in fp16 twice slower in
+// GPU time than torch.jit.freeze.
+// A residual view off the 16-byte grid goes the other way too: the fused
+// engines are picked for aligned operands.
+bool cudnn_fused_relu_fits(const at::Tensor& input, const std::optional<at::Tensor>& bias, int64_t groups,
+                           const std::optional<at::Tensor>& residual, EpilogueActivation activation) {
+  const bool dtype_fits = input.scalar_type() == at::kFloat || input.scalar_type() == at::kHalf;
+  const bool residual_aligned =
+      !residual.has_value() || reinterpret_cast<uintptr_t>(residual->const_data_ptr()) % 16 == 0;
+  return activation == EpilogueActivation::kRelu && groups == 1 && bias.has_value() && dtype_fits &&
+         residual_aligned && at::globalContext().userEnabledCuDNN();
+}
+
 // A 1x1 convolution with stride 1 and no padding is a matrix product over
 // the pixels, which one kernel of ours computes with the epilogue built in.
 bool is_pointwise(const at::Tensor& weight, const Conv2dParams& params) {
@@ -165,35 +184,44 @@ PointwisePolicy pointwise_policy() {
   return policy;
 }
 
-// Measured per layer on the H200 against the cuDNN path the layer takes
-// otherwise (benchmarks/conv_fusion.py --layers, and each shape forced both
-// ways): the kernel wins where the cuDNN call is mostly launch and tail, at
-// up to 1024 pixels in all (14x14 and 7x7 maps at batch 1, 7x7 at batch 8)
-// and a small product; in fp32 also where in_channels >= 4 * out_channels,
-// the narrowing layers cuDNN serves slowly (2-2.5x faster there).
-constexpr int64_t kPointwiseMaxPixels = 1024;
-constexpr int64_t kPointwiseMaxWork = int64_t(12) << 20;        // pixels * in * out, multiply-adds
-constexpr int64_t kPointwiseNarrowingMaxWork = int64_t(64) << 20;  // fp32 / fp64, in >= 4 * out
-constexpr int64_t kPointwiseTensorCoreMaxWork = int64_t(16) << 20;  // fp16 / bf16
+// Measured per layer on the H200, each 1x1 shape of MobileNetV3-large and
+// ResNet-50 at batch 1, 8 and 64 forced both ways (IFX_POINTWISE_KERNEL): the
+// kernel wins where the cuDNN call is mostly launch and tail, i.e. on few
+// pixels in all with a small product.
+// - fp16 / bf16 (tensor cores): 1.2-2.1x up to 16M multiply-adds, except
+//   against cuDNN's single fused relu kernel, which it never beat.
+// - fp32 / fp64 (CUDA cores): 1.1-2.4x up to 32M multiply-adds from 32 input
+//   channels on; and 1.5-2.5x on narrowing layers (in >= 4 * out channels,
+//   which cuDNN serves slowly) up to 1024 pixels and 64M multiply-adds.
+// Past those it ran at 0.04-0.9x.
+constexpr int64_t kPointwiseMaxPixels = 4096;
+constexpr int64_t kPointwiseTensorCoreMaxWork = int64_t(16) << 20;
+constexpr int64_t kPointwiseMaxWork = int64_t(32) << 20;
+constexpr int64_t kPointwiseMinInChannels = 32;
+constexpr int64_t kPointwiseNarrowingMaxPixels = 1024;
+constexpr int64_t kPointwiseNarrowingMaxWork = int64_t(64) << 20;
 
-bool pointwise_kernel_is_faster(int64_t pixels, int64_t in_channels, int64_t out_channels, at::ScalarType type) {
+bool pointwise_kernel_is_faster(int64_t pixels, int64_t in_channels, int64_t out_channels, at::ScalarType type,
+                                bool cudnn_fuses_relu) {
   if (pointwise_policy() != PointwisePolicy::kAuto) return pointwise_policy() == PointwisePolicy::kAlways;
   if (pixels > kPointwiseMaxPixels) return false;
   const int64_t work = pixels * in_channels * out_channels;
-  if (type == at::kHalf || type == at::kBFloat16) return work <= kPointwiseTensorCoreMaxWork;
-  return work <= kPointwiseMaxWork || (in_channels >= 4 * out_channels && work <= kPointwiseNarrowingMaxWork);
+  if (type == at::kHalf || type == at::kBFloat16) return !cudnn_fuses_relu && work <= kPointwiseTensorCoreMaxWork;
+  const bool narrowing = in_channels >= 4 * out_channels && pixels <= kPointwiseNarrowingMaxPixels &&
+                         work <= kPointwiseNarrowingMaxWork;
+  return narrowing || (in_channels >= kPointwiseMinInChannels && work <= kPointwiseMaxWork);
 }
 
 at::Tensor try_pointwise(const at::Tensor& input, const at::Tensor& weight, const std::optional<at::Tensor>& bias,
                          const std::optional<at::Tensor>& residual, EpilogueActivation activation,
-                         const std::vector<int64_t>& out_size) {
+                         const std::vector<int64_t>& out_size, bool cudnn_fuses_relu) {
   const at::MemoryFormat format = conv2d_output_format(input, weight);
   const kernels::PointwiseConvShape shape{as_int(input.size(0)), as_int(input.size(1)), as_int(weight.size(0)),
                                           as_int(input.size(2) * input.size(3)),
                                           format == at::MemoryFormat::ChannelsLast};
   const int64_t pixels = input.size(0) * input.size(2) * input.size(3);
   if (!kernels::pointwise_conv_supported(shape) ||
-      !pointwise_kernel_is_faster(pixels, input.size(1), weight.size(0), input.scalar_type())) {
+      !pointwise_kernel_is_faster(pixels, input.size(1), weight.size(0), input.scalar_type(), cudnn_fuses_relu)) {
     return {};
   }
   const at::Tensor x = input.contiguous(format);
@@ -204,25 +232,6 @@ at::Tensor try_pointwise(const at::Tensor& input, const at::Tensor& weight, cons
                                               w.const_data_ptr(), out.mutable_data_ptr(), operands.view(activation),
                                               at::cuda::getCurrentCUDAStream()));
   return out;
-}
-
-// cuDNN's fused convolution + bias (+ residual) + relu: one kernel where
-// cuDNN's runtime fusion finds an engine (fp16 channels_last), never more
-// than conv + epilogue. It takes a bias and fp32 / fp16 only: without a bias
-// ATen materializes a zero bias first, and bf16 / fp64 have no fused engine.
-// Dense convolutions only (groups == 1): those are what it was measured on
-// (README, per-layer table), and torch.jit.optimize_for_inference's use of it
-// on depthwise layers made MobileNetV3 at batch 64 in fp16 twice slower in
-// GPU time than torch.jit.freeze.
-// A residual view off the 16-byte grid goes the other way too: the fused
-// engines are picked for aligned operands.
-bool cudnn_fused_relu_fits(const at::Tensor& input, const std::optional<at::Tensor>& bias, int64_t groups,
-                           const std::optional<at::Tensor>& residual, EpilogueActivation activation) {
-  const bool dtype_fits = input.scalar_type() == at::kFloat || input.scalar_type() == at::kHalf;
-  const bool residual_aligned =
-      !residual.has_value() || reinterpret_cast<uintptr_t>(residual->const_data_ptr()) % 16 == 0;
-  return activation == EpilogueActivation::kRelu && groups == 1 && bias.has_value() && dtype_fits &&
-         residual_aligned && at::globalContext().userEnabledCuDNN();
 }
 
 at::Tensor cudnn_fused_relu(const at::Tensor& input, const at::Tensor& weight, const std::optional<at::Tensor>& bias,
@@ -272,11 +281,12 @@ at::Tensor conv2d_act_cuda(const at::Tensor& input, const at::Tensor& weight, co
     at::Tensor out = try_few_rows_matmul(input, weight, bias, residual, activation, out_size);
     if (out.defined()) return out;
   }
+  const bool cudnn_fuses_relu = cudnn_fused_relu_fits(input, bias, groups, residual, activation);
   if (is_pointwise(weight, params)) {
-    at::Tensor out = try_pointwise(input, weight, bias, residual, activation, out_size);
+    at::Tensor out = try_pointwise(input, weight, bias, residual, activation, out_size, cudnn_fuses_relu);
     if (out.defined()) return out;
   }
-  if (cudnn_fused_relu_fits(input, bias, groups, residual, activation)) {
+  if (cudnn_fuses_relu) {
     return cudnn_fused_relu(input, weight, bias, params, residual);
   }
   return conv_then_epilogue(input, weight, bias, params, residual, activation);
