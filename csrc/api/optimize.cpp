@@ -6,6 +6,7 @@
 
 #include <string>
 
+#include "passes/mark_op_library.h"
 #include "passes/pipeline.h"
 
 namespace ifx_torch {
@@ -54,6 +55,9 @@ torch::jit::Module optimize(const torch::jit::Module& module, const OptimizeOpti
   const auto fused = ifx::passes::RunPipeline(graph, {options.fuse_aten_activations, options.fuse_layers});
   torch::jit::OptimizeFrozenGraph(graph);
   const auto ops_after = ifx::passes::OpHistogram(graph);
+
+  // Last, after dead-code elimination: the marker has no outputs.
+  ifx::passes::MarkOpLibrary(graph);
 
   const std::string report = make_report_json(ops_before, ops_after, fused);
   if (frozen.hasattr(kReportAttribute)) {

@@ -2,6 +2,7 @@
 program, and the errors a user gets for bad input."""
 import os
 import subprocess
+import sys
 import warnings
 
 import pytest
@@ -79,6 +80,34 @@ def test_save_and_load_round_trip(tmp_path):
     x = torch.randn(1, 3, 64, 64)
     with torch.no_grad():
         torch.testing.assert_close(loaded(x), optimized(x), rtol=0, atol=0)
+
+
+def _load_without_op_library(path):
+    """torch.jit.load of `path` in a fresh Python that never imports ifx_torch."""
+    return subprocess.run([sys.executable, "-c", f"import torch; torch.jit.load({str(path)!r})"],
+                          capture_output=True, text=True)
+
+
+def test_saved_model_loaded_without_the_op_library_says_how_to_load_it(tmp_path):
+    path = tmp_path / "optimized.pt"
+    torch.jit.save(ifx_torch.optimize(small_mobilenet(hand_written=True)), str(path))
+    done = _load_without_op_library(path)
+    assert done.returncode != 0
+    assert "Unknown builtin op: ifx::needs_op_library" in done.stderr
+    assert "import ifx_torch" in done.stderr and "libifx_torch.so" in done.stderr
+    # Loaded with the library, the marker is gone from the graph that runs.
+    loaded = torch.jit.load(str(path))
+    assert "needs_op_library" not in str(loaded.graph) and "ifx::conv2d_act" in str(loaded.graph)
+
+
+def test_model_with_nothing_fused_needs_no_op_library(tmp_path):
+    model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.LeakyReLU()).eval()
+    optimized = ifx_torch.optimize(model)
+    assert "ifx::" not in str(optimized.graph)
+    path = tmp_path / "plain.pt"
+    torch.jit.save(optimized, str(path))
+    done = _load_without_op_library(path)
+    assert done.returncode == 0, done.stderr
 
 
 def test_optimizing_twice_is_harmless():
