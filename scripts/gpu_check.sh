@@ -45,13 +45,13 @@ stage_sanitize() {  # every CUDA kernel of ours, on a few shapes each: the sanit
   compute-sanitizer --tool memcheck --error-exitcode 9 python3 -m pytest -q -p no:cacheprovider \
     tests/python/test_layer_fusion.py -k "$subset" &&
     IFX_POINTWISE_KERNEL=always compute-sanitizer --tool memcheck --error-exitcode 9 python3 -m pytest -q \
-      -p no:cacheprovider tests/python/test_layer_fusion.py -k "pointwise_on_small_maps and not 64 and not 65" &&
+      -p no:cacheprovider tests/python/test_layer_fusion.py -k "pointwise_on_small_maps and not 64x64 and not 65x65" &&
     compute-sanitizer --tool memcheck --error-exitcode 9 python3 -m pytest -q -p no:cacheprovider \
       tests/python/test_ops.py -k "cuda" &&
     compute-sanitizer --tool racecheck --error-exitcode 9 python3 -m pytest -q -p no:cacheprovider \
       tests/python/test_layer_fusion.py -k "pointwise_on_single_pixel and float32" &&
     IFX_POINTWISE_KERNEL=always compute-sanitizer --tool racecheck --error-exitcode 9 python3 -m pytest -q \
-      -p no:cacheprovider tests/python/test_layer_fusion.py -k "pointwise_on_small_maps and 300 and not 64 and not 65"
+      -p no:cacheprovider tests/python/test_layer_fusion.py -k "pointwise_on_small_maps and 300 and not 64x64 and not 65x65"
 }
 
 python3 -c "import torch; print('torch', torch.__version__, 'cuda', torch.version.cuda, 'cudnn',

@@ -189,27 +189,34 @@ PointwisePolicy pointwise_policy() {
 // kernel wins where the cuDNN call is mostly launch and tail, i.e. on few
 // pixels in all with a small product.
 // - fp16 / bf16 (tensor cores): 1.2-2.1x up to 16M multiply-adds, except
-//   against cuDNN's single fused relu kernel, which it never beat.
+//   against cuDNN's single fused relu kernel, which it never beat. On 1x1
+//   maps (squeeze-and-excitation at batch 9 and up) only up to 8M and not on
+//   narrowing layers: there it ran at 0.7-0.9x, and expanding ones at 1.1-1.8x.
 // - fp32 / fp64 (CUDA cores): 1.1-2.4x up to 32M multiply-adds from 32 input
 //   channels on; and 1.5-2.5x on narrowing layers (in >= 4 * out channels,
 //   which cuDNN serves slowly) up to 1024 pixels and 64M multiply-adds.
 // Past those it ran at 0.04-0.9x.
 constexpr int64_t kPointwiseMaxPixels = 4096;
 constexpr int64_t kPointwiseTensorCoreMaxWork = int64_t(16) << 20;
+constexpr int64_t kPointwiseTensorCoreSinglePixelMaxWork = int64_t(8) << 20;
 constexpr int64_t kPointwiseMaxWork = int64_t(32) << 20;
 constexpr int64_t kPointwiseMinInChannels = 32;
 constexpr int64_t kPointwiseNarrowingMaxPixels = 1024;
 constexpr int64_t kPointwiseNarrowingMaxWork = int64_t(64) << 20;
 
-bool pointwise_kernel_is_faster(int64_t pixels, int64_t in_channels, int64_t out_channels, at::ScalarType type,
-                                bool cudnn_fuses_relu) {
+bool pointwise_kernel_is_faster(int64_t pixels, int64_t map_size, int64_t in_channels, int64_t out_channels,
+                                at::ScalarType type, bool cudnn_fuses_relu) {
   if (pointwise_policy() != PointwisePolicy::kAuto) return pointwise_policy() == PointwisePolicy::kAlways;
   if (pixels > kPointwiseMaxPixels) return false;
   const int64_t work = pixels * in_channels * out_channels;
-  if (type == at::kHalf || type == at::kBFloat16) return !cudnn_fuses_relu && work <= kPointwiseTensorCoreMaxWork;
-  const bool narrowing = in_channels >= 4 * out_channels && pixels <= kPointwiseNarrowingMaxPixels &&
-                         work <= kPointwiseNarrowingMaxWork;
-  return narrowing || (in_channels >= kPointwiseMinInChannels && work <= kPointwiseMaxWork);
+  const bool narrowing = in_channels >= 4 * out_channels;
+  if (type == at::kHalf || type == at::kBFloat16) {
+    if (cudnn_fuses_relu) return false;
+    if (map_size == 1) return !narrowing && work <= kPointwiseTensorCoreSinglePixelMaxWork;
+    return work <= kPointwiseTensorCoreMaxWork;
+  }
+  return (narrowing && pixels <= kPointwiseNarrowingMaxPixels && work <= kPointwiseNarrowingMaxWork) ||
+         (in_channels >= kPointwiseMinInChannels && work <= kPointwiseMaxWork);
 }
 
 at::Tensor try_pointwise(const at::Tensor& input, const at::Tensor& weight, const std::optional<at::Tensor>& bias,
@@ -221,7 +228,8 @@ at::Tensor try_pointwise(const at::Tensor& input, const at::Tensor& weight, cons
                                           format == at::MemoryFormat::ChannelsLast};
   const int64_t pixels = input.size(0) * input.size(2) * input.size(3);
   if (!kernels::pointwise_conv_supported(shape) ||
-      !pointwise_kernel_is_faster(pixels, input.size(1), weight.size(0), input.scalar_type(), cudnn_fuses_relu)) {
+      !pointwise_kernel_is_faster(pixels, input.size(2) * input.size(3), input.size(1), weight.size(0),
+                                  input.scalar_type(), cudnn_fuses_relu)) {
     return {};
   }
   const at::Tensor x = input.contiguous(format);

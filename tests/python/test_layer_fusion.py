@@ -173,7 +173,8 @@ def test_conv2d_act_cuda_pointwise_on_single_pixel(batch, in_ch, dtype, channels
 # output channels leave a part-full channel tile, 5 input channels are under one 16-channel
 # step, and 300 take more steps than a block has warps.
 @requires_cuda
-@pytest.mark.parametrize("batch, size", [(1, 7), (3, 7), (2, 14), (1, 64), (1, 65)], ids=str)
+@pytest.mark.parametrize("batch, size", [(1, 7), (3, 7), (2, 14), (1, 64), (1, 65)],
+                         ids=["1x7x7", "3x7x7", "2x14x14", "1x64x64", "1x65x65"])
 @pytest.mark.parametrize("in_ch", [5, 40, 300])
 @pytest.mark.parametrize("dtype", list(CUDA_DTYPES), ids=str)
 @pytest.mark.parametrize("channels_last", [False, True], ids=["nchw", "nhwc"])
