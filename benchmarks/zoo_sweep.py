@@ -599,9 +599,7 @@ def parse_args(argv=None):
     parser.add_argument("--quick", action="store_true", help="seconds on the CPU: built-in models, batch 1, fp32")
     parser.add_argument("--list", action="store_true", help="print the models the sweep would run and exit")
     args = parser.parse_args(argv)
-    device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
-    if device.type == "cuda" and not torch.cuda.is_available():
-        parser.error("--device cuda: CUDA is not available")
+    device = bench.device_from_args(parser, args.device)
     cpu = device.type == "cpu"
     if args.quick:
         args.models = args.models or QUICK_MODELS

@@ -277,6 +277,15 @@ def print_table(rows: List[Row]) -> None:
         print(" | ".join(cells))
 
 
+def device_from_args(parser: argparse.ArgumentParser, name: Optional[str]) -> torch.device:
+    """--device NAME, or CUDA when present and the CPU otherwise; --device cuda without CUDA is a
+    usage error."""
+    device = torch.device(name or ("cuda" if torch.cuda.is_available() else "cpu"))
+    if device.type == "cuda" and not torch.cuda.is_available():
+        parser.error("--device cuda: CUDA is not available")
+    return device
+
+
 def write_csv(path: str, rows, env: Dict[str, str], columns: List[str]) -> None:
     """Dataclass rows as CSV, the environment first as '# key: value' lines."""
     with open(path, "w", newline="") as f:
@@ -346,9 +355,7 @@ def parse_args(argv=None):
     parser.add_argument("--quick", action="store_true", help="a seconds-long CPU check (CI)")
     parser.add_argument("--list", action="store_true", help="list the built-in models and exit")
     args = parser.parse_args(argv)
-    device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
-    if device.type == "cuda" and not torch.cuda.is_available():
-        parser.error("--device cuda: CUDA is not available")
+    device = device_from_args(parser, args.device)
     if args.quick:
         args.models = args.models or ["mobilenet_v3_small"]
         args.batch, args.configs, args.iters, args.warmup, args.image_size = args.batch or [1], ["fp32"], 3, 2, 64

@@ -1,7 +1,6 @@
 """Plugin mode: with auto fusion on, TorchScript's own graph executor runs the ifx passes, so a
 plain scripted model (never passed to ifx_torch.optimize) runs the fused ops; in Python through
 ifx_torch._C.enable_auto_fusion(), in C++ through ifx_run --auto-fusion."""
-import os
 import subprocess
 
 import pytest
@@ -11,7 +10,6 @@ import ifx_torch
 from ifx_torch import models
 from ifx_run_helper import ifx_run_path
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def hand_written_model():

@@ -8,7 +8,6 @@ tests/cpp/cuda_graph_module_test.cpp check the same on a GPU). On the CPU, the o
 clean-up steps is checked against stand-ins for torch's capture calls.
 """
 import contextlib
-import os
 import subprocess
 import warnings
 
@@ -22,7 +21,6 @@ from ifx_torch import graph_replay
 from ifx_torch.graph_replay import CudaGraphCapturer, CudaGraphModule
 from ifx_run_helper import ifx_run_path
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 GIB = 1 << 30
 
 requires_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")

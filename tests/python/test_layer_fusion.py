@@ -207,7 +207,7 @@ torch.testing.assert_close(out.double().cpu(), F.hardswish(F.conv2d(x, w, b) + r
 # unknown value is refused by name.
 @requires_cuda
 def test_pointwise_kernel_switch():
-    python_dir = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "python")
+    python_dir = os.path.dirname(os.path.dirname(os.path.abspath(ifx_torch.__file__)))
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([python_dir, os.environ.get("PYTHONPATH", "")])}
     for value in ["always", "never", "auto"]:
         done = subprocess.run([sys.executable, "-c", _POINTWISE_SWITCH_SCRIPT], capture_output=True, text=True,
