@@ -1,0 +1,74 @@
+#include "channels_last_convs.h"
+
+#include <ATen/ATen.h>
+
+#include <vector>
+
+#include "pattern_utils.h"
+
+namespace ifx::passes {
+namespace {
+
+using Layout = ifx_torch::OptimizeOptions::Layout;
+
+bool should_convert(const at::Tensor& weight, Layout layout, bool tf32_allowed) {
+  if (weight.dim() != 4 || !at::isFloatingType(weight.scalar_type())) return false;
+  if (weight.is_contiguous(at::MemoryFormat::ChannelsLast)) return false;
+  if (layout == Layout::kChannelsLast) return true;
+  if (layout == Layout::kKeep || !weight.is_cuda()) return false;
+  const auto type = weight.scalar_type();
+  return type == at::kHalf || type == at::kBFloat16 || (type == at::kFloat && tf32_allowed);
+}
+
+// ifx::like_layout(out, like) around each tensor the graph returns (also in
+// a returned tuple or list).
+void keep_output_layouts(const std::shared_ptr<torch::jit::Graph>& graph) {
+  static const auto like_layout = c10::Symbol::fromQualString("ifx::like_layout");
+  Value* like = nullptr;
+  for (Value* input : graph->inputs()) {
+    if (input->type()->cast<c10::TensorType>()) {
+      like = input;
+      break;
+    }
+  }
+  if (like == nullptr) return;
+  Node* ret = graph->return_node();
+  std::vector<std::pair<Node*, size_t>> slots;
+  for (size_t i = 0; i < ret->inputs().size(); ++i) {
+    Value* out = ret->input(i);
+    Node* producer = out->node();
+    if (producer->kind() == c10::prim::TupleConstruct || producer->kind() == c10::prim::ListConstruct) {
+      for (size_t j = 0; j < producer->inputs().size(); ++j) slots.emplace_back(producer, j);
+    } else {
+      slots.emplace_back(ret, i);
+    }
+  }
+  for (const auto& [user, index] : slots) {
+    Value* out = user->input(index);
+    if (!out->type()->cast<c10::TensorType>() || out == like) continue;
+    torch::jit::WithInsertPoint insert_point(user);
+    Node* wrap = graph->insertNode(graph->create(like_layout, {out, like}));
+    wrap->output()->setType(out->type());
+    user->replaceInput(index, wrap->output());
+  }
+}
+
+}  // namespace
+
+int64_t UseChannelsLastConvs(const std::shared_ptr<torch::jit::Graph>& graph, Layout layout, bool tf32_allowed) {
+  static const auto conv2d_act = c10::Symbol::fromQualString("ifx::conv2d_act");
+  int64_t converted = 0;
+  for (const c10::Symbol kind : {conv2d_act, c10::aten::conv2d}) {
+    for (Node* conv : nodes_of_kind(graph, kind)) {
+      const auto weight = constant_tensor(conv->input(1));
+      if (!weight || !should_convert(*weight, layout, tf32_allowed)) continue;
+      torch::jit::WithInsertPoint insert_point(conv);
+      conv->replaceInput(1, graph->insertConstant(weight->contiguous(at::MemoryFormat::ChannelsLast)));
+      ++converted;
+    }
+  }
+  if (converted > 0) keep_output_layouts(graph);
+  return converted;
+}
+
+}  // namespace ifx::passes
