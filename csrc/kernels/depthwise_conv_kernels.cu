@@ -1,0 +1,448 @@
+#include "depthwise_conv_kernels.h"
+
+#include <cstdint>
+
+#include "element_dispatch.cuh"
+#include "epilogue_device.cuh"
+#include "launch.cuh"
+
+namespace ifx::kernels {
+namespace {
+
+// A depthwise layer does K*K multiply-adds per output and moves 2 to 5
+// elements per output (input and output; 4x the input at stride 2), so at
+// fp32 it is memory-bound on an H200 by a wide margin, and at 16 bits with
+// 5x5 filters close to the FMA rate. The tiled kernels keep the load count per
+// output low: each thread computes several outputs from input values held in
+// registers, and the filter comes from registers or shared memory, never
+// re-read from global memory per output.
+
+constexpr int kMaxThreads = 256;
+
+template <typename T> __device__ __forceinline__ T finish(compute_t<T> value, bool has_bias, compute_t<T> bias,
+                                                          bool has_residual, compute_t<T> residual,
+                                                          Activation activation) {
+  // The order TypedEpilogue::apply adds the terms in.
+  if (has_bias) value += bias;
+  if (has_residual) value += residual;
+  return store_from_compute<T>(activate(activation, value));
+}
+
+// ---- NHWC: a vector of channels by a strip of output columns per thread ----------------------
+
+// Output columns per thread. Four make each input vector of a row serve up to
+// K outputs while a strip re-reads only K - stride columns of its neighbour's,
+// and at 16 bits they also spread each half-to-float conversion over more
+// products (16-bit 5x5 is near the FMA rate). 16-bit vectors are 8 floats, so
+// 16-bit stride 2 and 7x7 hold two: with four, stride 2 already spilled at 128
+// registers (accumulators, a filter row and the loads in flight).
+template <typename T, int kK, int kS> __host__ __device__ constexpr int nhwc_columns() {
+  return sizeof(T) == 2 && (kK > 5 || kS > 1) ? 2 : 4;
+}
+
+// Channel vectors per block: the block shares its channels' filters, staged in
+// shared memory as [tap][channel] so that a thread reads a tap's weights for
+// its channel vector with 16-byte loads. 16-bit 7x7 takes fewer so that the
+// staged filters stay under the 48 KB a launch gets without opting in.
+template <typename T, int kK> __host__ __device__ constexpr int nhwc_max_group() {
+  return sizeof(T) == 2 && kK == 7 ? 24 : 32;
+}
+
+struct NhwcGrid {
+  int strips;            // output column strips per row
+  int items;             // batch * out_h * strips: the strips of the whole output, per channel vector
+  int items_per_thread;  // strips a thread computes one after the other, amortizing the filter staging
+};
+
+// kN compute values from 16-byte aligned shared memory, in 16-byte loads.
+template <int kN, typename C> __device__ __forceinline__ void load_shared(const C* p, C (&out)[kN]) {
+  if constexpr (sizeof(C) == 4) {
+    static_assert(kN % 4 == 0, "whole float4s");
+#pragma unroll
+    for (int i = 0; i < kN / 4; ++i) {
+      const float4 v = reinterpret_cast<const float4*>(p)[i];
+      out[4 * i] = v.x;
+      out[4 * i + 1] = v.y;
+      out[4 * i + 2] = v.z;
+      out[4 * i + 3] = v.w;
+    }
+  } else {
+    static_assert(kN % 2 == 0, "whole double2s");
+#pragma unroll
+    for (int i = 0; i < kN / 2; ++i) {
+      const double2 v = reinterpret_cast<const double2*>(p)[i];
+      out[2 * i] = v.x;
+      out[2 * i + 1] = v.y;
+    }
+  }
+}
+
+// Block (x, y): blockDim.x channel vectors starting at vector blockIdx.y *
+// blockDim.x, by blockDim.y * items_per_thread consecutive strips. A thread
+// walks the K input rows of its strip; per row it loads each of the
+// (columns - 1) * stride + K input vectors once and adds it into every output
+// of the strip that tap touches, so a vector load serves up to K outputs.
+// Neighbouring output rows re-read an input row from L2, not DRAM: the blocks
+// that run together cover neighbouring rows.
+template <typename T, int kK, int kS>
+__global__ void __launch_bounds__(kMaxThreads)
+    depthwise_nhwc_kernel(const T* __restrict__ input, const T* __restrict__ weight, T* __restrict__ output,
+                          DepthwiseShape s, TypedEpilogue<T> epilogue, NhwcGrid g) {
+  using C = compute_t<T>;
+  constexpr int kVec = Pack<T>::kSize;
+  constexpr int kTaps = kK * kK;
+  constexpr int kColumns = nhwc_columns<T, kK, kS>();
+  constexpr int kSpan = (kColumns - 1) * kS + kK;
+  static_assert(kSpan <= 32, "the column mask is one word");
+  extern __shared__ __align__(16) unsigned char shared_bytes[];
+  C* taps = reinterpret_cast<C*>(shared_bytes);
+  wait_for_previous_kernel();
+
+  const int group_channels = blockDim.x * kVec;
+  const int c_begin = blockIdx.y * group_channels;
+  const int group_size = min(group_channels, s.channels - c_begin);
+  {
+    // The group's filters are contiguous in global memory: coalesced loads,
+    // transposed on the way into shared memory.
+    const T* group_weight = weight + c_begin * kTaps;
+    const int threads = blockDim.x * blockDim.y;
+    for (int e = threadIdx.y * blockDim.x + threadIdx.x; e < group_size * kTaps; e += threads) {
+      const int channel = e / kTaps;
+      taps[(e - channel * kTaps) * group_channels + channel] = load_as_compute(group_weight[e]);
+    }
+  }
+  __syncthreads();
+
+  const int c = c_begin + threadIdx.x * kVec;
+  if (c >= s.channels) return;
+  const bool has_bias = epilogue.bias != nullptr;
+  const bool has_residual = epilogue.residual != nullptr;
+  C bias[kVec];
+#pragma unroll
+  for (int v = 0; v < kVec; ++v) bias[v] = has_bias ? load_as_compute(epilogue.bias[c + v]) : C(0);
+  const C* my_taps = taps + threadIdx.x * kVec;
+
+  const int first = blockIdx.x * blockDim.y * g.items_per_thread + threadIdx.y;
+  for (int r = 0; r < g.items_per_thread; ++r) {
+    const int item = first + r * blockDim.y;
+    if (item >= g.items) break;
+    const int strip = item % g.strips;
+    const int rest = item / g.strips;
+    const int oh = rest % s.out_h;
+    const int n = rest / s.out_h;
+    const int ow0 = strip * kColumns;
+    const int iw0 = ow0 * kS - s.pad_w;
+    const int ih0 = oh * kS - s.pad_h;
+    unsigned column_ok = 0;
+#pragma unroll
+    for (int i = 0; i < kSpan; ++i) column_ok |= unsigned(unsigned(iw0 + i) < unsigned(s.in_w)) << i;
+
+    C acc[kColumns][kVec];
+#pragma unroll
+    for (int j = 0; j < kColumns; ++j) {
+#pragma unroll
+      for (int v = 0; v < kVec; ++v) acc[j][v] = C(0);
+    }
+#pragma unroll
+    for (int kh = 0; kh < kK; ++kh) {
+      const int ih = ih0 + kh;
+      if (unsigned(ih) >= unsigned(s.in_h)) continue;
+      C w[kK][kVec];
+#pragma unroll
+      for (int kw = 0; kw < kK; ++kw) load_shared<kVec>(my_taps + (kh * kK + kw) * group_channels, w[kw]);
+      const int row = (n * s.in_h + ih) * s.in_w + iw0;
+#pragma unroll
+      for (int i = 0; i < kSpan; ++i) {
+        C x[kVec];
+        if (column_ok >> i & 1u) {
+          const Pack<T> p = *reinterpret_cast<const Pack<T>*>(input + (row + i) * s.channels + c);
+#pragma unroll
+          for (int v = 0; v < kVec; ++v) x[v] = load_as_compute(p.v[v]);
+        } else {
+#pragma unroll
+          for (int v = 0; v < kVec; ++v) x[v] = C(0);
+        }
+#pragma unroll
+        for (int j = 0; j < kColumns; ++j) {
+          const int kw = i - j * kS;
+          if (kw < 0 || kw >= kK) continue;
+#pragma unroll
+          for (int v = 0; v < kVec; ++v) acc[j][v] += x[v] * w[kw][v];
+        }
+      }
+    }
+
+#pragma unroll
+    for (int j = 0; j < kColumns; ++j) {
+      const int ow = ow0 + j;
+      if (ow >= s.out_w) break;
+      const int at = ((n * s.out_h + oh) * s.out_w + ow) * s.channels + c;
+      Pack<T> residual;
+      if (has_residual) residual = *reinterpret_cast<const Pack<T>*>(epilogue.residual + at);
+      Pack<T> out;
+#pragma unroll
+      for (int v = 0; v < kVec; ++v) {
+        const C r = has_residual ? load_as_compute(residual.v[v]) : C(0);
+        out.v[v] = finish<T>(acc[j][v], has_bias, bias[v], has_residual, r, epilogue.activation);
+      }
+      *reinterpret_cast<Pack<T>*>(output + at) = out;
+    }
+  }
+}
+
+// The channel vectors per block: a divisor of `vectors` in [max / 2, max]
+// where there is one, so that no block has idle lanes; `max` otherwise.
+int channel_group(int vectors, int max_group) {
+  if (vectors <= max_group) return vectors;
+  for (int g = max_group; g >= max_group / 2; --g) {
+    if (vectors % g == 0) return g;
+  }
+  return max_group;
+}
+
+// Enough blocks to spread a layer over every multiprocessor a few times, and
+// strips per thread raised only once there are many more than that.
+constexpr int64_t kFillBlocks = 512;
+constexpr int64_t kManyBlocks = 4096;
+
+template <typename T, int kK, int kS>
+cudaError_t launch_nhwc(const DepthwiseShape& s, const T* input, const T* weight, T* output,
+                        const TypedEpilogue<T>& epilogue, cudaStream_t stream) {
+  constexpr int kVec = Pack<T>::kSize;
+  constexpr int kColumns = nhwc_columns<T, kK, kS>();
+  const int vectors = s.channels / kVec;
+  const int group = channel_group(vectors, nhwc_max_group<T, kK>());
+  const int groups = (vectors + group - 1) / group;
+  NhwcGrid g;
+  g.strips = (s.out_w + kColumns - 1) / kColumns;
+  g.items = s.batch * s.out_h * g.strips;
+  const auto blocks = [&](int rows, int per_thread) {
+    return ((int64_t(g.items) + int64_t(rows) * per_thread - 1) / (int64_t(rows) * per_thread)) * groups;
+  };
+  int rows = kMaxThreads / group > 0 ? kMaxThreads / group : 1;
+  // Small layers: smaller blocks put more multiprocessors to work.
+  while (rows > 1 && rows * group > 64 && blocks(rows, 1) < kFillBlocks) rows /= 2;
+  g.items_per_thread = 1;
+  while (g.items_per_thread < 4 && blocks(rows, g.items_per_thread * 2) >= kManyBlocks) g.items_per_thread *= 2;
+  const dim3 grid(static_cast<unsigned>(blocks(rows, g.items_per_thread) / groups), groups);
+  const dim3 block(group, rows);
+  const size_t shared = size_t(kK) * kK * group * kVec * sizeof(compute_t<T>);
+  return launch(depthwise_nhwc_kernel<T, kK, kS>, grid, block, shared, stream, input, weight, output, s, epilogue, g);
+}
+
+// ---- NCHW: a patch of output rows by columns of one channel per thread -----------------------
+
+// 4 rows by 2 columns: per input row a thread loads (2 - 1) * stride + K
+// values and uses each for up to 2K products; consecutive threads take
+// consecutive column pairs of a row, so the warp's loads are coalesced along
+// W. The K*K filter of the thread's channel stays in registers.
+constexpr int kPlanarRows = 4;
+constexpr int kPlanarColumns = 2;
+
+struct PlanarGrid {
+  int strips;      // column pairs per output row
+  int row_groups;  // groups of kPlanarRows output rows per plane
+  int items;       // batch * channels * row_groups * strips
+};
+
+template <typename T, int kK, int kS>
+__global__ void __launch_bounds__(kMaxThreads)
+    depthwise_nchw_kernel(const T* __restrict__ input, const T* __restrict__ weight, T* __restrict__ output,
+                          DepthwiseShape s, TypedEpilogue<T> epilogue, PlanarGrid g) {
+  using C = compute_t<T>;
+  constexpr int kTaps = kK * kK;
+  constexpr int kRowsIn = (kPlanarRows - 1) * kS + kK;
+  constexpr int kColumnsIn = (kPlanarColumns - 1) * kS + kK;
+  wait_for_previous_kernel();
+  const int item = blockIdx.x * blockDim.x + threadIdx.x;
+  if (item >= g.items) return;
+  const int strip = item % g.strips;
+  const int rest = item / g.strips;
+  const int row_group = rest % g.row_groups;
+  const int plane = rest / g.row_groups;
+  const int channel = plane % s.channels;
+
+  C w[kTaps];
+#pragma unroll
+  for (int t = 0; t < kTaps; ++t) w[t] = load_as_compute(weight[channel * kTaps + t]);
+
+  const int ow0 = strip * kPlanarColumns;
+  const int oh0 = row_group * kPlanarRows;
+  const int iw0 = ow0 * kS - s.pad_w;
+  const int ih0 = oh0 * kS - s.pad_h;
+  unsigned column_ok = 0;
+#pragma unroll
+  for (int i = 0; i < kColumnsIn; ++i) column_ok |= unsigned(unsigned(iw0 + i) < unsigned(s.in_w)) << i;
+  const T* src = input + plane * (s.in_h * s.in_w);
+
+  C acc[kPlanarRows][kPlanarColumns];
+#pragma unroll
+  for (int a = 0; a < kPlanarRows; ++a) {
+#pragma unroll
+    for (int b = 0; b < kPlanarColumns; ++b) acc[a][b] = C(0);
+  }
+#pragma unroll
+  for (int r = 0; r < kRowsIn; ++r) {
+    const int ih = ih0 + r;
+    if (unsigned(ih) >= unsigned(s.in_h)) continue;
+    const int line = ih * s.in_w + iw0;
+    C x[kColumnsIn];
+#pragma unroll
+    for (int i = 0; i < kColumnsIn; ++i) x[i] = column_ok >> i & 1u ? load_as_compute(src[line + i]) : C(0);
+#pragma unroll
+    for (int a = 0; a < kPlanarRows; ++a) {
+      const int kh = r - a * kS;
+      if (kh < 0 || kh >= kK) continue;
+#pragma unroll
+      for (int b = 0; b < kPlanarColumns; ++b) {
+#pragma unroll
+        for (int kw = 0; kw < kK; ++kw) acc[a][b] += x[b * kS + kw] * w[kh * kK + kw];
+      }
+    }
+  }
+
+  const bool has_bias = epilogue.bias != nullptr;
+  const bool has_residual = epilogue.residual != nullptr;
+  const C bias = has_bias ? load_as_compute(epilogue.bias[channel]) : C(0);
+#pragma unroll
+  for (int a = 0; a < kPlanarRows; ++a) {
+    const int oh = oh0 + a;
+    if (oh >= s.out_h) break;
+#pragma unroll
+    for (int b = 0; b < kPlanarColumns; ++b) {
+      const int ow = ow0 + b;
+      if (ow >= s.out_w) break;
+      const int at = (plane * s.out_h + oh) * s.out_w + ow;
+      const C r = has_residual ? load_as_compute(epilogue.residual[at]) : C(0);
+      output[at] = finish<T>(acc[a][b], has_bias, bias, has_residual, r, epilogue.activation);
+    }
+  }
+}
+
+template <typename T, int kK, int kS>
+cudaError_t launch_nchw(const DepthwiseShape& s, const T* input, const T* weight, T* output,
+                        const TypedEpilogue<T>& epilogue, cudaStream_t stream) {
+  PlanarGrid g;
+  g.strips = (s.out_w + kPlanarColumns - 1) / kPlanarColumns;
+  g.row_groups = (s.out_h + kPlanarRows - 1) / kPlanarRows;
+  g.items = s.batch * s.channels * g.row_groups * g.strips;
+  // Small layers: smaller blocks put more multiprocessors to work.
+  int threads = kMaxThreads;
+  while (threads > 64 && (int64_t(g.items) + threads - 1) / threads < kFillBlocks) threads /= 2;
+  const unsigned blocks = static_cast<unsigned>((int64_t(g.items) + threads - 1) / threads);
+  return launch(depthwise_nchw_kernel<T, kK, kS>, blocks, threads, 0, stream, input, weight, output, s, epilogue, g);
+}
+
+// ---- generic: one output per thread ---------------------------------------------------------
+
+// Any filter size, stride, padding and dilation, any channel count and
+// alignment. NHWC puts channels innermost, so a warp reads neighbouring
+// channels of one pixel per tap; NCHW puts columns innermost, so a warp reads
+// along a row.
+template <typename T, bool kChannelsLast>
+__global__ void __launch_bounds__(kMaxThreads)
+    depthwise_generic_kernel(const T* __restrict__ input, const T* __restrict__ weight, T* __restrict__ output,
+                             DepthwiseShape s, TypedEpilogue<T> epilogue) {
+  using C = compute_t<T>;
+  wait_for_previous_kernel();
+  const int total = s.batch * s.channels * s.out_h * s.out_w;
+  const int stride = gridDim.x * blockDim.x;
+  for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < total; i += stride) {
+    int n, c, oh, ow;
+    if constexpr (kChannelsLast) {
+      c = i % s.channels;
+      int rest = i / s.channels;
+      ow = rest % s.out_w;
+      rest /= s.out_w;
+      oh = rest % s.out_h;
+      n = rest / s.out_h;
+    } else {
+      ow = i % s.out_w;
+      int rest = i / s.out_w;
+      oh = rest % s.out_h;
+      rest /= s.out_h;
+      c = rest % s.channels;
+      n = rest / s.channels;
+    }
+    const int ih0 = oh * s.stride_h - s.pad_h;
+    const int iw0 = ow * s.stride_w - s.pad_w;
+    const T* w = weight + int64_t(c) * s.kernel_h * s.kernel_w;
+    C sum = 0;
+    for (int kh = 0; kh < s.kernel_h; ++kh) {
+      const int ih = ih0 + kh * s.dilation_h;
+      const bool row_ok = unsigned(ih) < unsigned(s.in_h);
+      for (int kw = 0; kw < s.kernel_w; ++kw) {
+        const int iw = iw0 + kw * s.dilation_w;
+        C x = 0;
+        if (row_ok && unsigned(iw) < unsigned(s.in_w)) {
+          const int at = kChannelsLast ? ((n * s.in_h + ih) * s.in_w + iw) * s.channels + c
+                                       : ((n * s.channels + c) * s.in_h + ih) * s.in_w + iw;
+          x = load_as_compute(input[at]);
+        }
+        sum += x * load_as_compute(w[kh * s.kernel_w + kw]);
+      }
+    }
+    output[i] = epilogue.finish(sum, i, c);
+  }
+}
+
+template <typename T>
+cudaError_t launch_generic(const DepthwiseShape& s, const T* input, const T* weight, T* output,
+                           const TypedEpilogue<T>& epilogue, cudaStream_t stream) {
+  constexpr int64_t kMaxBlocks = int64_t(1) << 20;  // past it the grid-stride loop takes over
+  const int64_t total = int64_t(s.batch) * s.channels * s.out_h * s.out_w;
+  int64_t blocks = (total + kMaxThreads - 1) / kMaxThreads;
+  if (blocks > kMaxBlocks) blocks = kMaxBlocks;
+  if (s.channels_last) {
+    return launch(depthwise_generic_kernel<T, true>, static_cast<unsigned>(blocks), kMaxThreads, 0, stream, input,
+                  weight, output, s, epilogue);
+  }
+  return launch(depthwise_generic_kernel<T, false>, static_cast<unsigned>(blocks), kMaxThreads, 0, stream, input,
+                weight, output, s, epilogue);
+}
+
+// ---- dispatch -------------------------------------------------------------------------------
+
+template <typename T, int kK, int kS>
+cudaError_t launch_tiled(DepthwiseVariant variant, const DepthwiseShape& s, const T* input, const T* weight,
+                         T* output, const TypedEpilogue<T>& epilogue, cudaStream_t stream) {
+  if (variant == DepthwiseVariant::kChannelsLastTiled) {
+    return launch_nhwc<T, kK, kS>(s, input, weight, output, epilogue, stream);
+  }
+  return launch_nchw<T, kK, kS>(s, input, weight, output, epilogue, stream);
+}
+
+template <typename T>
+cudaError_t launch_typed(const DepthwiseShape& s, const void* input, const void* weight, void* output,
+                         const Epilogue& epilogue, cudaStream_t stream) {
+  const T* in = static_cast<const T*>(input);
+  const T* w = static_cast<const T*>(weight);
+  T* out = static_cast<T*>(output);
+  const TypedEpilogue<T> typed(epilogue);
+  const bool aligned = aligned_16(input) && aligned_16(output) &&
+                       (epilogue.residual == nullptr || aligned_16(epilogue.residual));
+  const DepthwiseVariant variant = depthwise_variant(s, sizeof(T), aligned);
+  if (variant == DepthwiseVariant::kGeneric) return launch_generic<T>(s, in, w, out, typed, stream);
+  switch (s.kernel_h * 10 + s.stride_h) {
+    case 31: return launch_tiled<T, 3, 1>(variant, s, in, w, out, typed, stream);
+    case 32: return launch_tiled<T, 3, 2>(variant, s, in, w, out, typed, stream);
+    case 51: return launch_tiled<T, 5, 1>(variant, s, in, w, out, typed, stream);
+    case 52: return launch_tiled<T, 5, 2>(variant, s, in, w, out, typed, stream);
+    case 71: return launch_tiled<T, 7, 1>(variant, s, in, w, out, typed, stream);
+    case 72: return launch_tiled<T, 7, 2>(variant, s, in, w, out, typed, stream);
+    default: return launch_generic<T>(s, in, w, out, typed, stream);
+  }
+}
+
+}  // namespace
+
+cudaError_t launch_depthwise_conv2d(ElementType type, const DepthwiseShape& shape, const void* input,
+                                    const void* weight, void* output, const Epilogue& epilogue,
+                                    cudaStream_t stream) {
+  if (!depthwise_supported(shape)) return cudaErrorInvalidValue;
+  return dispatch_element_type(type, [&](auto tag) {
+    return launch_typed<typename decltype(tag)::type>(shape, input, weight, output, epilogue, stream);
+  });
+}
+
+}  // namespace ifx::kernels
