@@ -1,274 +1,353 @@
+// The replay runner: signatures, the LRU cache, the fallback and the outputs.
+// What a graph is and how it is captured is the backend's (cuda_graph_backend.cpp).
 #include "ifx_torch/cuda_graph_module.h"
 
 #include <ATen/ATen.h>
+#include <c10/core/GradMode.h>
+#include <c10/core/InferenceMode.h>
 #include <c10/util/Exception.h>
 
 #include <list>
 #include <mutex>
-#include <optional>
-#include <string>
 #include <utility>
 
-#ifdef IFX_TORCH_WITH_CUDA
-#include <ATen/cuda/CUDAContext.h>
-#include <ATen/cuda/CUDAGraph.h>
-#include <c10/cuda/CUDACachingAllocator.h>
-#include <c10/cuda/CUDAFunctions.h>
-#include <c10/cuda/CUDAGuard.h>
-#endif
-
 namespace ifx_torch {
-#ifdef IFX_TORCH_WITH_CUDA
 namespace {
 
-// The device of a call that can be replayed, else nullopt.
-std::optional<c10::Device> replayable_device(const std::vector<c10::IValue>& inputs) {
-  std::optional<c10::Device> device;
-  for (const auto& input : inputs) {
-    if (!input.isTensor()) return std::nullopt;
-    const at::Tensor& t = input.toTensor();
-    if (!t.is_cuda() || (device && t.device() != *device)) return std::nullopt;
-    if (at::GradMode::is_enabled() && t.requires_grad()) return std::nullopt;
-    device = t.device();
-  }
-  return device;
+// A call's arguments in the order they are walked: containers and non-tensor
+// values as tokens, tensors by their metadata. Two calls with equal
+// signatures can share a graph.
+struct Token {
+  enum class Kind : uint8_t { kTensor, kTuple, kList, kDict, kValue };
+  Kind kind;
+  size_t size = 0;    // containers: elements
+  c10::IValue value;  // kValue: the value itself
+  // kTensor
+  std::vector<int64_t> sizes, strides;
+  c10::ScalarType dtype = c10::ScalarType::Undefined;
+  c10::Device device = c10::Device(c10::kCPU);
+};
+
+// Values a signature can hold and compare: what ints, floats, bools, strings
+// and None arguments are. Anything else (objects, futures, ...) is not replayed.
+bool is_plain_value(const c10::IValue& v) {
+  return v.isNone() || v.isBool() || v.isInt() || v.isDouble() || v.isString() || v.isDevice();
 }
 
-// Shapes, strides, dtypes and device of every input. No iostreams: see optimize.cpp.
-std::string signature_of(const std::vector<c10::IValue>& inputs) {
-  std::string key;
-  for (const auto& input : inputs) {
-    const at::Tensor& t = input.toTensor();
-    key += std::string(c10::toString(t.scalar_type())) + "@" + std::to_string(t.get_device()) + "[";
-    for (int64_t d = 0; d < t.dim(); ++d) {
-      key += std::to_string(t.size(d)) + ":" + std::to_string(t.stride(d)) + ",";
+bool same_plain_value(const c10::IValue& a, const c10::IValue& b) {
+  if (a.tagKind() != b.tagKind()) return false;
+  if (a.isNone()) return true;
+  if (a.isBool()) return a.toBool() == b.toBool();
+  if (a.isInt()) return a.toInt() == b.toInt();
+  if (a.isDouble()) return a.toDouble() == b.toDouble();
+  if (a.isString()) return a.toStringRef() == b.toStringRef();
+  return a.toDevice() == b.toDevice();
+}
+
+// Appends `value`'s tokens and tensors; false when it holds something a
+// signature cannot.
+bool flatten(const c10::IValue& value, std::vector<Token>& tokens, std::vector<at::Tensor>& tensors) {
+  Token token;
+  if (value.isTensor()) {
+    const at::Tensor& t = value.toTensor();
+    token.kind = Token::Kind::kTensor;
+    token.sizes = t.sizes().vec();
+    token.strides = t.strides().vec();
+    token.dtype = t.scalar_type();
+    token.device = t.device();
+    tokens.push_back(std::move(token));
+    tensors.push_back(t);
+    return true;
+  }
+  if (value.isTuple() || value.isList()) {
+    const bool tuple = value.isTuple();
+    const auto elements = tuple ? value.toTupleRef().elements().vec() : value.toListRef().vec();
+    tokens.push_back({tuple ? Token::Kind::kTuple : Token::Kind::kList, elements.size()});
+    for (const auto& element : elements) {
+      if (!flatten(element, tokens, tensors)) return false;
     }
-    key += "]";
+    return true;
   }
-  return key;
+  if (value.isGenericDict()) {
+    const auto dict = value.toGenericDict();
+    tokens.push_back({Token::Kind::kDict, dict.size()});
+    for (const auto& entry : dict) {
+      if (!is_plain_value(entry.key())) return false;
+      tokens.push_back({Token::Kind::kValue, 0, entry.key()});
+      if (!flatten(entry.value(), tokens, tensors)) return false;
+    }
+    return true;
+  }
+  if (!is_plain_value(value)) return false;
+  tokens.push_back({Token::Kind::kValue, 0, value});
+  return true;
 }
 
-// Outputs the caller owns: tensors (also inside tuples and lists) cloned.
-c10::IValue clone_tensors(const c10::IValue& value) {
-  if (value.isTensor()) return value.toTensor().clone();
+// Walks `value` against tokens[at...], collecting its tensors into `tensors`
+// (cleared by the caller): the common call, with no allocation past the
+// first and nothing hashed or printed.
+bool matches(const c10::IValue& value, const std::vector<Token>& tokens, size_t& at, std::vector<at::Tensor>& tensors) {
+  if (at >= tokens.size()) return false;
+  const Token& token = tokens[at++];
+  if (value.isTensor()) {
+    if (token.kind != Token::Kind::kTensor) return false;
+    const at::Tensor& t = value.toTensor();
+    if (t.scalar_type() != token.dtype || t.device() != token.device || t.sizes() != at::IntArrayRef(token.sizes) ||
+        t.strides() != at::IntArrayRef(token.strides)) {
+      return false;
+    }
+    tensors.push_back(t);
+    return true;
+  }
+  if (value.isTuple() || value.isList()) {
+    const auto kind = value.isTuple() ? Token::Kind::kTuple : Token::Kind::kList;
+    const c10::ArrayRef<c10::IValue> elements =
+        value.isTuple() ? value.toTupleRef().elements() : value.toListRef();
+    if (token.kind != kind || token.size != elements.size()) return false;
+    for (const auto& element : elements) {
+      if (!matches(element, tokens, at, tensors)) return false;
+    }
+    return true;
+  }
+  if (value.isGenericDict()) {
+    const auto dict = value.toGenericDict();
+    if (token.kind != Token::Kind::kDict || token.size != dict.size()) return false;
+    for (const auto& entry : dict) {
+      if (at >= tokens.size() || tokens[at].kind != Token::Kind::kValue ||
+          !same_plain_value(entry.key(), tokens[at].value)) {
+        return false;
+      }
+      ++at;
+      if (!matches(entry.value(), tokens, at, tensors)) return false;
+    }
+    return true;
+  }
+  return token.kind == Token::Kind::kValue && is_plain_value(value) && same_plain_value(value, token.value);
+}
+
+// `value` with its tensors replaced, in walk order, by `replacements`.
+c10::IValue rebuild(const c10::IValue& value, const std::vector<at::Tensor>& replacements, size_t& next) {
+  if (value.isTensor()) return replacements[next++];
   if (value.isTuple()) {
     std::vector<c10::IValue> elements;
-    for (const auto& element : value.toTupleRef().elements()) elements.push_back(clone_tensors(element));
+    for (const auto& element : value.toTupleRef().elements()) elements.push_back(rebuild(element, replacements, next));
     return c10::ivalue::Tuple::create(std::move(elements));
   }
-  if (value.isTensorList()) {
-    c10::List<at::Tensor> cloned;
-    for (const at::Tensor& t : value.toTensorList()) cloned.push_back(t.clone());
-    return cloned;
+  if (value.isList()) {
+    auto list = value.toList().copy();
+    for (size_t i = 0; i < list.size(); ++i) list.set(i, rebuild(list.get(i), replacements, next));
+    return list;
+  }
+  if (value.isGenericDict()) {
+    auto dict = value.toGenericDict().copy();
+    for (auto& entry : dict) entry.setValue(rebuild(entry.value(), replacements, next));
+    return dict;
   }
   return value;
 }
 
+// Outputs the caller owns: every tensor copied once, containers rebuilt.
+c10::IValue fresh_copy(const c10::IValue& value) {
+  if (value.isTensor()) return value.toTensor().clone();
+  if (value.isTuple()) {
+    std::vector<c10::IValue> elements;
+    for (const auto& element : value.toTupleRef().elements()) elements.push_back(fresh_copy(element));
+    return c10::ivalue::Tuple::create(std::move(elements));
+  }
+  if (value.isList()) {
+    auto list = value.toList().copy();
+    for (size_t i = 0; i < list.size(); ++i) list.set(i, fresh_copy(list.get(i)));
+    return list;
+  }
+  if (value.isGenericDict()) {
+    auto dict = value.toGenericDict().copy();
+    for (auto& entry : dict) entry.setValue(fresh_copy(entry.value()));
+    return dict;
+  }
+  return value;
+}
+
+bool walk(const std::vector<c10::IValue>& inputs, const std::vector<Token>& tokens, std::vector<at::Tensor>& tensors) {
+  tensors.clear();
+  size_t at = 0;
+  for (const auto& input : inputs) {
+    if (!matches(input, tokens, at, tensors)) return false;
+  }
+  return at == tokens.size();
+}
+
+// The first line of an error that says what failed: TorchScript puts its own
+// header and a traceback before the op's error ("RuntimeError: ...").
+std::string error_summary(const std::string& error) {
+  std::vector<std::string> lines;
+  size_t start = 0;
+  while (start <= error.size()) {
+    size_t end = error.find('\n', start);
+    if (end == std::string::npos) end = error.size();
+    const std::string line = error.substr(start, end - start);
+    if (line.find_first_not_of(" \t\r") != std::string::npos) lines.push_back(line);
+    start = end + 1;
+  }
+  if (lines.empty()) return "unknown error";
+  if (lines[0].rfind("The following operation failed in the TorchScript interpreter", 0) == 0) {
+    for (size_t i = 1; i < lines.size(); ++i) {
+      const size_t colon = lines[i].find(": ");
+      if (colon == std::string::npos || colon == 0) continue;
+      const std::string name = lines[i].substr(0, colon);
+      const bool is_error_name = name.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.") ==
+                                     std::string::npos &&
+                                 (name.size() >= 5 && (name.compare(name.size() - 5, 5, "Error") == 0 ||
+                                                       (name.size() >= 9 && name.compare(name.size() - 9, 9, "Exception") == 0)));
+      if (is_error_name) return lines[i];
+    }
+  }
+  return lines[0];
+}
+
 }  // namespace
-#endif
+
+std::string capture_failure_message(const std::string& error) {
+  const std::string summary = error_summary(error);
+  const std::string cause = summary.find("out of memory") != std::string::npos
+                                ? "The warm-up and the graph's own memory pool need memory besides what the model uses "
+                                  "without replay."
+                                : "A host synchronisation (.item(), .cpu(), data-dependent control flow) inside the "
+                                  "model is the usual cause.";
+  return "ifx_torch: CUDA graph capture failed (" + summary + "); this input signature runs without graph replay. " +
+         cause;
+}
 
 struct CudaGraphModule::Impl {
-  torch::jit::Module module;
+  std::optional<torch::jit::Module> module;
+  GraphCall call;
   CudaGraphOptions options;
+  std::shared_ptr<GraphBackend> backend;
+  std::function<void(const std::string&)> warn;
+
+  struct Entry {
+    std::vector<Token> tokens;
+    std::vector<at::Tensor> static_tensors;  // walk order
+    std::vector<c10::IValue> static_inputs;
+    CapturedGraph graph;  // no replay: the capture failed, run as it is
+  };
   mutable std::mutex mutex;
+  std::list<Entry> entries;          // most recently used first
+  std::vector<at::Tensor> tensors;   // this call's tensors, reused across calls
   bool warned = false;
 
-#ifdef IFX_TORCH_WITH_CUDA
-  struct Captured {
-    std::vector<c10::IValue> static_inputs;
-    c10::IValue static_output;
-    std::unique_ptr<at::cuda::CUDAGraph> graph;  // null: capture failed, run plainly
-  };
-  std::list<std::pair<std::string, std::shared_ptr<Captured>>> cache;  // most recently used first
-  std::optional<decltype(at::cuda::graph_pool_handle())> pool;
-  cudaEvent_t last_replay = nullptr;  // replays share the pool's memory: never let them overlap
-
-  std::shared_ptr<Captured> lookup_or_capture(const std::string& key, const std::vector<c10::IValue>& inputs,
-                                              c10::Device device) {
-    for (auto it = cache.begin(); it != cache.end(); ++it) {
-      if (it->first == key) {
-        cache.splice(cache.begin(), cache, it);
-        return cache.front().second;
+  // The entry for the call (moved to the front), or a new capture of it; null
+  // when the call cannot be replayed at all.
+  Entry* lookup_or_capture(const std::vector<c10::IValue>& inputs, c10::Device device) {
+    for (auto it = entries.begin(); it != entries.end(); ++it) {
+      if (walk(inputs, it->tokens, tensors)) {
+        if (it != entries.begin()) entries.splice(entries.begin(), entries, it);
+        return &entries.front();
       }
     }
-    auto captured = std::make_shared<Captured>();
+    Entry entry;
+    tensors.clear();
+    for (const auto& input : inputs) {
+      if (!flatten(input, entry.tokens, tensors)) return nullptr;
+    }
+    capture(entry, inputs, device);
+    entries.push_front(std::move(entry));
+    if (entries.size() > options.max_graphs) entries.pop_back();  // its memory returns to the pool
+    return &entries.front();
+  }
+
+  void capture(Entry& entry, const std::vector<c10::IValue>& inputs, c10::Device device) {
     try {
-      capture(*captured, inputs, device);
+      // Static buffers are ordinary tensors, also when the caller is in inference mode.
+      const c10::InferenceMode not_inference(false);
+      const at::NoGradGuard no_grad;
+      for (const at::Tensor& t : tensors) entry.static_tensors.push_back(t.clone());
+      size_t next = 0;
+      for (const auto& input : inputs) entry.static_inputs.push_back(rebuild(input, entry.static_tensors, next));
+      entry.graph = backend->capture(call, entry.static_inputs, device, options.warmup_calls);
     } catch (const std::exception& error) {
-      captured->graph.reset();
+      entry.graph = CapturedGraph{};  // keeps no buffers: after running out of memory, that memory is wanted back
+      entry.static_tensors.clear();
+      entry.static_inputs.clear();
       if (!warned) {
         warned = true;
-        TORCH_WARN("ifx_torch: CUDA graph capture failed (", error.what(),
-                   "); this input signature runs without graph replay");
+        warn(capture_failure_message(error.what()));
       }
     }
-    cache.emplace_front(key, captured);
-    if (cache.size() > options.max_graphs) cache.pop_back();
-    return captured;
   }
 
-  void capture(Captured& captured, const std::vector<c10::IValue>& inputs, c10::Device device) {
-    const c10::cuda::CUDAGuard device_guard(device);
+  c10::IValue replay(Entry& entry, c10::Device device) {
     const at::NoGradGuard no_grad;
-    for (const auto& input : inputs) captured.static_inputs.emplace_back(input.toTensor().clone());
-    if (!pool) pool = at::cuda::graph_pool_handle();
-    at::cuda::CUDAStream side = at::cuda::getStreamFromPool(false, device.index());
-    at::cuda::getCurrentCUDAStream(device.index()).synchronize();
-    const c10::cuda::CUDAStreamGuard stream_guard(side);
-    try {
-      for (int i = 1; i < options.warmup_calls; ++i) module.forward(captured.static_inputs);
-      forward_failing_on_host_sync(captured.static_inputs);
-      side.synchronize();
-      captured.graph = std::make_unique<at::cuda::CUDAGraph>();
-      capture_forward(captured, side, device);
-    } catch (...) {
-      // A failed signature keeps no buffers (after an out-of-memory error, that memory is
-      // wanted back), and the side stream must be done reading them before they are freed.
-      try {
-        side.synchronize();
-      } catch (...) {
-      }
-      captured.static_inputs.clear();
-      captured.static_output = c10::IValue();
-      captured.graph.reset();
-      throw;
-    }
-  }
-
-  // One forward captured into captured.graph. Whatever fails, the capture is over when this
-  // returns or throws.
-  void capture_forward(Captured& captured, at::cuda::CUDAStream side, c10::Device device) {
-    try {
-      captured.graph->capture_begin(*pool);
-    } catch (...) {
-      stop_allocating_to_pool(device);  // torch routes the allocator to the pool before it begins
-      throw;
-    }
-    try {
-      captured.static_output = module.forward(captured.static_inputs);
-    } catch (...) {
-      try {
-        captured.graph->capture_end();
-      } catch (...) {  // an invalidated capture: cudaStreamEndCapture has ended it all the same
-        clean_up_after_invalid_capture(side, device);
-      }
-      throw;  // the forward's error (out of memory, a sync, ...) says more than capture_end's
-    }
-    try {
-      captured.graph->capture_end();
-    } catch (...) {
-      clean_up_after_invalid_capture(side, device);
-      throw;
-    }
-  }
-
-  // When capture_end fails in cudaStreamEndCapture, torch skips the rest of it, which
-  // leaves state behind even though the capture itself is over.
-  void clean_up_after_invalid_capture(at::cuda::CUDAStream side, c10::Device device) {
-    stop_allocating_to_pool(device);
-    settle_generator(side, device);
-    (void)cudaGetLastError();  // the failed call's error must not surface in a later launch check
-  }
-
-  // Left routed to the graph's pool, the allocator counts a capture underway for good: it
-  // never again reclaims memory used across streams, nor frees its cache to satisfy a
-  // failing allocation. Where torch did end the routing, there is nothing to end.
-  void stop_allocating_to_pool(c10::Device device) {
-    try {
-      c10::cuda::CUDACachingAllocator::endAllocateToPool(device.index(), *pool);
-    } catch (...) {
-    }
-  }
-
-  // Where the CUDA generator keeps one capturing flag (older torch), a capture that never
-  // reached its epilogue leaves it set, and every later random op on the device throws. A
-  // small capture that ends normally runs the prologue and epilogue again; with per-capture
-  // generator states (newer torch) it changes nothing.
-  static void settle_generator(at::cuda::CUDAStream side, c10::Device device) {
-    try {
-      const c10::cuda::CUDAStreamGuard stream_guard(side);
-      at::cuda::CUDAGraph graph;
-      graph.capture_begin();  // its own private pool, released with the graph
-      try {
-        at::zeros({1}, at::TensorOptions().device(device));
-      } catch (...) {
-      }
-      graph.capture_end();
-    } catch (...) {  // best effort: the original error is the one to report
-    }
-  }
-
-  // A host sync would make the capture fail, and a capture that fails part-way
-  // leaves state behind in torch that must then be cleaned up (see
-  // clean_up_after_invalid_capture), so the last warm-up call turns syncs into
-  // errors. The mode is process-wide for this one call.
-  void forward_failing_on_host_sync(const std::vector<c10::IValue>& inputs) {
-    auto& state = c10::cuda::warning_state();
-    const auto previous = state.get_sync_debug_mode();
-    state.set_sync_debug_mode(c10::cuda::SyncDebugMode::L_ERROR);
-    try {
-      module.forward(inputs);
-    } catch (...) {
-      state.set_sync_debug_mode(previous);
-      throw;
-    }
-    state.set_sync_debug_mode(previous);
-  }
-
-  c10::IValue replay(Captured& captured, const std::vector<c10::IValue>& inputs, c10::Device device) {
-    const c10::cuda::CUDAGuard device_guard(device);
-    const at::NoGradGuard no_grad;
-    const cudaStream_t stream = at::cuda::getCurrentCUDAStream(device.index()).stream();
-    if (last_replay == nullptr) {
-      C10_CUDA_CHECK(cudaEventCreateWithFlags(&last_replay, cudaEventDisableTiming));
-    } else {
-      C10_CUDA_CHECK(cudaStreamWaitEvent(stream, last_replay, 0));
-    }
-    for (size_t i = 0; i < inputs.size(); ++i) captured.static_inputs[i].toTensor().copy_(inputs[i].toTensor());
-    captured.graph->replay();
-    c10::IValue output = clone_tensors(captured.static_output);
-    C10_CUDA_CHECK(cudaEventRecord(last_replay, stream));
+    backend->before_replay(device);
+    for (size_t i = 0; i < tensors.size(); ++i) entry.static_tensors[i].copy_(tensors[i]);
+    entry.graph.replay();
+    c10::IValue output = options.static_outputs ? entry.graph.static_output : fresh_copy(entry.graph.static_output);
+    backend->after_replay(device);
     return output;
   }
-
-  ~Impl() {
-    if (last_replay != nullptr) cudaEventDestroy(last_replay);
-  }
-#endif
 };
 
 CudaGraphModule::CudaGraphModule(torch::jit::Module module, CudaGraphOptions options)
-    : impl_(std::make_unique<Impl>()) {
-  TORCH_CHECK(options.max_graphs >= 1, "ifx_torch::CudaGraphModule: max_graphs must be at least 1");
-  TORCH_CHECK(options.warmup_calls >= 1, "ifx_torch::CudaGraphModule: warmup_calls must be at least 1");
+    : CudaGraphModule(GraphCall(), options) {
   impl_->module = std::move(module);
+  impl_->call = [m = *impl_->module](const std::vector<c10::IValue>& inputs) mutable { return m.forward(inputs); };
+}
+
+CudaGraphModule::CudaGraphModule(GraphCall call, CudaGraphOptions options, std::shared_ptr<GraphBackend> backend,
+                                 std::function<void(const std::string&)> warn)
+    : impl_(std::make_unique<Impl>()) {
+  TORCH_CHECK(options.max_graphs >= 1, "ifx_torch::CudaGraphModule: max_graphs must be at least 1, got ",
+              options.max_graphs);
+  TORCH_CHECK(options.warmup_calls >= 1, "ifx_torch::CudaGraphModule: warmup_calls must be at least 1, got ",
+              options.warmup_calls);
+  impl_->call = std::move(call);
   impl_->options = options;
+  impl_->backend = backend ? std::move(backend) : cuda_graph_backend();
+  impl_->warn = warn ? std::move(warn) : [](const std::string& message) { TORCH_WARN(message); };
 }
 
 CudaGraphModule::~CudaGraphModule() = default;
 
 c10::IValue CudaGraphModule::forward(const std::vector<c10::IValue>& inputs) {
-#ifdef IFX_TORCH_WITH_CUDA
-  if (const auto device = replayable_device(inputs)) {
-    std::unique_lock<std::mutex> lock(impl_->mutex);
-    auto captured = impl_->lookup_or_capture(signature_of(inputs), inputs, *device);
-    if (captured->graph) return impl_->replay(*captured, inputs, *device);
+  std::unique_lock<std::mutex> lock(impl_->mutex);
+  // The most recent signature first, walked without allocating.
+  Impl::Entry* entry = nullptr;
+  if (!impl_->entries.empty() && walk(inputs, impl_->entries.front().tokens, impl_->tensors)) {
+    entry = &impl_->entries.front();
+  } else {
+    impl_->tensors.clear();
+    std::vector<Token> tokens;
+    for (const auto& input : inputs) {
+      if (!flatten(input, tokens, impl_->tensors)) {
+        lock.unlock();
+        return impl_->call(inputs);
+      }
+    }
   }
-#endif
-  return impl_->module.forward(inputs);
+  const std::optional<c10::Device> device = impl_->backend->replay_device(impl_->tensors);
+  if (!device) {
+    lock.unlock();
+    return impl_->call(inputs);
+  }
+  if (entry == nullptr) entry = impl_->lookup_or_capture(inputs, *device);
+  if (entry == nullptr || !entry->graph.replay) {
+    lock.unlock();
+    return impl_->call(inputs);
+  }
+  return impl_->replay(*entry, *device);
 }
 
 size_t CudaGraphModule::captured_graphs() const {
-#ifdef IFX_TORCH_WITH_CUDA
   const std::lock_guard<std::mutex> lock(impl_->mutex);
   size_t count = 0;
-  for (const auto& entry : impl_->cache) count += entry.second->graph != nullptr;
+  for (const auto& entry : impl_->entries) count += entry.graph.replay != nullptr;
   return count;
-#else
-  return 0;
-#endif
 }
 
-torch::jit::Module& CudaGraphModule::module() { return impl_->module; }
+const CudaGraphOptions& CudaGraphModule::options() const { return impl_->options; }
+
+torch::jit::Module& CudaGraphModule::module() {
+  TORCH_CHECK(impl_->module.has_value(), "ifx_torch::CudaGraphModule: made from a call, not a module");
+  return *impl_->module;
+}
 
 }  // namespace ifx_torch

@@ -4,10 +4,10 @@ is (README: "a failed capture warns once"), and leaves nothing behind: no captur
 the caller's stream unchanged, random numbers, fresh allocations and later captures working,
 and the allocator not stuck believing a capture is underway. In Python (ifx_torch.CudaGraphModule)
 and in C++ (ifx_torch::CudaGraphModule through ifx_run --cuda-graphs; the GoogleTests in
-tests/cpp/cuda_graph_module_test.cpp check the same on a GPU). On the CPU, the order of the
-clean-up steps is checked against stand-ins for torch's capture calls.
+tests/cpp/cuda_graph_module_test.cpp check the same on a GPU): one implementation, called from
+both. On the CPU, the warning's text is checked here, and the order of the clean-up steps
+against stand-ins for torch's capture calls in tests/cpp/capture_steps_test.cpp.
 """
-import contextlib
 import subprocess
 import warnings
 
@@ -18,7 +18,7 @@ from torch import nn
 
 import ifx_torch
 from ifx_torch import graph_replay
-from ifx_torch.graph_replay import CudaGraphCapturer, CudaGraphModule
+from ifx_torch.graph_replay import CudaGraphModule
 from ifx_run_helper import ifx_run_path
 
 GIB = 1 << 30
@@ -26,100 +26,20 @@ GIB = 1 << 30
 requires_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
 
 
-# ---- the clean-up steps, on the CPU ----------------------------------------------------------------
-
-class FakeGraph:
-    """Stands in for torch.cuda.CUDAGraph: logs its calls; capture_end fails when told to, as
-    torch's does for an invalidated capture."""
-
-    def __init__(self, log, end_fails=False, begin_fails=False):
-        self.log, self.end_fails, self.begin_fails = log, end_fails, begin_fails
-
-    def capture_begin(self, pool=None):
-        self.log.append("begin")
-        if self.begin_fails:
-            raise RuntimeError("capture_begin failed")
-
-    def capture_end(self):
-        self.log.append("end")
-        if self.end_fails:
-            raise RuntimeError("CUDA error: operation failed due to a previous error during capture")
-
-
-@pytest.fixture
-def fake_cuda(monkeypatch):
-    """torch's capture calls replaced by stand-ins that log what the capture code does."""
-    log = []
-
-    @contextlib.contextmanager
-    def stream(s):
-        log.append("stream on")
-        try:
-            yield
-        finally:
-            log.append("stream off")
-
-    monkeypatch.setattr(torch.cuda, "synchronize", lambda device=None: None)
-    monkeypatch.setattr(torch.cuda, "empty_cache", lambda: None)
-    monkeypatch.setattr(torch.cuda, "stream", stream)
-    monkeypatch.setattr(torch.cuda, "CUDAGraph", lambda: FakeGraph(log))  # the generator-settling capture
-    monkeypatch.setattr(torch._C, "_cuda_endAllocateToPool", lambda device, pool: log.append(("unroute", device, pool)),
-                        raising=False)
-    monkeypatch.setattr(torch, "zeros", lambda *args, **kwargs: log.append("zeros"))
-    return log
-
-
-def capture_with(log, graph, call):
-    return graph_replay._capture_call(graph, ("pool",), "side stream", torch.device("cuda", 0), call)
-
-
-def fail(message):
-    def call():
-        raise RuntimeError(message)
-    return call
-
-
-def test_call_failing_in_a_valid_capture_ends_it_and_raises_its_own_error(fake_cuda):
-    with pytest.raises(RuntimeError, match="CUDA out of memory"):
-        capture_with(fake_cuda, FakeGraph(fake_cuda), fail("CUDA out of memory"))
-    assert fake_cuda == ["stream on", "begin", "end", "stream off"]
-
-
-def test_invalidated_capture_is_cleaned_up_and_the_call_error_raised(fake_cuda):
-    with pytest.raises(RuntimeError, match="operation not permitted when stream is capturing"):
-        capture_with(fake_cuda, FakeGraph(fake_cuda, end_fails=True),
-                     fail("operation not permitted when stream is capturing"))
-    # The allocator is routed out of the pool, a small capture settles the generator, and the
-    # caller's stream is restored last.
-    assert fake_cuda == ["stream on", "begin", "end", ("unroute", 0, ("pool",)),
-                         "stream on", "begin", "zeros", "end", "stream off", "stream off"]
-
-
-def test_capture_end_failing_after_a_good_call_is_cleaned_up_and_raised(fake_cuda):
-    with pytest.raises(RuntimeError, match="previous error during capture"):
-        capture_with(fake_cuda, FakeGraph(fake_cuda, end_fails=True), lambda: "outputs")
-    assert fake_cuda[:4] == ["stream on", "begin", "end", ("unroute", 0, ("pool",))]
-    assert fake_cuda[-1] == "stream off"
-
-
-def test_capture_begin_failing_unroutes_the_allocator(fake_cuda):
-    with pytest.raises(RuntimeError, match="capture_begin failed"):
-        capture_with(fake_cuda, FakeGraph(fake_cuda, begin_fails=True), lambda: "outputs")
-    assert fake_cuda == ["stream on", "begin", ("unroute", 0, ("pool",)), "stream off"]
-
-
-def test_good_capture_returns_the_outputs(fake_cuda):
-    assert capture_with(fake_cuda, FakeGraph(fake_cuda), lambda: "outputs") == "outputs"
-    assert fake_cuda == ["stream on", "begin", "end", "stream off"]
-
+# ---- the warning, on the CPU (the order of the clean-up steps: tests/cpp/capture_steps_test.cpp) --------------
 
 def test_out_of_memory_inside_torchscript_is_named_in_the_warning():
     error = RuntimeError("The following operation failed in the TorchScript interpreter.\n"
                          "Traceback of TorchScript (most recent call last):\n  File \"<string>\", line 3\n"
                          "RuntimeError: CUDA out of memory. Tried to allocate 1024.00 TiB.\n")
-    runner = CudaGraphModule(nn.Identity())
     with pytest.warns(RuntimeWarning, match=r"failed \(RuntimeError: CUDA out of memory.*own memory pool"):
-        runner._warn_capture_failed(error)
+        graph_replay._warn_capture_failed(ifx_torch._C.capture_failure_message(str(error)))
+
+
+def test_a_host_sync_is_named_as_the_usual_cause():
+    message = ifx_torch._C.capture_failure_message("operation not permitted when stream is capturing\nmore")
+    assert message.startswith("ifx_torch: CUDA graph capture failed (operation not permitted when stream is capturing)")
+    assert "host synchronisation" in message
 
 
 # ---- on a GPU ----------------------------------------------------------------------------------------
@@ -208,7 +128,7 @@ def test_failure_inside_the_capture_falls_back_and_leaves_nothing_behind(failure
 def test_scripted_model_failing_in_warm_up_or_capture_falls_back(fail_on, oom):
     scripted = torch.jit.script(FailsOnCall(fail_on, oom))
     # One warm-up call, then the capture: calls 1 and 2.
-    runner = CudaGraphModule(scripted, capturer=CudaGraphCapturer(warmup_calls=1))
+    runner = CudaGraphModule(scripted, warmup_calls=1)
     ours = capture_warnings(runner, torch.randn(4, 8, device="cuda"))
     assert len(ours) == 1 and runner.captured_graphs == 0
     if fail_on == 1:  # the op's own error, not TorchScript's "The following operation failed" header
