@@ -1,0 +1,61 @@
+"""Contract: for a model on CUDA, stores the constant weight of each ``ifx.conv2d_act`` /
+``aten.conv2d`` channels_last where the kernels run NHWC natively (16-bit weights, and fp32 ones
+while cuDNN may use TF32), so the convs run without NCHW <-> NHWC transposes; each tensor the graph
+returns is then wrapped in ``ifx.like_layout(out, first tensor input)`` so outputs keep eager's
+memory format. layout "channels_last" converts every float 4-D weight on any device (tests),
+"keep" none. Returns how many weights it converted. (TorchScript: csrc/passes/channels_last_convs.cpp.)"""
+import torch
+from torch import fx
+
+from .graph import PassState, arguments, nodes_calling
+
+aten = torch.ops.aten
+
+
+def _should_convert(weight: torch.Tensor, layout: str, tf32_allowed: bool) -> bool:
+    if weight.dim() != 4 or not weight.is_floating_point():
+        return False
+    if weight.is_contiguous(memory_format=torch.channels_last):
+        return False
+    if layout == "channels_last":
+        return True
+    if layout == "keep" or not weight.is_cuda:
+        return False
+    return weight.dtype in (torch.float16, torch.bfloat16) or (weight.dtype == torch.float32 and tf32_allowed)
+
+
+def _keep_output_layouts(state: PassState) -> None:
+    graph = state.graph
+    like = next((n for n in graph.nodes if n.op == "placeholder" and isinstance(n.meta.get("val"), torch.Tensor)),
+                None)
+    if like is None:
+        return
+    output = next(n for n in graph.nodes if n.op == "output")
+
+    def wrap(value):
+        if isinstance(value, (list, tuple)):
+            return type(value)(wrap(v) for v in value)
+        if not isinstance(value, fx.Node) or value is like or not isinstance(state.value_of(value), torch.Tensor):
+            return value
+        with graph.inserting_before(output):
+            wrapped = graph.call_function(torch.ops.ifx.like_layout.default, (value, like))
+        wrapped.meta["val"] = value.meta.get("val")
+        return wrapped
+
+    output.args = wrap(output.args)
+
+
+def use_channels_last_convs(state: PassState, layout: str, tf32_allowed: bool) -> int:
+    converted = 0
+    for conv in nodes_calling(state.graph, torch.ops.ifx.conv2d_act.default, aten.conv2d.default,
+                              aten.conv2d.padding):
+        args = arguments(conv)
+        weight = state.constant_tensor(args[1])
+        if weight is None or not _should_convert(weight, layout, tf32_allowed):
+            continue
+        args[1] = state.add_constant(weight.contiguous(memory_format=torch.channels_last), before=conv)
+        conv.args, conv.kwargs = tuple(args), {}
+        converted += 1
+    if converted:
+        _keep_output_layouts(state)
+    return converted

@@ -1,0 +1,98 @@
+"""Fake kernels of the ifx ops that keep symbolic sizes symbolic, for tracing fused graphs with
+torch.export and compiling them with AOTInductor.
+
+The ops' C++ Meta kernels (and the CompositeExplicitAutograd kernels that serve Meta for linear_act
+and squeeze_excite) read sizes as plain integers, which makes torch.export specialize a dynamic
+batch dimension ("you marked batch as dynamic but your code specialized it"); their autograd
+kernels read sizes too when parameters require grad. Inside ``symbolic_fake_kernels()`` the ops get
+Python fake kernels, each the ATen composition the op's CPU kernel runs (so shapes, dtypes and
+strides are those of the real CPU outputs), and grad mode is off. Leaving the block removes them
+again: everything else (torch.library.opcheck, torch.compile) keeps seeing the C++ kernels.
+"""
+import contextlib
+import inspect
+import threading
+
+import torch
+import torch.nn.functional as F
+
+from .. import _C
+
+_lock = threading.RLock()
+_depth = 0
+_library = None
+
+
+def _activation(name: str):
+    for known, op in _C.activations():
+        if known == name:
+            return (lambda y: y) if not op else getattr(torch.ops.aten, op.split("::")[1])
+    raise RuntimeError(f"ifx: unknown activation '{name}'")
+
+
+def _conv2d_act(x, weight, bias, stride, padding, dilation, groups, residual, activation):
+    y = F.conv2d(x, weight, bias, stride, padding, dilation, groups)
+    if residual is not None:
+        y = y + residual
+    return _activation(activation)(y)
+
+
+def _linear_act(x, weight, bias, activation):
+    return _activation(activation)(F.linear(x, weight, bias))
+
+
+def _squeeze_excite(x, w1, b1, act1, w2, b2, gate):
+    hidden = _activation(act1)(F.linear(x.mean((2, 3)), w1, b1))
+    scale = _activation(gate)(F.linear(hidden, w2, b2))
+    return x * scale.view(x.shape[0], x.shape[1], 1, 1)
+
+
+def _activation_output(x):
+    return torch.empty_like(x)  # dense inputs keep their strides, as the kernels' outputs do
+
+
+KERNELS = {
+    "conv2d_act": _conv2d_act,
+    "linear_act": _linear_act,
+    "squeeze_excite": _squeeze_excite,
+    "hardswish": _activation_output,
+    "hardsigmoid": _activation_output,
+}
+
+
+def _register_over_meta(library, name: str, kernel) -> None:
+    """`kernel` as the fake kernel of ifx::`name` while `library` lives, over the op's C++ Meta
+    kernel. torch 2.13 overrides by default; 2.11 and 2.12 refuse unless their fake-kernel holder
+    is asked to override (its Library._register_fake cannot pass that on)."""
+    if "allow_override" in inspect.signature(library._register_fake).parameters:
+        library._register_fake(name, kernel, allow_override=True)
+        return
+    holder = torch._library.simple_registry.singleton.find(f"ifx::{name}").fake_impl
+    if "allow_override" not in inspect.signature(holder.register).parameters:
+        raise RuntimeError(f"ifx_torch: torch {torch.__version__} cannot override the C++ Meta kernel of ifx::{name} "
+                           "with a symbolic one; the export front end needs torch 2.11 or later")
+    library._registration_handles.append(holder.register(kernel, "ifx_torch.export_frontend", library,
+                                                         allow_override=True))
+
+
+@contextlib.contextmanager
+def symbolic_fake_kernels():
+    """Python fake kernels for the ifx ops and grad mode off, for the duration of the block
+    (re-entrant; thread-safe registration)."""
+    global _depth, _library
+    with _lock:
+        if _depth == 0:
+            library = torch.library.Library("ifx", "FRAGMENT")
+            for name, kernel in KERNELS.items():
+                _register_over_meta(library, name, kernel)
+            _library = library
+        _depth += 1
+    try:
+        with torch.no_grad():
+            yield
+    finally:
+        with _lock:
+            _depth -= 1
+            if _depth == 0:
+                _library._destroy()
+                _library = None

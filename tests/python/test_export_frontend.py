@@ -1,0 +1,550 @@
+"""frontend="export": every model of the TorchScript tests (spellings, near-misses, conv / linear /
+squeeze-and-excitation patterns, model families, random models, the refusal reasons of explain)
+optimized through torch.export as well, checked against the TorchScript path's report (the same
+fused counts and refusal reasons, or the difference docs/export.md documents) and against eager in
+float64. Also: dynamic batch, what export cannot take, graph replay of the result, no torch.jit call
+on this path, and the TorchScript path's own deprecation notice.
+
+    PYTHONPATH=python python3 -m pytest tests/python/test_export_frontend.py -q    # from the repository root
+"""
+import collections
+import importlib
+import operator
+import re
+import warnings
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+import ifx_torch
+import test_explain as explain_cases
+import test_fusion_spellings as spellings
+import test_layer_fusion as layers
+import test_model_families as families
+import test_random_models as random_models
+import test_squeeze_excite as squeeze
+from ifx_torch.export_frontend import ExportedModule
+
+# The module, which ifx_torch.optimize (the function) hides.
+optimize_module = importlib.import_module("ifx_torch.optimize")
+
+ifx = torch.ops.ifx
+aten = torch.ops.aten
+
+# Where export names an operator differently in a report (docs/export.md, "Differences"): its
+# inference decompositions turn batch_norm into _native_batch_norm_legit_no_training and flatten
+# into view.
+EXPORT_NAMES = {"aten::batch_norm": "aten::_native_batch_norm_legit_no_training", "aten::flatten": "aten::view"}
+
+
+def as_export(text):
+    for torchscript_name, export_name in EXPORT_NAMES.items():
+        text = re.sub(re.escape(torchscript_name) + r"\b", export_name, text)
+    return text
+
+
+def refusals(report, rename=False):
+    return collections.Counter((as_export(op), as_export(why)) if rename else (op, why) for op, why in report.unfused)
+
+
+def both(model, inputs, dynamic_batch=False, **options):
+    """The TorchScript and the export result of ``model`` (scripted; exported on ``inputs``, with a
+    static batch unless asked: a dynamic one takes twice as long to export) and their reports."""
+    scripted = ifx_torch.optimize(model, **options)
+    exported = ifx_torch.optimize(model, tuple(clone(inputs)), frontend="export", dynamic_batch=dynamic_batch,
+                                  **options)
+    assert isinstance(exported, ExportedModule)
+    return scripted, exported, ifx_torch.report(scripted), ifx_torch.report(exported)
+
+
+def assert_same_report(ts, ex, export_only=()):
+    """The same fused counts and the same refusal reasons, up to export's op names; ``export_only``:
+    reasons only export gives (documented)."""
+    assert ex.frontend == "export" and ts.frontend == "torchscript"
+    assert ex.fused == ts.fused
+    assert refusals(ex) == refusals(ts, rename=True) + collections.Counter(export_only)
+
+
+def clone(inputs):
+    return [t.clone() if isinstance(t, torch.Tensor) else t for t in inputs]
+
+
+def assert_matches_eager(model, optimized, inputs, tolerance=1e-10):
+    """Outputs (any structure) equal to eager's in float64 (``tolerance`` None: assert_close's
+    own); each side gets its own copy of the inputs, since some models write to theirs."""
+    with torch.no_grad():
+        got = torch.utils._pytree.tree_leaves(optimized(*clone(inputs)))
+        want = torch.utils._pytree.tree_leaves(model(*clone(inputs)))
+    assert len(got) == len(want)
+    for g, w in zip(got, want):
+        torch.testing.assert_close(g, w, rtol=tolerance, atol=tolerance)
+
+
+def calls(optimized, *targets):
+    return sum(1 for node in optimized.graph.nodes if node.op == "call_function" and node.target in targets)
+
+
+# --- activation spellings and near-misses (test_fusion_spellings) --------------------------------------
+
+SPELLINGS = spellings.HARDSWISH_SPELLINGS + spellings.HARDSIGMOID_SPELLINGS + spellings.NEAR_MISSES
+
+
+@pytest.mark.parametrize("module_class", SPELLINGS, ids=lambda c: c.__name__)
+def test_activation_spelling_fuses_as_in_torchscript(module_class):
+    model = module_class().eval()
+    x = spellings.fresh_input(torch.float64)
+    _, exported, ts, ex = both(model, (x,))
+    # Documented difference: TorchScript leaves an in-place activation on a graph input without a
+    # reason (the pass sees only functional ops); export's graph is functional and says why.
+    written = [("aten::hardswish", "computes hardswish, but its input is written in place")]
+    assert_same_report(ts, ex, export_only=written if module_class is spellings.InplaceHardswishOnInput else ())
+    expected = {"hardswish": int(module_class in spellings.HARDSWISH_SPELLINGS),
+                "hardsigmoid": int(module_class in spellings.HARDSIGMOID_SPELLINGS)}
+    assert ex.fused == expected
+    assert calls(exported, ifx.hardswish.default) == ex.fused["hardswish"]
+    assert calls(exported, ifx.hardsigmoid.default) == ex.fused["hardsigmoid"]
+    if module_class in spellings.HARDSWISH_SPELLINGS:  # nothing of the chain is left
+        assert not calls(exported, aten.relu6.default, aten.clamp.default, aten.hardtanh.default, aten.div.Tensor,
+                         aten.hardswish.default)
+    assert_matches_eager(model, exported, (x,), tolerance=None)  # the spellings' own tolerance (a float32 1/6)
+
+
+def test_input_written_in_place_is_written_by_the_exported_module_too():
+    model = spellings.InplaceHardswishOnInput().eval()
+    x = spellings.fresh_input(torch.float64)
+    exported = ifx_torch.optimize(model, (x.clone(),), frontend="export")
+    mine, theirs = x.clone(), x.clone()
+    with torch.no_grad():
+        torch.testing.assert_close(exported(mine), model(theirs))
+    torch.testing.assert_close(mine, theirs)  # the input holds the hardswish in both
+    assert not torch.equal(mine, x)
+
+
+def test_aten_ops_kept_when_asked():
+    x = spellings.fresh_input(torch.float64)
+    exported = ifx_torch.optimize(spellings.AtenHardswish().eval(), (x,), frontend="export",
+                                  fuse_aten_activations=False)
+    report = ifx_torch.report(exported)
+    assert report.fused["hardswish"] == 0 and calls(exported, aten.hardswish.default) == 1
+    assert ("aten::hardswish", "kept as aten's op (fuse_aten_activations=False)") in report.unfused
+
+
+class Branchy(nn.Module):
+    def forward(self, x, flag: bool):
+        if flag:
+            return x * F.relu6(x + 3.) / 6.
+        return F.relu6(x + 3.) / 6.
+
+
+def test_control_flow_on_python_values_is_specialized():
+    # Documented difference: TorchScript fuses both branches (1 + 1); export traces the branch
+    # the example takes, and the result refuses the other value.
+    model = Branchy().eval()
+    x = spellings.fresh_input(torch.float64)
+    assert ifx_torch.report(ifx_torch.optimize(model)).fused == {"hardswish": 1, "hardsigmoid": 1}
+    for flag, fused in [(True, {"hardswish": 1, "hardsigmoid": 0}), (False, {"hardswish": 0, "hardsigmoid": 1})]:
+        exported = ifx_torch.optimize(model, (x, flag), frontend="export")
+        assert ifx_torch.report(exported).fused == fused
+        assert_matches_eager(model, exported, (x, flag))
+        with pytest.raises(Exception, match="flag"):
+            exported(x, not flag)
+
+
+def test_torchscript_module_is_refused():
+    traced = torch.jit.trace(spellings.ReluSixChain().eval(), (spellings.fresh_input(),))
+    with pytest.raises(TypeError, match="TorchScript module; torch.export takes the eager nn.Module"):
+        ifx_torch.optimize(traced, (spellings.fresh_input(),), frontend="export")
+
+
+# --- conv / linear fusion (test_layer_fusion) ------------------------------------------------------------
+
+@pytest.mark.parametrize("name", list(layers.MODELS))
+def test_model_convs_fuse_as_in_torchscript_and_match_eager_in_float64(name):
+    torch.manual_seed(0)
+    model = layers._randomize_batchnorm(layers.MODELS[name]()).double()
+    x = layers.nonzero_randn(2, 3, 64, 64)
+    _, exported, ts, ex = both(model, (x,))
+    assert_same_report(ts, ex)
+    convs = sum(isinstance(m, nn.Conv2d) for m in model.modules())
+    fused_convs = sum(count for pattern, count in ex.fused.items() if pattern.startswith("conv2d"))
+    assert calls(exported, ifx.conv2d_act.default) + 2 * calls(exported, ifx.squeeze_excite.default) == fused_convs
+    assert fused_convs + calls(exported, aten.conv2d.default) == convs
+    assert not calls(exported, aten._native_batch_norm_legit_no_training.default, aten.relu.default, aten.add.Tensor)
+    assert_matches_eager(model, exported, (x,))
+
+
+def test_conv_near_misses_as_in_torchscript():
+    model = layers._randomize_batchnorm(layers.ConvNearMisses()).double()
+    x = layers.nonzero_randn(2, 8, 10, 10)
+    _, exported, ts, ex = both(model, (x,))
+    assert_same_report(ts, ex)
+    assert ex.fused.get("conv2d+relu") == 1 and ex.fused.get("conv2d+relu6") == 1
+    assert calls(exported, aten.conv2d.default) == 2
+    assert_matches_eager(model, exported, (x,))
+
+
+class TwoOutputs(nn.Module):
+    """A feature map and a residual block's output: two returned tensors."""
+
+    def __init__(self):
+        super().__init__()
+        self.stem = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1, bias=False), nn.BatchNorm2d(8), nn.ReLU())
+        self.conv = nn.Conv2d(8, 8, 3, padding=1)
+
+    def forward(self, x):
+        y = self.stem(x)
+        return y, F.relu(self.conv(y) + y)
+
+
+@pytest.mark.parametrize("input_format", [torch.contiguous_format, torch.channels_last], ids=["nchw", "nhwc"])
+def test_channels_last_convs_keep_outputs_and_their_layout(input_format):
+    # What conv_layout="auto" does on CUDA under TF32, forced here on the CPU.
+    model = layers._randomize_batchnorm(TwoOutputs()).double()
+    x = layers.nonzero_randn(2, 3, 16, 16)
+    exported = ifx_torch.optimize(model, (x,), frontend="export", conv_layout="channels_last", dynamic_batch=False)
+    weights = [operator.attrgetter(n.args[1].target)(exported.graph_module) for n in exported.graph.nodes
+               if n.target is ifx.conv2d_act.default]
+    assert len(weights) == 2 and all(w.is_contiguous(memory_format=torch.channels_last) for w in weights)
+    assert calls(exported, ifx.like_layout.default) == 2
+    x = x.contiguous(memory_format=input_format)
+    with torch.no_grad():
+        for got, want in zip(exported(x), model(x)):
+            torch.testing.assert_close(got, want, rtol=1e-10, atol=1e-10)
+            assert got.is_contiguous(memory_format=input_format) == want.is_contiguous(memory_format=input_format)
+
+
+def test_fuse_layers_false_keeps_aten_convs():
+    model = squeeze.InBlock(squeeze.MeanSE()).eval()
+    exported = ifx_torch.optimize(model, (torch.randn(2, 8, 7, 5),), frontend="export", fuse_layers=False)
+    assert not calls(exported, ifx.conv2d_act.default, ifx.squeeze_excite.default)
+    assert calls(exported, aten.conv2d.default) == 4 and calls(exported, ifx.hardsigmoid.default) == 1
+    assert not calls(exported, ifx.like_layout.default)  # conv_layout "auto" on the CPU: weights as they are
+
+
+# --- squeeze-and-excitation (test_squeeze_excite) --------------------------------------------------------
+
+SE_FORMS = {"torchvision": lambda: squeeze.ConvSE(),
+            "torchvision-silu-sigmoid": lambda: squeeze.ConvSE(activation=nn.SiLU, gate=nn.Sigmoid),
+            "timm-hard-sigmoid": lambda: squeeze.MeanSE(),
+            "timm-sigmoid": lambda: squeeze.MeanSE(hand_written_gate=False),
+            "linear-view": lambda: squeeze.LinearSE(), "linear-flatten": lambda: squeeze.LinearSE(flatten=True)}
+
+
+@pytest.mark.parametrize("form", list(SE_FORMS))
+def test_squeeze_excite_form_fuses_as_in_torchscript(form):
+    model = squeeze.InBlock(SE_FORMS[form]()).eval().double()
+    x = torch.randn(2, 8, 7, 5, dtype=torch.float64)
+    _, exported, ts, ex = both(model, (x,), dynamic_batch=True)
+    assert_same_report(ts, ex)
+    assert ex.fused.get("squeeze_excite") == 1 and calls(exported, ifx.squeeze_excite.default) == 1
+    assert not calls(exported, aten.mul.Tensor)
+    for batch in (2, 1, 3):  # one dynamic batch dimension; H and W stay as exported
+        assert_matches_eager(model, exported, (torch.randn(batch, 8, 7, 5, dtype=torch.float64),))
+    pixel = torch.randn(1, 8, 1, 1, dtype=torch.float64)
+    assert_matches_eager(model, ifx_torch.optimize(model, (pixel,), frontend="export"), (pixel,))
+
+
+@pytest.mark.parametrize("se, reason", [
+    (squeeze.MaxPoolSE, "max pooling: a squeeze-and-excitation block averages"),
+    (squeeze.ReluGateSE, "the gate applies relu, not sigmoid or hardsigmoid"),
+    (squeeze.PooledTwiceSE, "the pooled tensor has other users"),
+    (squeeze.BigPoolSE, "the pool keeps a map larger than 1x1"),
+    (squeeze.WrittenSE, "x is written in place between the pool and the scale"),
+], ids=["max-pool", "relu-gate", "pool-used-twice", "2x2-pool", "x-written"])
+def test_squeeze_excite_near_miss_keeps_its_reason(se, reason):
+    model = se().eval().double()
+    x = torch.randn(2, 16, 2, 2, dtype=torch.float64)
+    _, exported, ts, ex = both(model, (x,))
+    assert_same_report(ts, ex)
+    assert "squeeze_excite" not in ex.fused and not calls(exported, ifx.squeeze_excite.default)
+    assert any(why == reason for _, why in ex.unfused), ex.unfused
+    assert_matches_eager(model, exported, (x,))
+
+
+def test_squeeze_excite_switched_off_on_request():
+    model = squeeze.InBlock(squeeze.ConvSE()).eval().double()
+    x = torch.randn(2, 8, 7, 5, dtype=torch.float64)
+    _, _, ts, ex = both(model, (x,), fuse_squeeze_excitation=False)
+    assert_same_report(ts, ex)
+    assert "squeeze_excite" not in ex.fused and ex.fused.get("conv2d+hardsigmoid") == 1
+
+
+# --- model families and random models ----------------------------------------------------------------------
+
+@pytest.mark.parametrize("block", list(families.FAMILIES), ids=lambda b: b.__name__)
+def test_family_block_fuses_as_in_torchscript(block):
+    channels, patterns = families.FAMILIES[block]
+    torch.manual_seed(0)
+    model = families.randomized(block())
+    x = torch.randn(2, channels, 12, 12, dtype=torch.float64) * 2
+    _, exported, ts, ex = both(model, (x,))
+    assert_same_report(ts, ex)
+    for pattern, count in patterns.items():
+        assert ex.fused.get(pattern) == count, (pattern, ex.fused)
+    for memory_format in (torch.contiguous_format, torch.channels_last):
+        assert_matches_eager(model, exported, (x.contiguous(memory_format=memory_format),))
+
+
+IN_PLACE = re.compile(r"\w_\(|\+=|inplace=True")
+
+
+@pytest.mark.parametrize("seed", range(16))
+def test_random_model_fuses_as_in_torchscript(seed, tmp_path):
+    model, blocks, source = random_models.build(seed, tmp_path)
+    x = torch.randn(2, random_models.CHANNELS, 7, 7, dtype=torch.float64) * 3
+    _, exported, ts, ex = both(model, (x,))
+    fused_convs = calls(exported, ifx.conv2d_act.default)
+    must, may = sum(b.must_fuse() for b in blocks), sum(b.may_fuse() for b in blocks)
+    assert must <= fused_convs <= may, f"{fused_convs} fused, expected {must}..{may}\n{source}\n{exported.code}"
+    if IN_PLACE.search(source):
+        # Documented difference: export functionalizes writes to intermediates, so what TorchScript's
+        # alias analysis turns down after an in-place op (y += h; a chain on y) may fuse here.
+        assert all(ex.fused.get(pattern, 0) >= count for pattern, count in ts.fused.items() if pattern in
+                   ("hardswish", "hardsigmoid", "conv+batch_norm")), (ts.fused, ex.fused)
+    else:
+        assert_same_report(ts, ex)
+    for _ in range(2):
+        assert_matches_eager(model, exported, (torch.randn(2, random_models.CHANNELS, 7, 7, dtype=torch.float64) * 3,),
+                             tolerance=1e-9)
+
+
+# --- every refusal reason (test_explain) --------------------------------------------------------------------
+
+def _image():
+    return torch.randn(2, 3, 8, 8)
+
+
+class WrittenBeforeFusedActivation(nn.Module):
+    """Inputs written between a layer and an activation chain that an earlier pass fused: the
+    layer pass must see the fused node's place in the program."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(3, 3)
+        self.conv = nn.Conv2d(3, 3, 1)
+
+    def forward(self, x, v):
+        y = self.fc(v)
+        v.add_(1.0)
+        z = self.conv(x)
+        x.mul_(2.0)
+        return F.relu6(y + 3.0) / 6.0, z * F.relu6(z + 3.0) / 6.0
+
+
+EXPLAIN_CASES = {
+    "NearMisses": lambda: (explain_cases.NearMisses(), (_image(),)),
+    "PaddingSame": lambda: (explain_cases.PaddingSame(), (_image(),)),
+    "WeightFromInput": lambda: (explain_cases.WeightFromInput(),
+                                (_image(), torch.randn(8, 3, 3, 3), torch.randn(2, 5), torch.randn(4, 5))),
+    "ComputedBias": lambda: (explain_cases.ComputedBias(), (_image(), 2.0)),
+    "AddsAndClamps": lambda: (explain_cases.AddsAndClamps(), (_image(),)),
+    "WrittenBetween": lambda: (explain_cases.WrittenBetween(), (_image(), torch.randn(2, 3))),
+    "BatchNorms": lambda: (explain_cases.BatchNorms(), (_image(), torch.randn(3, 3, 1, 1), torch.randn(3))),
+    "Chains": lambda: (explain_cases.Chains(), (_image(), _image())),
+    "WrittenBeforeFusedActivation": lambda: (WrittenBeforeFusedActivation(), (_image(), torch.randn(2, 3))),
+}
+
+
+@pytest.fixture(scope="module")
+def explained():
+    """Each case explained by both front ends, once for the tests below."""
+    results = {}
+    for case, make in EXPLAIN_CASES.items():
+        model, inputs = make()
+        model.eval()
+        exported = ifx_torch.optimize(model, tuple(clone(inputs)), frontend="export", dynamic_batch=False)
+        results[case] = (model, inputs, exported, ifx_torch.explain(model),
+                         ifx_torch.explain(model, tuple(clone(inputs)), frontend="export", dynamic_batch=False))
+    return results
+
+
+@pytest.mark.parametrize("case", list(EXPLAIN_CASES))
+def test_refusal_reasons_as_in_torchscript(case, explained):
+    model, inputs, exported, ts, ex = explained[case]
+    assert ex.fused == ts.fused and ex.fused == ifx_torch.report(exported).fused
+    assert collections.Counter(ex.unfused) == collections.Counter((as_export(op), as_export(why))
+                                                                  for op, why in ts.unfused)
+    assert "operator histogram (before -> after)" in str(ex)
+    assert_matches_eager(model, exported, inputs, 1e-6)
+
+
+def test_every_reason_of_the_torchscript_list_is_given(explained):
+    # test_explain's list of (model, op, reason), each reason found through export too (with
+    # export's op names), except the ones docs/export.md says cannot arise there.
+    cannot_arise = {"stride, padding, dilation or groups is not a constant", "its only user is in another block",
+                    "the conv2d feeding it is in another block"}
+    found = collections.Counter()
+    for _, _, _, _, ex in explained.values():
+        found.update(ex.unfused)
+    found.update(ifx_torch.explain(explain_cases.ReturnedAndBranched().eval(), (_image(), True), frontend="export",
+                                   dynamic_batch=False).unfused)
+    marks = [m for m in explain_cases.test_each_refusal_reason.pytestmark if m.name == "parametrize"]
+    expected = [(op, reason) for _, _, op, reason in marks[0].args[1] if reason not in cannot_arise]
+    assert len(expected) >= 24
+    for op, reason in expected:
+        assert any(kind == as_export(op) and why.startswith(as_export(reason)) for kind, why in found), (op, reason)
+
+
+def test_python_numbers_are_specialized():
+    # Documented differences: export burns Python number and bool arguments into the graph. A
+    # stride passed as an int is then a constant (TorchScript: "not a constant"), and the branch a
+    # bool takes is the only one, so nothing is "in another block".
+    stride = ifx_torch.explain(explain_cases.StrideFromInput().eval(), (_image(), 2), frontend="export")
+    assert stride.fused.get("conv2d+relu") == 1 and stride.unfused == []
+    model = explain_cases.ReturnedAndBranched().eval()
+    branched = ifx_torch.explain(model, (_image(), True), frontend="export")
+    assert branched.fused.get("conv2d+relu") == 1
+    assert collections.Counter(why for _, why in branched.unfused) == {"nothing follows it but the model's output": 2}
+    bn = ifx_torch.explain(explain_cases.BatchNormInABranch().eval(), (_image(), True), frontend="export")
+    assert bn.fused.get("conv+batch_norm") == 1
+    assert bn.unfused == [("aten::conv2d", "nothing follows it but the model's output")]
+
+
+# --- dynamic batch, and what export cannot take ------------------------------------------------------------
+
+def test_dynamic_batch_where_the_model_allows_it():
+    torch.manual_seed(0)
+    model = layers._randomize_batchnorm(families.ResNeXtBottleneck()).double()
+    exported = ifx_torch.optimize(model, (torch.randn(2, 32, 8, 8, dtype=torch.float64),), frontend="export")
+    report = ifx_torch.report(exported)
+    assert report.dynamic_batch and "front end: torch.export, batch dynamic" in str(report)
+    assert report.fused.get("conv2d+add+relu") == 1
+    for batch in (1, 3, 5):
+        assert_matches_eager(model, exported, (torch.randn(batch, 32, 8, 8, dtype=torch.float64),))
+
+
+class FixedBatch(nn.Module):
+    def forward(self, x):
+        return F.hardswish(x.reshape(2, x.shape[1] * x.shape[2] * x.shape[3]))  # the batch size is part of the model
+
+
+def test_static_batch_where_the_model_fixes_it():
+    x = torch.randn(2, 3, 4, 4)
+    exported = ifx_torch.optimize(FixedBatch().eval(), (x,), frontend="export")
+    assert not ifx_torch.report(exported).dynamic_batch and ifx_torch.report(exported).fused["hardswish"] == 1
+    torch.testing.assert_close(exported(x), FixedBatch()(x))
+    with pytest.raises(RuntimeError, match="does not allow a dynamic batch dimension"):
+        ifx_torch.optimize(FixedBatch().eval(), (x,), frontend="export", dynamic_batch=True)
+    with pytest.raises(ValueError, match="of at least 2"):
+        ifx_torch.optimize(nn.Hardswish().eval(), (torch.randn(1, 3),), frontend="export", dynamic_batch=True)
+    one = ifx_torch.optimize(nn.Hardswish().eval(), (torch.randn(1, 3),), frontend="export")  # batch 1: static
+    assert not ifx_torch.report(one).dynamic_batch
+    with pytest.raises(Exception, match="size|shape|dim"):
+        one(torch.randn(2, 3))
+    with pytest.raises(ValueError, match="dynamic_batch applies to frontend='export'"):
+        ifx_torch.optimize(nn.Hardswish().eval(), dynamic_batch=True)
+
+
+class DataDependent(nn.Module):
+    def forward(self, x):
+        if x.sum() > 0:
+            return F.hardswish(x)
+        return x
+
+
+def test_what_export_cannot_take_is_a_clear_error():
+    with pytest.raises(RuntimeError, match=r"torch\.export cannot export DataDependent.*torch\.cond.*"
+                                           r"frontend='torchscript'"):
+        ifx_torch.optimize(DataDependent().eval(), (torch.randn(2, 3),), frontend="export")
+    with pytest.raises(ValueError, match="pass example_inputs"):
+        ifx_torch.optimize(nn.Hardswish().eval(), frontend="export")
+    with pytest.raises(ValueError, match="frontend must be 'torchscript' or 'export'"):
+        ifx_torch.optimize(nn.Hardswish().eval(), frontend="dynamo")
+    with pytest.raises(RuntimeError, match="training mode"):
+        ifx_torch.optimize(nn.BatchNorm2d(3).train(), (torch.randn(2, 3, 4, 4),), frontend="export")
+
+
+# --- the result: graph replay, report, and no torch.jit ----------------------------------------------------
+
+def test_graph_replay_captures_per_batch_size():
+    from test_graph_replay import RecomputingBackend
+    model = squeeze.InBlock(squeeze.ConvSE()).eval()
+    exported = ifx_torch.optimize(model, (torch.randn(2, 8, 7, 5),), frontend="export")
+    backend = RecomputingBackend()
+    runner = ifx_torch.CudaGraphModule(exported, backend=backend)
+    with torch.no_grad():
+        for batch in (1, 3, 1, 3):
+            x = torch.randn(batch, 8, 7, 5)
+            torch.testing.assert_close(runner(x), model(x), rtol=1e-5, atol=1e-5)
+    assert backend.captures == 2 and runner.captured_graphs == 2
+    report = ifx_torch.report(runner)
+    assert report.graph_replay and report.captured_graphs == 2 and report.fused["squeeze_excite"] == 1
+    with pytest.raises(ValueError, match="cuda_graphs=True needs a model on a CUDA device"):
+        ifx_torch.optimize(model, (torch.randn(2, 8, 7, 5),), frontend="export", cuda_graphs=True)
+
+
+def test_optimized_module_is_for_inference():
+    exported = ifx_torch.optimize(nn.Hardswish().eval(), (torch.randn(2, 3),), frontend="export")
+    assert not exported.training and exported.eval() is exported
+    with pytest.raises(RuntimeError, match="for inference"):
+        exported.train()
+
+
+def _refuse_torch_jit(monkeypatch):
+    def refuse(name):
+        def call(*args, **kwargs):
+            raise AssertionError(f"torch.jit.{name} was called on the export path")
+        return call
+    for name in ("script", "trace", "trace_module", "freeze", "save", "load", "optimize_for_inference"):
+        monkeypatch.setattr(torch.jit, name, refuse(name))
+    monkeypatch.setattr(torch.jit._recursive, "wrap_cpp_module", refuse("_recursive.wrap_cpp_module"))
+
+
+def test_export_path_makes_no_torch_jit_call(monkeypatch):
+    _refuse_torch_jit(monkeypatch)
+    model = squeeze.InBlock(squeeze.MeanSE()).eval()
+    x = torch.randn(2, 8, 7, 5)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", message=optimize_module._TORCH_JIT_NOTICE, category=DeprecationWarning)
+        warnings.filterwarnings("error", message=optimize_module._TORCH_JIT_NOTICE, category=FutureWarning)
+        exported = ifx_torch.optimize(model, (x,), frontend="export")
+        report = ifx_torch.report(exported)
+        explanation = ifx_torch.explain(model, (x,), frontend="export")
+        with torch.no_grad():
+            torch.testing.assert_close(exported(x), model(x), rtol=1e-5, atol=1e-5)
+    assert report.fused["squeeze_excite"] == 1 and explanation.fused == report.fused
+
+
+# --- the TorchScript path's notices ---------------------------------------------------------------------------
+
+def _torch_2_14_script(real_script):
+    """torch.jit.script as torch 2.14 behaves: a FutureWarning on every call."""
+    def script(*args, **kwargs):
+        warnings.warn("`torch.jit.script` is deprecated. Please switch to `torch.compile` or `torch.export`.",
+                      FutureWarning, stacklevel=2)
+        return real_script(*args, **kwargs)
+    return script
+
+
+def test_torchscript_path_warns_once_in_its_own_words(monkeypatch):
+    monkeypatch.setattr(optimize_module, "_warned_torchscript", False)  # as in a fresh process
+    monkeypatch.setattr(torch.jit, "script", _torch_2_14_script(torch.jit.script))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for _ in range(2):
+            ifx_torch.optimize(spellings.ReluSixChain().eval())
+    ours = [w for w in caught if str(w.message).startswith("ifx_torch: the TorchScript front end")]
+    assert len(ours) == 1 and ours[0].category is FutureWarning
+    assert "frontend='export'" in str(ours[0].message) and "ifx_torch.save_package" in str(ours[0].message)
+    assert ours[0].filename == __file__  # it points at the caller's line
+    torchs = [w for w in caught if re.match(optimize_module._TORCH_JIT_NOTICE, str(w.message))
+              and w not in ours]
+    assert torchs == [], [str(w.message) for w in torchs]
+
+
+def test_torchscript_path_passes_other_warnings_on(monkeypatch):
+    monkeypatch.setattr(optimize_module, "_warned_torchscript", True)
+    model = explain_cases.NearMisses().eval()
+
+    def script(*args, **kwargs):
+        warnings.warn("something else about this model", UserWarning)
+        raise RuntimeError("cannot script")
+    monkeypatch.setattr(torch.jit, "script", script)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        ifx_torch.optimize(model, example_inputs=(_image(),))  # falls back to tracing, which says so
+    messages = [str(w.message) for w in caught]
+    assert "something else about this model" in messages
+    assert any("tracing it with example_inputs instead" in m for m in messages)
