@@ -31,7 +31,7 @@ build-cpp:
 	elif [ "$(REQUIRE_GTEST)" = 1 ]; then echo "GoogleTest is required here but missing"; exit 1; \
 	else echo "note: GoogleTest not found, the C++ tests will not be built"; fi; \
 	generator=; command -v ninja >/dev/null && generator="-G Ninja"; \
-	cmake -S . -B $(BUILD_DIR) $$generator -DIFX_BUILD_TESTS=$$gtest \
+	cmake -S . -B $(BUILD_DIR) $$generator -DIFX_BUILD_TESTS=$$gtest -DPython3_EXECUTABLE="$$(command -v $(PYTHON))" \
 	  -DCMAKE_PREFIX_PATH="$$($(PYTHON) -c 'import torch; print(torch.utils.cmake_prefix_path)');$(GTEST_ROOT)" \
 	  $(CMAKE_ARGS) >/dev/null && cmake --build $(BUILD_DIR) -j $(MAX_JOBS)
 

@@ -5,6 +5,7 @@ CUDA sources are compiled when the installed torch has CUDA and nvcc is found
 dependency on purpose: installing must never replace the torch already there.
 """
 import glob
+import importlib.util
 import os
 
 import torch
@@ -24,6 +25,18 @@ def with_cuda():
     return torch.version.cuda is not None and CUDA_HOME is not None
 
 
+def cutlass_include_dir():
+    """CUTLASS's C++ headers, from the nvidia-cutlass wheel (the implicit-GEMM convolution kernels
+    instantiate its templates). Found without importing cutlass_library, which pulls in cuda-python."""
+    spec = importlib.util.find_spec("cutlass_library")
+    if spec is not None and spec.submodule_search_locations:
+        include = os.path.join(list(spec.submodule_search_locations)[0], "source", "include")
+        if os.path.isfile(os.path.join(include, "cutlass", "cutlass.h")):
+            return include
+    raise RuntimeError("CUTLASS headers not found; install them with: "
+                       "pip install --no-deps nvidia-cutlass==4.2.0.0")
+
+
 def extension():
     cpu_sources = [s for s in sources("csrc/ops/*.cpp") if not s.endswith("_cuda.cpp")]
     cpu_sources += sources("csrc/passes/*.cpp") + sources("csrc/api/*.cpp") + ["csrc/python/module.cpp"]
@@ -34,9 +47,12 @@ def extension():
         return CppExtension("ifx_torch._C", cpu_sources, include_dirs=include_dirs,
                             extra_compile_args={"cxx": cxx_flags})
     cuda_sources = sources("csrc/ops/*_cuda.cpp") + sources("csrc/kernels/*.cu")
+    # CUTLASS's headers call constexpr host functions from device code.
+    nvcc_flags = ["-O3", "--expt-relaxed-constexpr"]
+    include_dirs.append(cutlass_include_dir())
     return CUDAExtension("ifx_torch._C", cpu_sources + cuda_sources, include_dirs=include_dirs,
                          define_macros=[("IFX_TORCH_WITH_CUDA", "1")],
-                         extra_compile_args={"cxx": cxx_flags, "nvcc": ["-O3"]})
+                         extra_compile_args={"cxx": cxx_flags, "nvcc": nvcc_flags})
 
 
 setup(

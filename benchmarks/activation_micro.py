@@ -13,7 +13,7 @@ device events only, so this is what a CUDA graph replay would cost), and wall
 time per call (CUDA events around N back-to-back calls: what eager pays,
 launch overhead included). Every variant's output is checked against a float64
 reference first, so a broken kernel cannot win. Compare ratios within one run,
-not absolute times across runs (design.md section 7).
+not absolute times across runs (docs/benchmarks.md, how we measure).
 
     python3 benchmarks/activation_micro.py [--iters N] [--json out.json]
     python3 benchmarks/activation_micro.py --allow-cpu   # smoke test without a GPU

@@ -2,11 +2,11 @@
 
     python3 benchmarks/cpp_vs_python.py [--device cuda|cpu] [--quick] [--models NAME ...]
         [--configs fp32 fp16-cl ...] [--warmup N] [--iters N] [--no-plain] [--ifx-run PATH]
-        [--json PATH] [--budget-s S]
+        [--json PATH]
 
 Per model (torchvision's mobilenet_v3_large and resnet50; the built-in definitions of
-ifx_torch.models when torchvision is missing) and config (fp32 with TF32 off, fp16
-channels_last), the model is optimized once in Python (ifx_torch.optimize without graph replay)
+ifx_torch.models when torchvision is missing) and config (fp32 with torch's default math,
+fp32-notf32 with TF32 off, fp16 channels_last; ifx_torch.bench's names), the model is optimized once in Python (ifx_torch.optimize without graph replay)
 and saved with torch.jit.save. The same file is then measured
 
 - in Python: torch.jit.load, wrapped in ifx_torch.CudaGraphModule as README says for a loaded
@@ -31,7 +31,6 @@ import re
 import subprocess
 import sys
 import tempfile
-import time
 import warnings
 from typing import List, Optional
 
@@ -39,12 +38,12 @@ import torch
 
 import ifx_torch
 from ifx_torch import models
-from ifx_torch.bench import CONFIGS as BENCH_CONFIGS, environment
+from ifx_torch.bench import CONFIGS as BENCH_CONFIGS, environment, math_settings
 from ifx_torch.timing import percentile, sync_latencies_ms
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # name -> (dtype, memory format): the benchmark's configurations that TOLERANCE covers
-CONFIGS = {name: BENCH_CONFIGS[name] for name in ("fp32", "fp32-cl", "fp16", "fp16-cl")}
+CONFIGS = {name: BENCH_CONFIGS[name] for name in ("fp32", "fp32-notf32", "fp32-cl", "fp16", "fp16-cl")}
 MODES = ["graphs", "plain"]
 # |C++ - Python| allowed, relative to the output's largest magnitude. Both sides run the same
 # file on the same device, so they normally agree bit for bit; kernels picked differently per
@@ -90,9 +89,9 @@ def model_builders():
 
 def prepare(build, config: str, size: int, device: torch.device, workdir: str, stem: str):
     """Optimize the model once, save it and its input. Returns (model path, input path, input)."""
-    dtype, memory_format = CONFIGS[config]
+    dtype, memory_format, _ = CONFIGS[config]
     torch.manual_seed(0)
-    # Random init: calibrated BN statistics keep activations finite in fp16 (design.md section 7).
+    # Random init: calibrated BN statistics keep activations finite in fp16 (docs/benchmarks.md).
     model = models.calibrate_batchnorm(build().to(device), (8, 3, size, size), device)
     model = model.to(dtype).to(memory_format=memory_format)
     optimized = ifx_torch.optimize(model, cuda_graphs=False)
@@ -124,14 +123,16 @@ GRAPHS_LINE = re.compile(r"graph replay: (\d+) signature")
 
 
 def run_cpp(ifx_run: str, model_path: str, input_path: str, device: torch.device, mode: str, warmup: int,
-            iters: int, timeout_s: float) -> dict:
+            iters: int, tf32: bool) -> dict:
     """The saved file run by the C++ program on the saved input."""
     output_path = input_path.replace(".input.pt", f".cpp-{mode}.out.pt")
-    command = [ifx_run, model_path, "--input", input_path, "--device", str(device), "--no-tf32",
+    command = [ifx_run, model_path, "--input", input_path, "--device", str(device),
                "--warmup", str(warmup), "--iters", str(iters), "--save-output", output_path]
+    if not tf32:  # ifx_run starts with libtorch's defaults, the same as Python's
+        command.append("--no-tf32")
     if mode == "graphs":
         command.append("--cuda-graphs")
-    result = subprocess.run(command, capture_output=True, text=True, timeout=timeout_s)
+    result = subprocess.run(command, capture_output=True, text=True, timeout=600)
     if result.returncode != 0:
         raise RuntimeError(f"ifx_run exited with {result.returncode}: {result.stderr.strip()[-300:]}")
     latency = LATENCY_LINE.search(result.stdout)
@@ -152,9 +153,11 @@ def compare(python_output: torch.Tensor, cpp_output: torch.Tensor):
     return diff, diff <= TOLERANCE[python_output.dtype] * scale and a.isfinite().all().item()
 
 
-def measure(row: Row, args, model_path, input_path, x, device, timeout_s) -> None:
-    python = run_python(model_path, x, row.mode, args.warmup, args.iters)
-    cpp = run_cpp(args.ifx_run, model_path, input_path, device, row.mode, args.warmup, args.iters, timeout_s)
+def measure(row: Row, args, model_path, input_path, x, device) -> None:
+    tf32 = CONFIGS[row.config].tf32
+    with math_settings(tf32):
+        python = run_python(model_path, x, row.mode, args.warmup, args.iters)
+    cpp = run_cpp(args.ifx_run, model_path, input_path, device, row.mode, args.warmup, args.iters, tf32)
     row.python_ms, row.python_p90_ms, row.python_graphs = python["p50"], python["p90"], python["graphs"]
     row.cpp_ms, row.cpp_p90_ms, row.cpp_graphs = cpp["p50"], cpp["p90"], cpp["graphs"]
     row.ratio = row.python_ms / row.cpp_ms if row.cpp_ms > 0 else None
@@ -165,23 +168,17 @@ def measure(row: Row, args, model_path, input_path, x, device, timeout_s) -> Non
 
 def run_all(args, device: torch.device) -> List[Row]:
     builders = model_builders()
-    start = time.perf_counter()
     rows: List[Row] = []
     with tempfile.TemporaryDirectory(prefix="cpp_vs_python_") as workdir:
-        for config in args.configs:  # fp32 of every model first: what the budget must not drop
+        for config in args.configs:
             for name in args.models:
                 source, build = builders[name]
                 pending = [Row(name, source, config, mode) for mode in args.modes]
                 rows += pending
-                left_s = args.budget_s - (time.perf_counter() - start)
-                if left_s <= 0:  # bounded: what did not fit is reported, not run
-                    for row in pending:
-                        row.status = "skipped: time budget spent"
-                    log(f"{name} {config}: skipped, time budget of {args.budget_s:.0f} s spent")
-                    continue
                 log(f"{name} ({source}) {config}: optimizing and saving")
                 try:
-                    paths = prepare(build, config, args.size, device, workdir, f"{name}-{config}")
+                    with math_settings(CONFIGS[config].tf32):
+                        paths = prepare(build, config, args.size, device, workdir, f"{name}-{config}")
                 except Exception as error:  # reported, and the run goes on
                     for row in pending:
                         row.status = f"error: optimize/save: {first_line(error)}"
@@ -189,7 +186,7 @@ def run_all(args, device: torch.device) -> List[Row]:
                     continue
                 for row in pending:
                     try:
-                        measure(row, args, *paths, device, timeout_s=max(30.0, left_s))
+                        measure(row, args, *paths, device)
                     except Exception as error:
                         row.status = f"error: {first_line(error)}"
                     log(progress_line(row))
@@ -228,7 +225,8 @@ def print_table(rows: List[Row], device: torch.device) -> None:
             f"{cell(row.ratio, 2)} | {row.max_diff:.2e} | {cell(row.agree)} | {graphs} |")
     note = "no graph replay on the CPU: both modes run the module as it is" if device.type == "cpu" else \
         "graphs: ifx_torch.CudaGraphModule in Python, ifx_run --cuda-graphs in C++"
-    log(f"\nbatch 1, p50 ms per call (sync after each); python/C++ above 1: C++ faster. {note}.")
+    log(f"\nbatch 1, p50 ms per call (sync after each); python/C++ above 1: C++ faster. {note}. fp32: torch's "
+        "default math (cuDNN TF32 on); fp32-notf32: TF32 off.")
 
 
 def parse_args(argv=None):
@@ -246,9 +244,6 @@ def parse_args(argv=None):
     parser.add_argument("--ifx-run", default=os.environ.get("IFX_RUN") or os.path.join(ROOT, "build", "cmake",
                                                                                         "ifx_run"))
     parser.add_argument("--json", help="write the rows and the environment here")
-    parser.add_argument("--budget-s", type=float, default=75.0,
-                        help="start no new model/config after this many seconds (default 75; one takes ~10-25 s "
-                             "on an H200)")
     args = parser.parse_args(argv)
     cpu = args.device == "cpu"
     args.configs = args.configs or (["fp32"] if cpu else ["fp32", "fp16-cl"])
@@ -269,15 +264,9 @@ def main(argv=None) -> int:
     device = torch.device(args.device)
     env = environment(device)
     log(f"cpp_vs_python: {env} ifx_run={args.ifx_run} size={args.size} warmup={args.warmup} iters={args.iters}")
-    saved_tf32 = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
-    try:
-        # fp32 means fp32 on both sides (ifx_run gets --no-tf32). Restored after: tests call main().
-        torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = False
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", DeprecationWarning)  # TorchScript's notices (torch >= 2.11)
-            rows = run_all(args, device)
-    finally:
-        torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = saved_tf32
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # TorchScript's notices (torch >= 2.11)
+        rows = run_all(args, device)
     print_table(rows, device)
     if args.json:
         settings = {key: getattr(args, key) for key in ("models", "configs", "modes", "size", "warmup", "iters",

@@ -3,14 +3,22 @@
 # that fit its time:  bash scripts/gpu_check.sh STAGE...   (default: all)
 #   build     the extension (CUDA, sm_90) and the C++ library, tools and GoogleTests
 #   test      the GoogleTests and every pytest (CUDA tests run here, skip elsewhere)
-#   conv      benchmarks/conv_fusion.py: whole models and the per-layer table
-#   ab        the A/B benchmark's default matrix (python -m ifx_torch.bench)
+#   test_gpu  the GoogleTests and only the pytest files with CUDA tests (and the export front end's)
+#   pytest    pytest on $PYTEST_ARGS only (a re-check of a few files)
+#   conv      benchmarks/conv_fusion.py (whole models) and conv_layers.py (per layer, dense and depthwise)
+#   ab        the A/B benchmark's default matrix (python -m ifx_torch.bench), torch's default math
+#   ab_notf32 the same models in fp32 with TF32 off
+#   replay    benchmarks/replay_overhead.py: the replay runner against a bare CUDAGraph.replay()
 #   latency   benchmarks/cpp_vs_python.py: the same optimized file from C++ and Python
 #   sweep     benchmarks/zoo_sweep.py: torchvision / timm models through optimize
 #   sanitize  the CUDA op tests under compute-sanitizer (memcheck, racecheck)
+# With DEADLINE=SECONDS, a stage still running that long after the start is
+# stopped (and reported failed) so that the logs come back whole.
 # Each stage logs to $RESULTS/STAGE.log (default ./out/results), next to its
 # JSON / CSV files. Carry .deps (Debian's libgtest-dev .deb) for the
-# GoogleTests. A stage that fails is reported; the others still run.
+# GoogleTests and .whl (the nvidia-cutlass wheel, which the GPU machine's
+# image lacks) for the build. A stage that fails is reported; the others
+# still run.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 RESULTS=${RESULTS:-out/results}
@@ -18,53 +26,73 @@ mkdir -p "$RESULTS"
 export TORCH_CUDA_ARCH_LIST=9.0 PYTHONUNBUFFERED=1 MAX_JOBS=${MAX_JOBS:-16} PYTHONPATH=python
 export IFX_RUN=build/cmake/ifx_run IFX_CONSUMER=build/consumer/ifx_consumer
 
+if ls .whl/*.whl >/dev/null 2>&1; then  # no package registry there: wheels travel with the tree
+  [ -d /tmp/site ] || python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl &&
+    export PYTHONPATH=python:/tmp/site
+fi
+
 deb=$(ls .deps/libgtest-dev_*.deb 2>/dev/null | head -n 1)
 if [ -n "$deb" ] && [ ! -f /usr/include/gtest/gtest.h ]; then
   dpkg -x "$deb" /tmp/gtest && export GTEST_ROOT=/tmp/gtest/usr
 fi
 
-stage_build() {
-  python3 setup.py -q build_ext --inplace && make build-cpp build-consumer
+stage_build() {  # the extension and the C++ library side by side: they share no objects
+  python3 setup.py -q build_ext --inplace > "$RESULTS/build-python.log" 2>&1 &
+  local python_build=$!
+  make build-cpp build-consumer > "$RESULTS/build-cpp.log" 2>&1
+  local cpp_status=$?
+  wait $python_build
+  local python_status=$?
+  tail -n 30 "$RESULTS/build-python.log" "$RESULTS/build-cpp.log"
+  [ $python_status -eq 0 ] && [ $cpp_status -eq 0 ]
 }
-stage_test() {
-  # The conv op tests once more with the pointwise kernel taking every 1x1 stride-1 conv, so
-  # its coverage does not hang on where the measured choice draws the line.
-  (cd build/cmake && ctest --output-on-failure -j "$MAX_JOBS") && python3 -m pytest -q -p no:cacheprovider &&
-    IFX_POINTWISE_KERNEL=always python3 -m pytest -q -p no:cacheprovider tests/python/test_layer_fusion.py \
-      -k "conv2d_act_cuda"
+stage_test() {  # the op tests force every kernel path that covers a call (tests/python/kernel_paths.py)
+  (cd build/cmake && ctest --output-on-failure -j "$MAX_JOBS") && python3 -m pytest -q -p no:cacheprovider
 }
+stage_test_gpu() {  # the GoogleTests and the test files that hold CUDA tests, plus the export front end
+  # (it meets the GPU machine's older torch); the rest is CPU-only and runs in CI
+  local files=($(grep -l "torch.cuda.is_available" tests/python/test_*.py) tests/python/test_export_*.py)
+  (cd build/cmake && ctest --output-on-failure -j "$MAX_JOBS") && python3 -m pytest -q -p no:cacheprovider "${files[@]}"
+}
+stage_pytest() { python3 -m pytest -q -p no:cacheprovider ${PYTEST_ARGS:-tests/python}; }  # PYTEST_ARGS: a subset
 stage_conv() {
-  python3 benchmarks/conv_fusion.py --models --iters 60 --json "$RESULTS/conv_models.json" &&
-    python3 benchmarks/conv_fusion.py --layers --json "$RESULTS/conv_layers.json"
+  python3 benchmarks/conv_fusion.py --iters 60 --json "$RESULTS/conv_models.json" &&
+    python3 benchmarks/conv_layers.py --kind dense --json "$RESULTS/conv_layers.json" &&
+    python3 benchmarks/conv_layers.py --kind depthwise --batch 1 8 64 --json "$RESULTS/depthwise_layers.json"
 }
-stage_ab() { python3 -m ifx_torch.bench --out "$RESULTS/ab"; }
+stage_ab() { python3 -m ifx_torch.bench --out "$RESULTS/ab" ${AB_ARGS:-}; }  # torch's default math (TF32 on) and fp16-cl
+stage_ab_notf32() { python3 -m ifx_torch.bench --configs fp32-notf32 --out "$RESULTS/ab-notf32"; }
+stage_replay() { python3 benchmarks/replay_overhead.py --json "$RESULTS/replay.json"; }
 stage_latency() { python3 benchmarks/cpp_vs_python.py --ifx-run "$IFX_RUN" --json "$RESULTS/cpp_vs_python.json"; }
 stage_sweep() { python3 benchmarks/zoo_sweep.py --out "$RESULTS/sweep" ${SWEEP_ARGS:-}; }
 stage_sanitize() {  # every CUDA kernel of ours, on a few shapes each: the sanitizers are slow
-  local subset="pointwise_on_single_pixel or large_depthwise or linear_act_cuda or (matches_float64 and float16)"
-  compute-sanitizer --tool memcheck --error-exitcode 9 python3 -m pytest -q -p no:cacheprovider \
-    tests/python/test_layer_fusion.py -k "$subset" &&
-    IFX_POINTWISE_KERNEL=always compute-sanitizer --tool memcheck --error-exitcode 9 python3 -m pytest -q \
-      -p no:cacheprovider tests/python/test_layer_fusion.py -k "pointwise_on_small_maps and not 64x64 and not 65x65" &&
-    compute-sanitizer --tool memcheck --error-exitcode 9 python3 -m pytest -q -p no:cacheprovider \
-      tests/python/test_ops.py -k "cuda" &&
-    compute-sanitizer --tool racecheck --error-exitcode 9 python3 -m pytest -q -p no:cacheprovider \
-      tests/python/test_layer_fusion.py -k "pointwise_on_single_pixel and float32" &&
-    IFX_POINTWISE_KERNEL=always compute-sanitizer --tool racecheck --error-exitcode 9 python3 -m pytest -q \
-      -p no:cacheprovider tests/python/test_layer_fusion.py -k "pointwise_on_small_maps and 300 and not 64x64 and not 65x65"
+  local fusion="(matches_float64 and (float16 or float32)) or pointwise_on_single_pixel or linear_act_cuda"
+  local sanitize=(compute-sanitizer --error-exitcode 9)
+  "${sanitize[@]}" --tool memcheck python3 -m pytest -q -p no:cacheprovider tests/python/test_layer_fusion.py -k "$fusion" &&
+    "${sanitize[@]}" --tool memcheck python3 -m pytest -q -p no:cacheprovider tests/python/test_squeeze_excite.py \
+      tests/python/test_ops.py -k cuda &&
+    "${sanitize[@]}" --tool racecheck python3 -m pytest -q -p no:cacheprovider tests/python/test_layer_fusion.py \
+      -k "matches_float64 and float32 and nhwc" &&
+    "${sanitize[@]}" --tool racecheck python3 -m pytest -q -p no:cacheprovider tests/python/test_squeeze_excite.py -k cuda
 }
+
+if [ "${1:-}" = "--stage" ]; then "stage_$2"; exit; fi
 
 python3 -c "import torch; print('torch', torch.__version__, 'cuda', torch.version.cuda, 'cudnn',
 torch.backends.cudnn.version(), torch.cuda.get_device_name() if torch.cuda.is_available() else 'no GPU')" |
   tee "$RESULTS/env.txt"
 stages=("$@")
-[ ${#stages[@]} -eq 0 ] && stages=(build test conv ab latency sweep sanitize)
+[ ${#stages[@]} -eq 0 ] && stages=(build test conv ab ab_notf32 replay latency sweep sanitize)
 failed=()
 for stage in "${stages[@]}"; do
   echo "=== $stage ($(date +%T))"
   start=$SECONDS
-  "stage_$stage" > >(tee "$RESULTS/$stage.log") 2>&1 || failed+=("$stage")
+  left=$(( ${DEADLINE:-86400} - SECONDS ))
+  if [ $left -le 0 ]; then echo "no time left"; failed+=("$stage"); continue; fi
+  timeout $left bash scripts/gpu_check.sh --stage "$stage" > >(tee "$RESULTS/$stage.log") 2>&1 || failed+=("$stage")
   echo "=== $stage took $((SECONDS - start)) s"
 done
 echo "=== failed stages: ${failed[*]:-none}"
+# When OUT names a folder, every log and result goes there as one archive.
+[ -n "${OUT:-}" ] && tar czf "$OUT/results.tgz" -C "$(dirname "$RESULTS")" "$(basename "$RESULTS")"
 [ ${#failed[@]} -eq 0 ]

@@ -13,6 +13,18 @@ has_module pytest || "$PYTHON" -m pip install pytest
 has_module setuptools || "$PYTHON" -m pip install setuptools
 command -v cmake >/dev/null || "$PYTHON" -m pip install cmake
 command -v ninja >/dev/null || "$PYTHON" -m pip install ninja
+# CUTLASS's C++ headers for the kernels. --no-deps: its Python side (and the
+# cuda-python it wants) is never used. IFX_CUTLASS_WHEEL may name a local copy
+# of the wheel for machines without a package registry.
+"$PYTHON" -c "import importlib.util,sys; sys.exit(importlib.util.find_spec('cutlass_library') is None)" ||
+  "$PYTHON" -m pip install --no-deps "${IFX_CUTLASS_WHEEL:-nvidia-cutlass==4.2.0.0}"
+
+# Triton's own config.pbtxt schema for the tests: tritonclient ships it as
+# tritonclient/grpc/model_config_pb2.py, generated code that needs protobuf >= 6.33.5 of major 6.
+# --no-deps: nothing of the client side (grpcio, numpy, ...) is used.
+has_module google.protobuf || "$PYTHON" -m pip install "protobuf>=6.33.5,<7"
+"$PYTHON" -c "import importlib.util,sys; sys.exit(importlib.util.find_spec('tritonclient') is None)" ||
+  "$PYTHON" -m pip install --no-deps "tritonclient==2.73.0"
 
 if [ ! -f /usr/include/gtest/gtest.h ] && [ -z "${GTEST_ROOT:-}" ] && command -v apt-get >/dev/null; then
   # Offline machines fail fast here; the C++ tests are then skipped (an error on CI).

@@ -2,21 +2,16 @@
 
 #include <algorithm>
 
+#include "activation_math.cuh"
+#include "element_dispatch.cuh"
+#include "launch.cuh"
 #include "element_math.cuh"
 
 namespace ifx::kernels {
 namespace {
 
-template <Activation A, typename C> __device__ __forceinline__ C apply(C x) {
-  if constexpr (A == Activation::kHardswish) {
-    return hardswish(x);
-  } else {
-    return hardsigmoid(x);
-  }
-}
-
-template <Activation A, typename T> __device__ __forceinline__ T apply_element(T v) {
-  return store_from_compute<T>(apply<A>(load_as_compute(v)));
+template <typename T> __device__ __forceinline__ T apply_element(Activation activation, T v) {
+  return store_from_compute<T>(activate(activation, load_as_compute(v)));
 }
 
 constexpr int kThreads = 256;
@@ -41,13 +36,15 @@ template <bool kStreaming> __device__ __forceinline__ void store_16_bytes(float4
 
 // One 16-byte vector per thread and grid-stride step; the last
 // numel % per_vector elements are done with scalar accesses by the same launch.
-template <Activation A, typename T, bool kStreaming>
-__global__ void activation_vector_kernel(const T* __restrict__ in, T* __restrict__ out, int64_t numel) {
+template <typename T, bool kStreaming>
+__global__ void activation_vector_kernel(Activation activation, const T* __restrict__ in, T* __restrict__ out,
+                                         int64_t numel) {
   constexpr int per_vector = 16 / sizeof(T);
   union Vector {
     float4 raw;
     T v[per_vector];
   };
+  wait_for_previous_kernel();
   const int64_t vectors = numel / per_vector;
   const int64_t stride = int64_t(gridDim.x) * blockDim.x;
   const float4* in_v = reinterpret_cast<const float4*>(in);
@@ -56,19 +53,21 @@ __global__ void activation_vector_kernel(const T* __restrict__ in, T* __restrict
     Vector chunk;
     chunk.raw = load_16_bytes<kStreaming>(in_v + i);
 #pragma unroll
-    for (int k = 0; k < per_vector; ++k) chunk.v[k] = apply_element<A>(chunk.v[k]);
+    for (int k = 0; k < per_vector; ++k) chunk.v[k] = apply_element(activation, chunk.v[k]);
     store_16_bytes<kStreaming>(out_v + i, chunk.raw);
   }
   for (int64_t i = vectors * per_vector + int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < numel; i += stride) {
-    out[i] = apply_element<A>(in[i]);
+    out[i] = apply_element(activation, in[i]);
   }
 }
 
-template <Activation A, typename T>
-__global__ void activation_scalar_kernel(const T* __restrict__ in, T* __restrict__ out, int64_t numel) {
+template <typename T>
+__global__ void activation_scalar_kernel(Activation activation, const T* __restrict__ in, T* __restrict__ out,
+                                         int64_t numel) {
+  wait_for_previous_kernel();
   const int64_t stride = int64_t(gridDim.x) * blockDim.x;
   for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < numel; i += stride) {
-    out[i] = apply_element<A>(in[i]);
+    out[i] = apply_element(activation, in[i]);
   }
 }
 
@@ -82,34 +81,20 @@ int grid_size(int64_t work_items) {
   return static_cast<int>(std::max<int64_t>(1, std::min(blocks, kMaxBlocks)));
 }
 
-template <Activation A, typename T>
-cudaError_t launch_typed(const void* input, void* output, int64_t numel, cudaStream_t stream) {
+template <typename T>
+cudaError_t launch_typed(Activation activation, const void* input, void* output, int64_t numel,
+                         cudaStream_t stream) {
   const T* in = static_cast<const T*>(input);
   T* out = static_cast<T*>(output);
-  if (is_16_byte_aligned(in) && is_16_byte_aligned(out)) {
-    constexpr int per_vector = 16 / sizeof(T);
-    const int blocks = grid_size(numel / per_vector);
-    if (numel * int64_t(sizeof(T)) >= kStreamingBytes) {
-      activation_vector_kernel<A, T, true><<<blocks, kThreads, 0, stream>>>(in, out, numel);
-    } else {
-      activation_vector_kernel<A, T, false><<<blocks, kThreads, 0, stream>>>(in, out, numel);
-    }
-  } else {
-    activation_scalar_kernel<A, T><<<grid_size(numel), kThreads, 0, stream>>>(in, out, numel);
+  if (!is_16_byte_aligned(in) || !is_16_byte_aligned(out)) {
+    return launch(activation_scalar_kernel<T>, grid_size(numel), kThreads, 0, stream, activation, in, out, numel);
   }
-  return cudaGetLastError();
-}
-
-template <Activation A>
-cudaError_t launch_for_type(ElementType type, const void* input, void* output, int64_t numel,
-                            cudaStream_t stream) {
-  switch (type) {
-    case ElementType::kFloat32: return launch_typed<A, float>(input, output, numel, stream);
-    case ElementType::kFloat16: return launch_typed<A, __half>(input, output, numel, stream);
-    case ElementType::kBFloat16: return launch_typed<A, __nv_bfloat16>(input, output, numel, stream);
-    case ElementType::kFloat64: return launch_typed<A, double>(input, output, numel, stream);
+  constexpr int per_vector = 16 / sizeof(T);
+  const int blocks = grid_size(numel / per_vector);
+  if (numel * int64_t(sizeof(T)) >= kStreamingBytes) {
+    return launch(activation_vector_kernel<T, true>, blocks, kThreads, 0, stream, activation, in, out, numel);
   }
-  return cudaErrorInvalidValue;
+  return launch(activation_vector_kernel<T, false>, blocks, kThreads, 0, stream, activation, in, out, numel);
 }
 
 }  // namespace
@@ -118,13 +103,9 @@ cudaError_t launch_activation(Activation activation, ElementType type, const voi
                               int64_t numel, cudaStream_t stream) {
   if (numel < 0) return cudaErrorInvalidValue;
   if (numel == 0) return cudaSuccess;
-  switch (activation) {
-    case Activation::kHardswish:
-      return launch_for_type<Activation::kHardswish>(type, input, output, numel, stream);
-    case Activation::kHardsigmoid:
-      return launch_for_type<Activation::kHardsigmoid>(type, input, output, numel, stream);
-  }
-  return cudaErrorInvalidValue;
+  return dispatch_element_type(type, [&](auto tag) {
+    return launch_typed<typename decltype(tag)::type>(activation, input, output, numel, stream);
+  });
 }
 
 }  // namespace ifx::kernels

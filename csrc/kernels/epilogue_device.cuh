@@ -4,8 +4,9 @@
 
 #include <cstdint>
 
-#include "conv_kernels.h"
+#include "activation_math.cuh"
 #include "element_math.cuh"
+#include "epilogue_args.h"
 
 namespace ifx::kernels {
 
@@ -18,27 +19,11 @@ template <typename T> struct alignas(16) Pack {
 
 inline bool aligned_16(const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; }
 
-// The activation is a runtime switch: it is uniform across the launch, so the
-// branch costs next to nothing, and one kernel per (type, activation) pair
-// would multiply the compile time for no measurable gain.
-template <typename C> __device__ __forceinline__ C activate(EpilogueActivation activation, C x) {
-  switch (activation) {
-    case EpilogueActivation::kNone: return x;
-    case EpilogueActivation::kRelu: return relu(x);
-    case EpilogueActivation::kRelu6: return clamp_0_6(x);
-    case EpilogueActivation::kHardswish: return hardswish(x);
-    case EpilogueActivation::kHardsigmoid: return hardsigmoid(x);
-    case EpilogueActivation::kSilu: return silu(x);
-    case EpilogueActivation::kSigmoid: return sigmoid(x);
-  }
-  return x;
-}
-
 // The pointers of an Epilogue, typed.
 template <typename T> struct TypedEpilogue {
   const T* __restrict__ bias;
   const T* __restrict__ residual;
-  EpilogueActivation activation;
+  Activation activation;
 
   explicit TypedEpilogue(const Epilogue& e)
       : bias(static_cast<const T*>(e.bias)), residual(static_cast<const T*>(e.residual)),

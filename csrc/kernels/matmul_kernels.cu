@@ -3,7 +3,9 @@
 #include <climits>
 #include <cstdint>
 
+#include "element_dispatch.cuh"
 #include "epilogue_device.cuh"
+#include "launch.cuh"
 
 namespace ifx::kernels {
 namespace {
@@ -20,6 +22,7 @@ __global__ void few_rows_matmul_kernel(const T* __restrict__ input, const T* __r
                                        T* __restrict__ output, FewRowsMatmulShape s, TypedEpilogue<T> epilogue) {
   using C = compute_t<T>;
   constexpr int kStep = kPacked ? Pack<T>::kSize : 1;
+  wait_for_previous_kernel();
   const int n = blockIdx.x * kWarpsPerBlock + threadIdx.x / kWarp;
   const int lane = threadIdx.x % kWarp;
   if (n >= s.out_features) return;  // the whole warp leaves together
@@ -85,32 +88,18 @@ cudaError_t launch_typed(const FewRowsMatmulShape& s, const void* input, const v
   // Rows start on 16-byte boundaries when the bases do and a row is a whole
   // number of packs.
   const bool packed = s.in_features % Pack<T>::kSize == 0 && aligned_16(input) && aligned_16(weight);
-  if (packed) {
-    few_rows_matmul_kernel<T, true><<<blocks, threads, 0, stream>>>(x, w, out, s, typed);
-  } else {
-    few_rows_matmul_kernel<T, false><<<blocks, threads, 0, stream>>>(x, w, out, s, typed);
-  }
-  return cudaGetLastError();
+  if (packed) return launch(few_rows_matmul_kernel<T, true>, blocks, threads, 0, stream, x, w, out, s, typed);
+  return launch(few_rows_matmul_kernel<T, false>, blocks, threads, 0, stream, x, w, out, s, typed);
 }
 
 }  // namespace
 
-bool few_rows_matmul_supported(const FewRowsMatmulShape& s) {
-  if (s.rows < 1 || s.rows > kFewRowsMax || s.in_features < 1 || s.out_features < 1) return false;
-  return int64_t(s.out_features) * s.in_features <= INT_MAX && int64_t(s.rows) * s.in_features <= INT_MAX &&
-         int64_t(s.rows) * s.out_features <= INT_MAX;
-}
-
 cudaError_t launch_few_rows_matmul(ElementType type, const FewRowsMatmulShape& shape, const void* input,
                                    const void* weight, void* output, const Epilogue& epilogue, cudaStream_t stream) {
   if (!few_rows_matmul_supported(shape)) return cudaErrorInvalidValue;
-  switch (type) {
-    case ElementType::kFloat32: return launch_typed<float>(shape, input, weight, output, epilogue, stream);
-    case ElementType::kFloat16: return launch_typed<__half>(shape, input, weight, output, epilogue, stream);
-    case ElementType::kBFloat16: return launch_typed<__nv_bfloat16>(shape, input, weight, output, epilogue, stream);
-    case ElementType::kFloat64: return launch_typed<double>(shape, input, weight, output, epilogue, stream);
-  }
-  return cudaErrorInvalidValue;
+  return dispatch_element_type(type, [&](auto tag) {
+    return launch_typed<typename decltype(tag)::type>(shape, input, weight, output, epilogue, stream);
+  });
 }
 
 }  // namespace ifx::kernels

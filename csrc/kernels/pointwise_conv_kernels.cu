@@ -6,13 +6,15 @@
 
 #include <mma.h>
 
+#include "element_dispatch.cuh"
 #include "epilogue_device.cuh"
+#include "launch.cuh"
 
 namespace ifx::kernels {
 namespace {
 
 constexpr int kWarp = 32;
-constexpr int kTile = 16;   // output pixels and output channels per block
+constexpr int kTile = kPointwiseTile;
 constexpr int kChunk = 16;  // input channels a warp takes per step
 constexpr int kLoadsPerLane = kTile * kChunk / kWarp;
 
@@ -194,6 +196,7 @@ __global__ void __launch_bounds__(max_warps<T>() * kWarp)
   __shared__ Tiles tiles[max_warps<T>()];
   C* partials = reinterpret_cast<C*>(tiles);
 
+  wait_for_previous_kernel();
   const int warp = threadIdx.x / kWarp, warps = blockDim.x / kWarp;
   const int pixel0 = blockIdx.x * kTile, channel0 = blockIdx.y * kTile;
   warp_tile_sums<T, kChannelsLast>(input, weight, s, pixel0, channel0, tiles[warp], partials + warp * kTile * kTile);
@@ -222,32 +225,19 @@ cudaError_t launch_typed(const PointwiseConvShape& s, const void* input, const v
   const int warps = steps < max_warps<T>() ? steps : max_warps<T>();
   const dim3 grid((s.batch * s.pixels + kTile - 1) / kTile, (s.out_channels + kTile - 1) / kTile);
   if (s.channels_last) {
-    pointwise_conv_kernel<T, true><<<grid, warps * kWarp, 0, stream>>>(x, w, out, s, typed);
-  } else {
-    pointwise_conv_kernel<T, false><<<grid, warps * kWarp, 0, stream>>>(x, w, out, s, typed);
+    return launch(pointwise_conv_kernel<T, true>, grid, warps * kWarp, 0, stream, x, w, out, s, typed);
   }
-  return cudaGetLastError();
+  return launch(pointwise_conv_kernel<T, false>, grid, warps * kWarp, 0, stream, x, w, out, s, typed);
 }
 
 }  // namespace
 
-bool pointwise_conv_supported(const PointwiseConvShape& s) {
-  if (s.batch < 1 || s.in_channels < 1 || s.out_channels < 1 || s.pixels < 1) return false;
-  const int64_t pixels = int64_t(s.batch) * s.pixels;
-  return pixels * s.in_channels <= INT_MAX && pixels * s.out_channels <= INT_MAX &&
-         int64_t(s.in_channels) * s.out_channels <= INT_MAX && (s.out_channels + kTile - 1) / kTile <= 65535;
-}
-
 cudaError_t launch_pointwise_conv(ElementType type, const PointwiseConvShape& shape, const void* input,
                                   const void* weight, void* output, const Epilogue& epilogue, cudaStream_t stream) {
   if (!pointwise_conv_supported(shape)) return cudaErrorInvalidValue;
-  switch (type) {
-    case ElementType::kFloat32: return launch_typed<float>(shape, input, weight, output, epilogue, stream);
-    case ElementType::kFloat16: return launch_typed<__half>(shape, input, weight, output, epilogue, stream);
-    case ElementType::kBFloat16: return launch_typed<__nv_bfloat16>(shape, input, weight, output, epilogue, stream);
-    case ElementType::kFloat64: return launch_typed<double>(shape, input, weight, output, epilogue, stream);
-  }
-  return cudaErrorInvalidValue;
+  return dispatch_element_type(type, [&](auto tag) {
+    return launch_typed<typename decltype(tag)::type>(shape, input, weight, output, epilogue, stream);
+  });
 }
 
 }  // namespace ifx::kernels

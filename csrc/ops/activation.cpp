@@ -5,14 +5,15 @@
 #include <ATen/ATen.h>
 #include <torch/library.h>
 
+#include "kernel_dtype.h"
+
 namespace ifx::ops {
 
 void check_activation_input(const at::Tensor& x, const char* op_name) {
   TORCH_CHECK(x.layout() == at::kStrided, op_name, ": expected a strided (dense) tensor, got layout ",
               x.layout());
-  const auto type = x.scalar_type();
-  TORCH_CHECK(type == at::kFloat || type == at::kHalf || type == at::kBFloat16 || type == at::kDouble,
-              op_name, ": expected a float32, float16, bfloat16 or float64 tensor, got ", type);
+  TORCH_CHECK(is_fused_dtype(x.scalar_type()), op_name, ": expected a ", fused_dtype_names(), " tensor, got ",
+              x.scalar_type());
 }
 
 at::Tensor allocate_activation_output(const at::Tensor& x) {

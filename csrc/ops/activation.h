@@ -5,8 +5,8 @@
 
 namespace ifx::ops {
 
-// Throws a readable error naming `op_name` unless `x` is a strided
-// float32/float16/bfloat16/float64 tensor.
+// Throws a readable error naming `op_name` unless `x` is a strided tensor of
+// a dtype the fused ops take (kernel_dtype.h).
 void check_activation_input(const at::Tensor& x, const char* op_name);
 
 // The output every backend returns: the input's exact strides when they are

@@ -5,6 +5,8 @@
 #include <ATen/ATen.h>
 #include <torch/library.h>
 
+#include "kernel_dtype.h"
+
 namespace ifx::ops {
 
 namespace {
@@ -60,7 +62,7 @@ at::MemoryFormat conv2d_output_format(const at::Tensor& input, const at::Tensor&
 
 at::Tensor conv2d_act_reference(const at::Tensor& input, const at::Tensor& weight,
                                 const std::optional<at::Tensor>& bias, const Conv2dParams& params,
-                                const std::optional<at::Tensor>& residual, EpilogueActivation activation) {
+                                const std::optional<at::Tensor>& residual, Activation activation) {
   at::Tensor y = at::conv2d(input, weight, bias, params.stride, params.padding, params.dilation, params.groups);
   // Some CPU conv backends ignore channels_last; pin the layout the meta
   // kernel promises.
@@ -68,11 +70,75 @@ at::Tensor conv2d_act_reference(const at::Tensor& input, const at::Tensor& weigh
   return epilogue_reference(std::move(y), residual, activation);
 }
 
+namespace {
+
+// The fused kernels take a residual laid out exactly like the output, of
+// the same dtype; broadcasting or promoting residuals take the ATen path.
+bool residual_fits(const std::optional<at::Tensor>& residual, const at::Tensor& input,
+                   const std::vector<int64_t>& output_size) {
+  if (!residual.has_value()) return true;
+  return residual->sizes() == at::IntArrayRef(output_size) && residual->scalar_type() == input.scalar_type() &&
+         residual->device() == input.device() && residual->layout() == at::kStrided;
+}
+
+bool same_device(const at::Tensor& input, const at::Tensor& weight, const std::optional<at::Tensor>& bias) {
+  return weight.device() == input.device() && (!bias.has_value() || bias->device() == input.device());
+}
+
+}  // namespace
+
+ConvCall describe_conv2d_act(const at::Tensor& input, const at::Tensor& weight, const std::optional<at::Tensor>& bias,
+                             const Conv2dParams& p, const std::optional<at::Tensor>& residual, Activation activation,
+                             const std::vector<int64_t>& out_size) {
+  ConvCall call;
+  call.kernels_apply = input.dim() == 4 && input.numel() > 0 && same_device(input, weight, bias) &&
+                       residual_fits(residual, input, out_size);
+  if (!call.kernels_apply) return call;
+  call.dtype = *fused_element_type(input.scalar_type());
+  call.channels_last = conv2d_output_format(input, weight) == at::MemoryFormat::ChannelsLast;
+  call.batch = input.size(0);
+  call.in_channels = input.size(1);
+  call.in_h = input.size(2);
+  call.in_w = input.size(3);
+  call.out_channels = weight.size(0);
+  call.out_h = out_size[2];
+  call.out_w = out_size[3];
+  call.kernel_h = weight.size(2);
+  call.kernel_w = weight.size(3);
+  call.stride_h = p.stride[0];
+  call.stride_w = p.stride[1];
+  call.pad_h = p.padding[0];
+  call.pad_w = p.padding[1];
+  call.dilation_h = p.dilation[0];
+  call.dilation_w = p.dilation[1];
+  call.groups = p.groups;
+  call.has_bias = bias.has_value();
+  call.has_residual = residual.has_value();
+  const auto aligned = [](const at::Tensor& t) { return reinterpret_cast<uintptr_t>(t.const_data_ptr()) % 16 == 0; };
+  call.residual_aligned = !residual.has_value() || aligned(*residual);
+  const bool is_1x1 = weight.size(2) == 1 && weight.size(3) == 1;
+  call.weight_channels_last = weight.is_contiguous(at::MemoryFormat::ChannelsLast) || (is_1x1 && weight.is_contiguous());
+  // A non-channels_last input is copied (aligned) first; one that is already
+  // channels_last is read where it is.
+  const bool input_aligned = !input.is_contiguous(at::MemoryFormat::ChannelsLast) || aligned(input);
+  call.operands_aligned = input_aligned && aligned(weight) && (!bias.has_value() || aligned(*bias)) &&
+                          call.residual_aligned;
+  call.activation = activation;
+  return call;
+}
+
+MathFlags current_math_flags() {
+  MathFlags flags;
+  flags.cudnn_enabled = at::globalContext().userEnabledCuDNN();
+  flags.allow_tf32 = at::globalContext().allowTF32CuDNN();
+  return flags;
+}
+
 }  // namespace ifx::ops
 
 TORCH_LIBRARY_FRAGMENT(ifx, m) {
-  // activation(conv2d(input, weight, bias, ...) + residual); activation is
-  // one of none, relu, relu6, hardswish, hardsigmoid, silu, sigmoid.
+  // activation(conv2d(input, weight, bias, ...) + residual); activation is a
+  // name of csrc/kernels/activations.h.
   m.def(
       "conv2d_act(Tensor input, Tensor weight, Tensor? bias, int[2] stride, int[2] padding, int[2] dilation, "
       "int groups, Tensor? residual, str activation) -> Tensor");

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "epilogue.h"
+#include "kernel_choice.h"
 
 namespace ifx::ops {
 
@@ -33,6 +34,15 @@ at::MemoryFormat conv2d_output_format(const at::Tensor& input, const at::Tensor&
 // differentiable path.
 at::Tensor conv2d_act_reference(const at::Tensor& input, const at::Tensor& weight,
                                 const std::optional<at::Tensor>& bias, const Conv2dParams& params,
-                                const std::optional<at::Tensor>& residual, EpilogueActivation activation);
+                                const std::optional<at::Tensor>& residual, Activation activation);
+
+// What choose_conv_path (kernel_choice.h) needs to know of a call whose
+// arguments passed check_conv2d_act_args; `out_size` is conv2d_output_size's.
+ConvCall describe_conv2d_act(const at::Tensor& input, const at::Tensor& weight, const std::optional<at::Tensor>& bias,
+                             const Conv2dParams& params, const std::optional<at::Tensor>& residual,
+                             Activation activation, const std::vector<int64_t>& out_size);
+
+// torch's math settings as the kernel choice reads them.
+MathFlags current_math_flags();
 
 }  // namespace ifx::ops

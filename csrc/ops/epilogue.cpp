@@ -1,40 +1,76 @@
 #include "epilogue.h"
 
 #include <ATen/ATen.h>
+#include <ATen/core/dispatch/Dispatcher.h>
 #include <c10/core/GradMode.h>
 
+#include <array>
 #include <string>
 
-namespace ifx::ops {
+#include "kernel_dtype.h"
 
-EpilogueActivation parse_activation(c10::string_view name, const char* op_name) {
-  if (name == "none") return EpilogueActivation::kNone;
-  if (name == "relu") return EpilogueActivation::kRelu;
-  if (name == "relu6") return EpilogueActivation::kRelu6;
-  if (name == "hardswish") return EpilogueActivation::kHardswish;
-  if (name == "hardsigmoid") return EpilogueActivation::kHardsigmoid;
-  if (name == "silu") return EpilogueActivation::kSilu;
-  if (name == "sigmoid") return EpilogueActivation::kSigmoid;
-  TORCH_CHECK(false, op_name, ": unknown activation '", std::string(name),
-              "'; expected one of none, relu, relu6, hardswish, hardsigmoid, silu, sigmoid");
+namespace ifx::ops {
+namespace {
+
+using UnaryOp = c10::TypedOperatorHandle<at::Tensor(const at::Tensor&)>;
+using InPlaceOp = c10::TypedOperatorHandle<at::Tensor&(at::Tensor&)>;
+
+// Each activation's ATen op and its in-place form, looked up once.
+struct AtenActivation {
+  std::optional<UnaryOp> op;
+  std::optional<InPlaceOp> in_place;
+};
+
+const AtenActivation& aten_activation(Activation activation) {
+  static const auto table = [] {
+    std::array<AtenActivation, kernels::kActivationCount> ops;
+    for (const auto& info : kernels::kActivations) {
+      const std::string name = info.aten_op;
+      if (name.empty()) continue;
+      auto& dispatcher = c10::Dispatcher::singleton();
+      ops[static_cast<int>(info.activation)] = {
+          dispatcher.findSchemaOrThrow(name.c_str(), "").typed<at::Tensor(const at::Tensor&)>(),
+          dispatcher.findSchemaOrThrow((name + "_").c_str(), "").typed<at::Tensor&(at::Tensor&)>()};
+    }
+    return ops;
+  }();
+  return table[static_cast<int>(activation)];
 }
 
-at::Tensor epilogue_reference(at::Tensor y, const std::optional<at::Tensor>& residual,
-                              EpilogueActivation activation) {
+}  // namespace
+
+Activation parse_activation(c10::string_view name, const char* op_name) {
+  for (const auto& info : kernels::kActivations) {
+    if (name == info.name) return info.activation;
+  }
+  TORCH_CHECK(false, op_name, ": unknown activation '", std::string(name), "'; expected one of ", activation_names());
+}
+
+const std::string& activation_names() {
+  static const std::string names = [] {
+    std::string joined;
+    for (const auto& info : kernels::kActivations) joined += std::string(joined.empty() ? "" : ", ") + info.name;
+    return joined;
+  }();
+  return names;
+}
+
+at::Tensor apply_activation(at::Tensor y, Activation activation, bool in_place) {
+  const AtenActivation& aten = aten_activation(activation);
+  if (!aten.op.has_value()) return y;
+  if (in_place) {
+    aten.in_place->call(y);
+    return y;
+  }
+  return aten.op->call(y);
+}
+
+at::Tensor epilogue_reference(at::Tensor y, const std::optional<at::Tensor>& residual, Activation activation) {
   // Out of place while autograd records (in-place ops would overwrite values
   // it saved); in place otherwise, since `y` is ours.
   const bool in_place = !(c10::GradMode::is_enabled() && (y.requires_grad() || (residual && residual->requires_grad())));
   if (residual.has_value()) y = at::add(y, *residual);
-  switch (activation) {
-    case EpilogueActivation::kNone: return y;
-    case EpilogueActivation::kRelu: return in_place ? at::relu_(y) : at::relu(y);
-    case EpilogueActivation::kRelu6: return in_place ? at::hardtanh_(y, 0, 6) : at::hardtanh(y, 0, 6);
-    case EpilogueActivation::kHardswish: return in_place ? at::hardswish_(y) : at::hardswish(y);
-    case EpilogueActivation::kHardsigmoid: return in_place ? at::hardsigmoid_(y) : at::hardsigmoid(y);
-    case EpilogueActivation::kSilu: return in_place ? at::silu_(y) : at::silu(y);
-    case EpilogueActivation::kSigmoid: return in_place ? at::sigmoid_(y) : at::sigmoid(y);
-  }
-  return y;
+  return apply_activation(std::move(y), activation, in_place);
 }
 
 void check_bias(const std::optional<at::Tensor>& bias, int64_t features, c10::ScalarType dtype, const char* op_name) {
@@ -48,9 +84,8 @@ void check_bias(const std::optional<at::Tensor>& bias, int64_t features, c10::Sc
 void check_float_tensor(const at::Tensor& t, const char* op_name, const char* argument) {
   TORCH_CHECK(t.layout() == at::kStrided, op_name, ": expected ", argument, " to be a strided (dense) tensor, got layout ",
               t.layout());
-  const auto type = t.scalar_type();
-  TORCH_CHECK(type == at::kFloat || type == at::kHalf || type == at::kBFloat16 || type == at::kDouble, op_name,
-              ": expected ", argument, " to be a float32, float16, bfloat16 or float64 tensor, got ", type);
+  TORCH_CHECK(is_fused_dtype(t.scalar_type()), op_name, ": expected ", argument, " to be a ", fused_dtype_names(),
+              " tensor, got ", t.scalar_type());
 }
 
 }  // namespace ifx::ops

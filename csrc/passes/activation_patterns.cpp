@@ -4,6 +4,7 @@
 #include <optional>
 
 #include "pattern_utils.h"
+#include "refusals.h"
 
 namespace ifx::passes {
 namespace {
@@ -215,14 +216,44 @@ Value* match_hardswish(Value* v, Chain& chain, const ChainOptions& options) {
   return nullptr;
 }
 
-bool is_safe_to_fuse(const Chain& chain, Value* input, torch::jit::AliasDb& alias_db) {
+std::string why_unsafe_to_fuse(const Chain& chain, Value* input, torch::jit::AliasDb& alias_db) {
   Node* final_node = chain.nodes.front();
   for (Node* node : chain.nodes) {
-    if (node->owningBlock() != final_node->owningBlock()) return false;
-    if (node->outputs().size() != 1) return false;
-    if (node != final_node && node->output()->uses().size() != 1) return false;
+    if (node->owningBlock() != final_node->owningBlock()) return "the chain spans blocks";
+    if (node != final_node && node->output()->uses().size() != 1) {
+      return std::string("an intermediate of the chain (") + node->kind().toQualString() + ") has another user";
+    }
   }
-  return has_supported_type(input) && !alias_db.hasWriters(input);
+  if (!has_supported_type(input)) return "its input is not a tensor of a dtype and device the fused ops take";
+  if (alias_db.hasWriters(input)) return "its input is written in place";
+  return "";
+}
+
+bool is_chain_clamp(Node* n) {
+  static const char* const kinds[] = {"aten::hardtanh", "aten::hardtanh_", "aten::clamp",
+                                      "aten::clamp_",   "aten::relu6",     "aten::relu6_"};
+  const std::string kind = n->kind().toQualString();
+  for (const char* k : kinds) {
+    if (kind == k) return true;
+  }
+  return false;
+}
+
+std::string why_clamp_is_unfused(Node* clamp) {
+  const std::string kind = clamp->kind().toQualString();
+  const bool has_bounds = kind.rfind("aten::hardtanh", 0) == 0 || kind.rfind("aten::clamp", 0) == 0;
+  if (has_bounds && clamp->inputs().size() >= 3 && !(is_number(clamp->input(1), 0) && is_number(clamp->input(2), 6))) {
+    return "bounds (" + describe_number(clamp->input(1)) + ", " + describe_number(clamp->input(2)) +
+           ") are not (0, 6): neither relu6 nor part of hardswish/hardsigmoid";
+  }
+  Node* producer = clamp->input(0)->node();
+  if (producer->kind() == c10::aten::add || producer->kind() == c10::aten::add_) {
+    Value* shift = constant_scalar(producer->input(0)) ? producer->input(0) : producer->input(1);
+    if (constant_scalar(shift) && !is_number(shift, 3)) {
+      return "clamps x + " + describe_number(shift) + ": hardswish/hardsigmoid need x + 3";
+    }
+  }
+  return "not part of a complete hardswish/hardsigmoid chain and not after a conv or linear it could join";
 }
 
 void replace_chain(const Chain& chain, Value* input, torch::jit::Symbol op) {

@@ -1,4 +1,4 @@
-// Matchers for the pieces of hardswish / hardsigmoid chains (design.md §5),
+// Matchers for the pieces of hardswish / hardsigmoid chains (docs/fusion.md),
 // shared by fuse_hardswish.cpp and fuse_hardsigmoid.cpp. They read functional
 // aten ops only: in-place spellings are first made functional by
 // functionalize_activation_chains.cpp where that is provably safe.
@@ -7,6 +7,7 @@
 #include <torch/csrc/jit/ir/alias_analysis.h>
 #include <torch/csrc/jit/ir/ir.h>
 
+#include <string>
 #include <vector>
 
 namespace ifx::passes {
@@ -35,11 +36,19 @@ Value* match_scale_sixth(Value* v, Chain& chain);    // v = a / 6 or a * (1/6)
 Value* match_hardsigmoid(Value* v, Chain& chain, const ChainOptions& options);  // v = hardsigmoid(x)
 Value* match_hardswish(Value* v, Chain& chain, const ChainOptions& options);    // v = hardswish(x)
 
-// True when replacing `chain` (computed from `input`) by one fused node keeps
+// "" when replacing `chain` (computed from `input`) by one fused node keeps
 // the graph's meaning: every intermediate has no user outside the chain, all
 // nodes share one block, nothing writes to `input` or its aliases, and its
 // dtype/device, where the graph records them, are ones the fused op supports.
-bool is_safe_to_fuse(const Chain& chain, Value* input, torch::jit::AliasDb& alias_db);
+// Otherwise the first of those that fails, as a refusal reason.
+std::string why_unsafe_to_fuse(const Chain& chain, Value* input, torch::jit::AliasDb& alias_db);
+
+// The clamps a chain is built around: clamp, hardtanh and relu6 (in place or not).
+bool is_chain_clamp(Node* n);
+
+// Why a chain clamp is in no fused chain: its bounds are not (0, 6), it clamps
+// x + c with c != 3, or the rest of the formula is missing.
+std::string why_clamp_is_unfused(Node* clamp);
 
 // Replaces the value computed by `chain` with `op(input)`, inserted before
 // the chain's final node. The chain's nodes are left dead for DCE.

@@ -5,9 +5,11 @@
 #include <torch/csrc/jit/passes/dead_code_elimination.h>
 #include <torch/csrc/jit/passes/graph_rewrite_helper.h>
 
+#include <string>
 #include <vector>
 
 #include "pattern_utils.h"
+#include "refusals.h"
 
 namespace ifx::passes {
 namespace {
@@ -64,15 +66,22 @@ std::pair<at::Tensor, at::Tensor> folded_weight_and_bias(const BatchNormConstant
   return {new_weight, shift.to(weight.scalar_type())};
 }
 
-bool fold_into_conv(Node* bn) {
+// Folds `bn` into the conv feeding it; returns why not, or "" when it did.
+std::string fold_into_conv(Node* bn) {
   Node* conv = bn->input(0)->node();
-  if (conv->kind() != c10::aten::conv2d || conv->owningBlock() != bn->owningBlock()) return false;
-  if (conv->output()->uses().size() != 1) return false;
+  if (conv->kind() != c10::aten::conv2d) {
+    return std::string("input comes from ") + conv->kind().toQualString() + ", not a conv2d";
+  }
+  if (conv->owningBlock() != bn->owningBlock()) return "the conv2d feeding it is in another block";
+  if (conv->output()->uses().size() != 1) return "the conv's output has other users";
   const auto weight = constant_tensor(conv->input(1));
   const auto bias = constant_tensor(conv->input(2));
-  if (!weight || weight->dim() != 4 || (!bias && !is_none(conv->input(2)))) return false;
+  if (!weight || weight->dim() != 4 || (!bias && !is_none(conv->input(2)))) {
+    return "the conv's weight or bias is not a constant";
+  }
   const auto constants = inference_batch_norm(bn);
-  if (!constants || !fits_conv(*constants, *weight, bias)) return false;
+  if (!constants) return "the statistics are not constants, or it runs in training mode";
+  if (!fits_conv(*constants, *weight, bias)) return "its parameters do not match the conv's channels, dtype or device";
 
   const auto [new_weight, new_bias] = folded_weight_and_bias(*constants, *weight, bias);
   torch::jit::Graph* graph = conv->owningGraph();
@@ -80,7 +89,7 @@ bool fold_into_conv(Node* bn) {
   conv->replaceInput(1, graph->insertConstant(new_weight));
   conv->replaceInput(2, graph->insertConstant(new_bias));
   bn->output()->replaceAllUsesWith(conv->output());
-  return true;
+  return "";
 }
 
 }  // namespace
@@ -90,7 +99,14 @@ int64_t FoldConvBatchNorm(const std::shared_ptr<torch::jit::Graph>& graph) {
   torch::jit::graph_rewrite_helper::replaceConvolutionWithAtenConv(g);
   const std::vector<Node*> batch_norms = nodes_of_kind(graph, c10::aten::batch_norm);
   int64_t folded = 0;
-  for (Node* bn : batch_norms) folded += fold_into_conv(bn) ? 1 : 0;
+  for (Node* bn : batch_norms) {
+    const std::string refusal = fold_into_conv(bn);
+    if (refusal.empty()) {
+      ++folded;
+    } else {
+      refuse(bn, refusal);
+    }
+  }
   if (folded > 0) torch::jit::EliminateDeadCode(graph);
   return folded;
 }

@@ -5,16 +5,20 @@
 #include <string>
 #include <unordered_set>
 
+#include "epilogue_patterns.h"
+
 namespace ifx::passes {
 namespace {
 
 // Only in-place ops on layer outputs: those are what a fused conv / linear
 // absorbs. Elsewhere the graph keeps its in-place ops and their memory savings.
 bool mutates_layer_output(torch::jit::Node* node) {
-  static const std::unordered_set<std::string> in_place_kinds = {
-      "aten::relu_",        "aten::relu6_",       "aten::hardtanh_", "aten::clamp_",   "aten::clamp_min_",
-      "aten::hardswish_",   "aten::hardsigmoid_", "aten::silu_",     "aten::sigmoid_", "aten::add_",
-  };
+  static const std::unordered_set<std::string> in_place_kinds = [] {
+    const auto& activations = in_place_epilogue_activation_kinds();
+    std::unordered_set<std::string> kinds(activations.begin(), activations.end());
+    kinds.insert("aten::add_");
+    return kinds;
+  }();
   static const std::unordered_set<std::string> layer_kinds = {
       "aten::conv2d", "aten::_convolution", "aten::batch_norm", "aten::linear", "aten::add",
   };

@@ -4,10 +4,12 @@
 #include <torch/csrc/jit/passes/dead_code_elimination.h>
 
 #include <unordered_set>
+#include <variant>
 #include <vector>
 
 #include "epilogue_patterns.h"
 #include "pattern_utils.h"
+#include "refusals.h"
 
 namespace ifx::passes {
 namespace {
@@ -26,20 +28,42 @@ struct ConvPlan {
   }
 };
 
-bool is_fusable_conv(Node* conv) {
-  if (!conv->matches("aten::conv2d(Tensor input, Tensor weight, Tensor? bias=None, int[2] stride=1, "
-                     "int[2] padding=0, int[2] dilation=1, int groups=1) -> Tensor")) {
-    return false;
-  }
-  if (!has_constant_weight_and_bias(conv, 4)) return false;
+using PlanOrReason = std::variant<ConvPlan, std::string>;
+
+const char* const kConv2dSchema =
+    "aten::conv2d(Tensor input, Tensor weight, Tensor? bias=None, int[2] stride=1, int[2] padding=0, "
+    "int[2] dilation=1, int groups=1) -> Tensor";
+
+// Why `conv`'s own arguments rule it out, or "" when they do not.
+std::string argument_refusal(Node* conv) {
+  if (!conv->matches(kConv2dSchema)) return "padding is a string ('same' or 'valid'); only int padding is fused";
+  if (!constant_tensor(conv->input(1))) return "weight is not a constant (frozen parameter)";
+  if (!has_constant_weight_and_bias(conv, 4)) return "weight or bias is not a constant float tensor of one dtype";
   for (size_t i = 3; i < 7; ++i) {
-    if (conv->input(i)->node()->kind() != c10::prim::Constant) return false;
+    if (conv->input(i)->node()->kind() != c10::prim::Constant) return "stride, padding, dilation or groups is not a constant";
   }
-  return has_supported_type(conv->input(0));
+  if (!has_supported_type(conv->input(0))) return "its input is not a tensor of a dtype and device the fused ops take";
+  return "";
 }
 
-std::optional<ConvPlan> plan_fusion(Node* conv, torch::jit::AliasDb& alias_db) {
-  if (!is_fusable_conv(conv)) return std::nullopt;
+// Why nothing after the conv's output `v` (used only by `user`, or by more) can join it.
+std::string follower_refusal(Value* v, const char* what) {
+  const size_t users = v->uses().size();
+  if (users != 1) return "output has " + std::to_string(users) + " users; fusing would compute it twice";
+  Node* user = v->uses()[0].user;
+  if (is_model_output(user)) return "nothing follows it but the model's output";
+  if (user->owningBlock() != v->node()->owningBlock()) return "its only user is in another block";
+  if (is_add(user)) return std::string("followed by an add that is not a plain residual (alpha != 1, the same tensor ") +
+                           "twice, or in place)";
+  if (is_activation_with_other_constants(user)) {
+    return std::string("followed by ") + user->kind().toQualString() + " with constants that are not a supported activation";
+  }
+  return std::string("no activation or residual add follows ") + what + ": its output goes straight to " +
+         user->kind().toQualString();
+}
+
+PlanOrReason plan_fusion(Node* conv, torch::jit::AliasDb& alias_db) {
+  if (std::string reason = argument_refusal(conv); !reason.empty()) return reason;
   ConvPlan plan{conv};
   Value* v = conv->output();
   Node* user = sole_user(v);
@@ -55,11 +79,13 @@ std::optional<ConvPlan> plan_fusion(Node* conv, torch::jit::AliasDb& alias_db) {
       plan.activation_name = *name;
     }
   }
-  if (plan.last() == nullptr) return std::nullopt;
+  if (plan.last() == nullptr) return follower_refusal(conv->output(), "the conv");
   // The fused op reads the conv input (and residual) where the chain ends.
   std::vector<Value*> read_late = {conv->input(0)};
   if (residual != nullptr) read_late.push_back(residual);
-  if (written_between(conv, plan.last(), read_late, alias_db)) return std::nullopt;
+  if (written_between(conv, plan.last(), read_late, alias_db)) {
+    return std::string("its input or residual is written in place before the fused op would run");
+  }
   return plan;
 }
 
@@ -87,10 +113,18 @@ std::map<std::string, int64_t> FuseConvEpilogue(const std::shared_ptr<torch::jit
   std::vector<ConvPlan> plans;
   std::unordered_set<Node*> claimed;  // conv1 + conv2 would otherwise be absorbed twice
   for (Node* conv : convs) {
-    auto plan = plan_fusion(conv, alias_db);
-    if (!plan || claimed.count(plan->last()) > 0) continue;
-    claimed.insert(plan->last());
-    plans.push_back(*plan);
+    PlanOrReason planned = plan_fusion(conv, alias_db);
+    if (auto* reason = std::get_if<std::string>(&planned)) {
+      refuse(conv, *reason);
+      continue;
+    }
+    const ConvPlan& plan = std::get<ConvPlan>(planned);
+    if (claimed.count(plan.last()) > 0) {
+      refuse(conv, "no activation or residual add follows the conv: its output is the residual of another fused conv2d");
+      continue;
+    }
+    claimed.insert(plan.last());
+    plans.push_back(plan);
   }
   std::map<std::string, int64_t> fused;
   for (const ConvPlan& plan : plans) {

@@ -1,5 +1,5 @@
 // Contract: replaces each hardsigmoid chain (clamp(x + 3, 0, 6) / 6 in the
-// spellings of design.md §5, and aten::hardsigmoid when options say so) by one
+// spellings of docs/fusion.md, and aten::hardsigmoid when options say so) by one
 // ifx::hardsigmoid node, when is_safe_to_fuse holds. Returns how many chains it
 // replaced; run after FuseHardswish, which absorbs x * hardsigmoid(x).
 #pragma once

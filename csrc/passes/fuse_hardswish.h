@@ -1,5 +1,5 @@
 // Contract: replaces each hardswish chain (x * clamp(x + 3, 0, 6) / 6 in the
-// spellings of design.md §5, x * hardsigmoid(x), and aten::hardswish when
+// spellings of docs/fusion.md, x * hardsigmoid(x), and aten::hardswish when
 // options say so) by one ifx::hardswish node, when is_safe_to_fuse holds.
 // Returns how many chains it replaced; run functionalize_activation_chains first.
 #pragma once

@@ -4,10 +4,12 @@
 #include <torch/csrc/jit/passes/dead_code_elimination.h>
 
 #include <string>
+#include <variant>
 #include <vector>
 
 #include "epilogue_patterns.h"
 #include "pattern_utils.h"
+#include "refusals.h"
 
 namespace ifx::passes {
 namespace {
@@ -18,18 +20,35 @@ struct LinearPlan {
   std::string activation_name;
 };
 
-bool is_fusable_linear(Node* linear) {
-  if (!linear->matches("aten::linear(Tensor input, Tensor weight, Tensor? bias=None) -> Tensor")) return false;
-  return has_constant_weight_and_bias(linear, 2) && has_supported_type(linear->input(0));
-}
+using PlanOrReason = std::variant<LinearPlan, std::string>;
 
-std::optional<LinearPlan> plan_fusion(Node* linear, torch::jit::AliasDb& alias_db) {
-  if (!is_fusable_linear(linear)) return std::nullopt;
-  Node* user = sole_user(linear->output());
-  if (user == nullptr || user->input(0) != linear->output()) return std::nullopt;
-  const auto name = match_epilogue_activation(user);
-  if (!name) return std::nullopt;
-  if (written_between(linear, user, {linear->input(0)}, alias_db)) return std::nullopt;
+PlanOrReason plan_fusion(Node* linear, torch::jit::AliasDb& alias_db) {
+  if (!constant_tensor(linear->input(1))) return std::string("weight is not a constant (frozen parameter)");
+  if (!has_constant_weight_and_bias(linear, 2)) {
+    return std::string("weight or bias is not a constant float tensor of one dtype");
+  }
+  if (!has_supported_type(linear->input(0))) {
+    return std::string("its input is not a tensor of a dtype and device the fused ops take");
+  }
+  Value* out = linear->output();
+  const size_t users = out->uses().size();
+  if (users != 1) return "output has " + std::to_string(users) + " users; fusing would compute it twice";
+  Node* user = out->uses()[0].user;
+  if (is_model_output(user)) return std::string("nothing follows it but the model's output");
+  const auto name = user->owningBlock() == linear->owningBlock() && user->input(0) == out
+                        ? match_epilogue_activation(user)
+                        : std::nullopt;
+  if (!name) {
+    if (is_add(user)) return std::string("followed by an add: linear + add is not fused, only linear + activation");
+    if (is_activation_with_other_constants(user)) {
+      return std::string("followed by ") + user->kind().toQualString() +
+             " with constants that are not a supported activation";
+    }
+    return std::string("no activation follows the linear: its output goes straight to ") + user->kind().toQualString();
+  }
+  if (written_between(linear, user, {linear->input(0)}, alias_db)) {
+    return std::string("its input is written in place before the fused op would run");
+  }
   return LinearPlan{linear, user, *name};
 }
 
@@ -51,7 +70,12 @@ std::map<std::string, int64_t> FuseLinearActivation(const std::shared_ptr<torch:
   torch::jit::AliasDb alias_db(graph);  // planned on the unchanged graph, as in fuse_conv_epilogue
   std::vector<LinearPlan> plans;
   for (Node* linear : linears) {
-    if (auto plan = plan_fusion(linear, alias_db)) plans.push_back(*plan);
+    PlanOrReason planned = plan_fusion(linear, alias_db);
+    if (auto* reason = std::get_if<std::string>(&planned)) {
+      refuse(linear, *reason);
+    } else {
+      plans.push_back(std::get<LinearPlan>(planned));
+    }
   }
   std::map<std::string, int64_t> fused;
   for (const LinearPlan& plan : plans) {

@@ -2,6 +2,8 @@
 
 #include <torch/csrc/jit/ir/constants.h>
 
+#include "ops/kernel_dtype.h"
+
 namespace ifx::passes {
 
 using torch::jit::toIValue;
@@ -44,13 +46,18 @@ Node* sole_user(Value* v) {
   return user->owningBlock() == v->node()->owningBlock() ? user : nullptr;
 }
 
+bool is_model_output(Node* user) {
+  if (user->kind() == c10::prim::Return) return true;
+  if (user->kind() != c10::prim::TupleConstruct && user->kind() != c10::prim::ListConstruct) return false;
+  const auto& uses = user->output()->uses();
+  return uses.size() == 1 && uses[0].user->kind() == c10::prim::Return;
+}
+
 bool has_supported_type(Value* v) {
   const auto tensor_type = v->type()->cast<c10::TensorType>();
   if (!tensor_type) return false;
   if (const auto dtype = tensor_type->scalarType()) {
-    if (!(*dtype == at::kFloat || *dtype == at::kHalf || *dtype == at::kBFloat16 || *dtype == at::kDouble)) {
-      return false;
-    }
+    if (!ops::is_fused_dtype(*dtype)) return false;
   }
   if (const auto device = tensor_type->device()) {
     if (!(device->is_cpu() || device->is_cuda())) return false;

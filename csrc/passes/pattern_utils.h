@@ -35,8 +35,12 @@ bool has_constant_weight_and_bias(Node* layer, int64_t weight_dim);
 // The only user of v, if v has exactly one and it is in v's block.
 Node* sole_user(Value* v);
 
+// True when `user` is the graph's return, or a tuple / list that only the
+// return takes: a value it takes is one of the model's outputs and nothing else.
+bool is_model_output(Node* user);
+
 // True when v is a tensor whose dtype and device, where the graph records
-// them, are ones the fused ops take (float types; CPU or CUDA).
+// them, are ones the fused ops take (ops/kernel_dtype.h; CPU or CUDA).
 bool has_supported_type(Value* v);
 
 // Every node of `kind` in the graph, nested blocks included, in program order.

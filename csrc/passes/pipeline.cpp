@@ -1,8 +1,11 @@
 #include "pipeline.h"
 
+#include <ATen/Context.h>
+
 #include <torch/csrc/jit/passes/dead_code_elimination.h>
 #include <torch/csrc/jit/runtime/graph_iterator.h>
 
+#include "channels_last_convs.h"
 #include "fold_conv_batchnorm.h"
 #include "functionalize_activation_chains.h"
 #include "functionalize_conv_chains.h"
@@ -10,12 +13,14 @@
 #include "fuse_hardsigmoid.h"
 #include "fuse_hardswish.h"
 #include "fuse_linear_activation.h"
+#include "fuse_squeeze_excitation.h"
 
 namespace ifx::passes {
 
 std::map<std::string, int64_t> RunPipeline(const std::shared_ptr<torch::jit::Graph>& graph,
-                                           const PipelineOptions& options) {
+                                           const PipelineOptions& options, std::vector<Refusal>* refused) {
   const ChainOptions chain_options{options.fuse_aten_activations};
+  const RecordRefusals recording;
   std::map<std::string, int64_t> fused;
   FunctionalizeActivationChains(graph);
   // Hardswish first: it absorbs the hardsigmoid inside x * hardsigmoid(x).
@@ -27,8 +32,14 @@ std::map<std::string, int64_t> RunPipeline(const std::shared_ptr<torch::jit::Gra
     if (const int64_t folded = FoldConvBatchNorm(graph)) fused["conv+batch_norm"] = folded;
     fused.merge(FuseConvEpilogue(graph));
     fused.merge(FuseLinearActivation(graph));
+    if (options.fuse_squeeze_excitation) {
+      if (const int64_t blocks = FuseSqueezeExcitation(graph)) fused["squeeze_excite"] = blocks;
+    }
+    UseChannelsLastConvs(graph, options.conv_layout, at::globalContext().allowTF32CuDNN());
   }
   torch::jit::EliminateDeadCode(graph);
+  std::vector<Refusal> reasons = TakeRefusals(graph);  // also clears them from the graph
+  if (refused != nullptr) *refused = std::move(reasons);
   return fused;
 }
 

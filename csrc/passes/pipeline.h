@@ -5,24 +5,25 @@
 
 #include <map>
 #include <string>
+#include <vector>
+
+#include "ifx_torch/ifx_torch.h"
+#include "refusals.h"
 
 namespace ifx::passes {
 
-struct PipelineOptions {
-  // Also rewrite aten::hardswish / aten::hardsigmoid into ifx's ops (measured
-  // no slower on CUDA, the same kernel on CPU), so later fusions see one form.
-  bool fuse_aten_activations = true;
-  // Fold batch norms into convs and fuse conv2d / linear with what follows
-  // them into ifx::conv2d_act / ifx::linear_act.
-  bool fuse_layers = true;
-};
+// The options of ifx_torch::optimize (ifx_torch.h), one struct for C++, the
+// Python binding and Python's keywords.
+using PipelineOptions = ifx_torch::OptimizeOptions;
 
 // Runs every pass in order; returns how many times each pattern was fused,
 // keyed by pattern name: "hardswish" and "hardsigmoid" (zero counts included),
-// "conv+batch_norm" (folds), and "conv2d+add+relu", "linear+hardswish", ...
-// for each layer pattern found.
+// "conv+batch_norm" (folds), "conv2d+add+relu", "linear+hardswish", ... for
+// each layer pattern found, and "squeeze_excite" (blocks). When `refused` is given, it receives why each
+// candidate still in the graph was left alone (refusals.h).
 std::map<std::string, int64_t> RunPipeline(const std::shared_ptr<torch::jit::Graph>& graph,
-                                           const PipelineOptions& options = {});
+                                           const PipelineOptions& options = {},
+                                           std::vector<Refusal>* refused = nullptr);
 
 // Counts the aten:: and ifx:: nodes of a graph by kind, nested blocks included.
 std::map<std::string, int64_t> OpHistogram(const std::shared_ptr<torch::jit::Graph>& graph);

@@ -1,12 +1,17 @@
-// ifx_run: load a TorchScript file, optionally optimize it with ifx_torch, run
-// it on seeded random inputs and print its outputs and latency.
+// ifx_run: load a TorchScript file, optionally optimize it with ifx_torch, or an
+// AOTInductor package (.pt2) that ifx_torch.save_package wrote; run it on seeded
+// random inputs and print its outputs and latency.
 //
-//   ifx_run model.pt (--shape 1,3,224,224 [--shape ...] | --input inputs.pt) [--optimize]
+//   ifx_run model.pt|model.pt2 (--shape 1,3,224,224 [--shape ...] | --input inputs.pt) [--optimize]
 //           [--device cpu|cuda] [--dtype float32|float16|bfloat16|float64] [--seed N] [--iters N]
 //           [--warmup N] [--save-output out.pt] [--save-optimized opt.pt] [--no-tf32] [--cuda-graphs]
 //           [--auto-fusion]
 //
-// --cuda-graphs runs the model through ifx_torch::CudaGraphModule (graph replay on CUDA).
+// --cuda-graphs runs the model through ifx_torch::CudaGraphModule (graph replay on CUDA; a
+// package through its GraphCall constructor).
+// A .pt2 is loaded with ifx_torch::load_package onto --device (it must be the device type the
+// package was compiled for); --optimize, --save-optimized and --auto-fusion apply to
+// TorchScript files only. Its outputs print as a TorchScript model's do (one tensor: "output").
 // --auto-fusion turns on plugin mode (ifx_torch::enable_auto_fusion) and prints the
 // ops of the graph TorchScript's executor last ran.
 // Inputs are torch::randn(shape) after torch::manual_seed(seed), drawn on the
@@ -28,6 +33,8 @@
 #include <fstream>
 #include <iostream>
 #include <iterator>
+#include <memory>
+#include <optional>
 #include <sstream>
 #include <stdexcept>
 #include <string>
@@ -57,7 +64,7 @@ struct Options {
 
 [[noreturn]] void usage_error(const std::string& message) {
   std::cerr << "ifx_run: " << message << "\n"
-            << "usage: ifx_run MODEL.pt (--shape 1,3,224,224 [--shape ...] | --input INPUTS.pt) [--optimize]\n"
+            << "usage: ifx_run MODEL.pt|MODEL.pt2 (--shape 1,3,224,224 [--shape ...] | --input INPUTS.pt) [--optimize]\n"
             << "               [--device cpu|cuda] [--dtype float32|float16|bfloat16|float64] [--seed N] [--iters N]\n"
             << "               [--warmup N] [--save-output OUT.pt] [--save-optimized OPT.pt] [--no-tf32]\n"
             << "               [--cuda-graphs] [--auto-fusion]\n";
@@ -92,6 +99,16 @@ int parse_count(const std::string& flag, const std::string& text) {
   usage_error("bad " + flag + " '" + text + "': expected a non-negative integer");
 }
 
+bool is_package(const std::string& path) {
+  return path.size() >= 4 && path.compare(path.size() - 4, 4, ".pt2") == 0;
+}
+
+// A package's outputs as a TorchScript model would return them: one tensor, or a tuple.
+torch::IValue package_output(std::vector<torch::Tensor> outputs) {
+  if (outputs.size() == 1) return outputs.front();
+  return c10::ivalue::Tuple::create(std::vector<torch::IValue>(outputs.begin(), outputs.end()));
+}
+
 Options parse_options(int argc, char** argv) {
   Options options;
   for (int i = 1; i < argc; ++i) {
@@ -121,6 +138,10 @@ Options parse_options(int argc, char** argv) {
   if (options.model_path.empty()) usage_error("no model path given");
   if (options.shapes.empty() && options.input_path.empty()) usage_error("give at least one --shape, or --input");
   if (!options.shapes.empty() && !options.input_path.empty()) usage_error("give --shape or --input, not both");
+  if (is_package(options.model_path) && (options.optimize || !options.save_optimized.empty() || options.auto_fusion)) {
+    usage_error("--optimize, --save-optimized and --auto-fusion apply to TorchScript files; a .pt2 package is "
+                "optimized already (ifx_torch.save_package)");
+  }
   return options;
 }
 
@@ -223,8 +244,17 @@ int main(int argc, char** argv) {
     if (options.auto_fusion) ifx_torch::enable_auto_fusion();
     // Loading onto the device also moves a frozen model's weights, which are
     // constants that Module::to() leaves where they are.
-    torch::jit::Module module = torch::jit::load(options.model_path, device);
-    module.eval();
+    const bool package_file = is_package(options.model_path);
+    std::optional<ifx_torch::Package> package;
+    torch::jit::Module module;
+    if (package_file) {
+      package = ifx_torch::load_package(options.model_path, device);
+      std::cout << "package loaded onto " << device << "; report "
+                << package->report_json() << "\n";
+    } else {
+      module = torch::jit::load(options.model_path, device);
+      module.eval();
+    }
     if (options.optimize) {
       const auto start = std::chrono::steady_clock::now();
       module = ifx_torch::optimize(module);
@@ -243,8 +273,19 @@ int main(int argc, char** argv) {
       }
     }
 
-    ifx_torch::CudaGraphModule runner(module);
-    auto forward = [&]() { return options.cuda_graphs ? runner.forward(inputs) : module.forward(inputs); };
+    // A package's call: the tensors in, its flattened outputs out.
+    const ifx_torch::GraphCall run_package = [&package](const std::vector<torch::IValue>& args) {
+      std::vector<torch::Tensor> tensors;
+      for (const auto& arg : args) tensors.push_back(arg.toTensor());
+      return package_output((*package)(tensors));
+    };
+    std::unique_ptr<ifx_torch::CudaGraphModule> runner =
+        package_file ? std::make_unique<ifx_torch::CudaGraphModule>(run_package, ifx_torch::CudaGraphOptions{})
+                     : std::make_unique<ifx_torch::CudaGraphModule>(module);
+    auto forward = [&]() {
+      if (options.cuda_graphs) return runner->forward(inputs);
+      return package_file ? run_package(inputs) : module.forward(inputs);
+    };
 
     torch::IValue output;
     for (int i = 0; i < options.warmup; ++i) output = forward();
@@ -257,7 +298,7 @@ int main(int argc, char** argv) {
       latencies_ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count());
     }
     if (options.iters == 0) output = forward();
-    if (options.cuda_graphs) std::cout << "graph replay: " << runner.captured_graphs() << " signature(s) captured\n";
+    if (options.cuda_graphs) std::cout << "graph replay: " << runner->captured_graphs() << " signature(s) captured\n";
     if (options.auto_fusion) print_executed_ops();
 
     print_outputs(output);

@@ -3,6 +3,9 @@
     opt = ifx_torch.optimize(model.eval())
     print(ifx_torch.report(opt))
 
+    opt = ifx_torch.optimize(model.eval(), (x,), frontend="export")   # torch.export, no TorchScript
+    ifx_torch.save_package(opt, "model.pt2")                           # AOTInductor; C++: ifx_torch::load_package
+
 Importing the package registers the ``torch.ops.ifx`` operators, which a saved
 optimized model needs when it is loaded with ``torch.jit.load``.
 """
@@ -28,11 +31,15 @@ def _load_cxx_runtime_globally():
 
 _load_cxx_runtime_globally()
 from . import _C  # noqa: E402,F401  (registers torch.ops.ifx.*)
+from ._C import auto_fusion_enabled, disable_auto_fusion, enable_auto_fusion  # noqa: E402  (plugin mode)
 from .explain import Explanation, explain
+from .export_frontend import ExportedModule, load_package, save_package
 from .graph_replay import CudaGraphModule
 from .optimize import optimize
 from .report import Report, report
 from .triton import export_triton
 
-__all__ = ["optimize", "report", "explain", "export_triton", "Report", "Explanation", "CudaGraphModule"]
+__all__ = ["optimize", "report", "explain", "export_triton", "Report", "Explanation", "CudaGraphModule",
+           "enable_auto_fusion", "disable_auto_fusion", "auto_fusion_enabled", "save_package", "load_package",
+           "ExportedModule"]
 __version__ = "0.1.0"

@@ -1,8 +1,11 @@
 """The A/B benchmark: ifx_torch against eager PyTorch and its peers, side by side in one run.
 
     python -m ifx_torch.bench [--models NAME ...] [--batch 1 64] [--configs fp32 fp16-cl]
-                              [--skip VARIANT ...] [--out DIR] [--quick]
+                              [--variants VARIANT ...] [--skip VARIANT ...] [--out DIR] [--quick]
     python benchmarks/ab.py ...            (the same program)
+
+Configurations: fp32 runs torch's default math (cuDNN may use TF32 for convs), fp32-notf32
+turns TF32 off; -cl is channels_last; fp16 / bf16 likewise. Every row says which math it ran.
 
 Models: built-in names (see --list), ``torchvision:NAME`` and ``timm:NAME`` when those packages
 import, a TorchScript file (``path.pt``), or ``package.module:factory``. Variants: eager,
@@ -15,6 +18,7 @@ speedup over eager and over the best peer. Writes results.csv, results.json (wit
 environment) and, when matplotlib imports, latency.png into --out.
 """
 import argparse
+import contextlib
 import csv
 import dataclasses
 import importlib
@@ -25,7 +29,7 @@ import statistics
 import sys
 import time
 import warnings
-from typing import Callable, Dict, List, Optional
+from typing import Callable, Dict, List, NamedTuple, Optional
 
 import torch
 
@@ -42,17 +46,50 @@ BUILTIN_MODELS = {
     "resnet18": builtin_models.resnet18,
     "resnet50": builtin_models.resnet50,
 }
-# name -> (dtype, memory format)
+class Config(NamedTuple):
+    dtype: torch.dtype
+    memory_format: torch.memory_format
+    tf32: bool  # torch's default math (cuDNN convs in TF32 on CUDA), or TF32 off everywhere
+
+
+# The fp32 configurations run torch's default math, as users do; "-notf32" ones turn TF32 off.
 CONFIGS = {
-    "fp32": (torch.float32, torch.contiguous_format),
-    "fp32-cl": (torch.float32, torch.channels_last),
-    "fp16": (torch.float16, torch.contiguous_format),
-    "fp16-cl": (torch.float16, torch.channels_last),
-    "bf16": (torch.bfloat16, torch.contiguous_format),
-    "bf16-cl": (torch.bfloat16, torch.channels_last),
+    "fp32": Config(torch.float32, torch.contiguous_format, True),
+    "fp32-notf32": Config(torch.float32, torch.contiguous_format, False),
+    "fp32-cl": Config(torch.float32, torch.channels_last, True),
+    "fp32-cl-notf32": Config(torch.float32, torch.channels_last, False),
+    "fp16": Config(torch.float16, torch.contiguous_format, True),
+    "fp16-cl": Config(torch.float16, torch.channels_last, True),
+    "bf16": Config(torch.bfloat16, torch.contiguous_format, True),
+    "bf16-cl": Config(torch.bfloat16, torch.channels_last, True),
 }
+
+
+def math_description(config: str) -> str:
+    """What a table says of a configuration's math settings."""
+    if CONFIGS[config].dtype != torch.float32:
+        return "16-bit"
+    return "TF32 on (torch's default)" if CONFIGS[config].tf32 else "TF32 off"
+
+
+@contextlib.contextmanager
+def math_settings(tf32: bool):
+    """torch's default math (cuDNN may use TF32 for fp32 convs; matmuls stay fp32) or TF32 off
+    everywhere, for one block; the caller's flags are restored after it."""
+    saved = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
+    torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = tf32, False
+    try:
+        yield
+    finally:
+        torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = saved
+
+
 VARIANTS = ["eager", "jit.freeze", "optimize_for_inference", "ofi+cuda_graph", "compile", "compile-reduce-overhead",
             "ifx_torch", "ifx_torch+graphs"]
+# The peers a user would otherwise pick (the A/B matrix's default): eager, optimize_for_inference
+# without and with a hand-made CUDA graph, and torch.compile's fastest mode.
+DEFAULT_VARIANTS = ["eager", "optimize_for_inference", "ofi+cuda_graph", "compile-reduce-overhead", "ifx_torch",
+                    "ifx_torch+graphs"]
 CUDA_ONLY = {"ofi+cuda_graph", "compile-reduce-overhead", "ifx_torch+graphs"}
 PEERS = [v for v in VARIANTS if not v.startswith("ifx_torch") and v != "eager"]
 
@@ -63,6 +100,7 @@ class Row:
     config: str
     batch: int
     variant: str
+    math: str = ""  # the fp32 math settings: TF32 on (torch's default) or off
     status: str = "ok"
     latency_ms: Optional[float] = None
     p90_ms: Optional[float] = None
@@ -103,10 +141,10 @@ def default_models(device: torch.device) -> List[str]:
         return ["mobilenet_v3_small"]
     try:
         import torchvision  # noqa: F401
-        return ["torchvision:mobilenet_v3_large", "torchvision:mobilenet_v3_small", "torchvision:resnet50",
-                "mobilenet_v3_large_hand_written"]
+        return ["torchvision:mobilenet_v3_large", "mobilenet_v3_large_hand_written", "torchvision:resnet50",
+                "torchvision:efficientnet_b0"]
     except ImportError:
-        return ["mobilenet_v3_large", "mobilenet_v3_small", "resnet50", "mobilenet_v3_large_hand_written"]
+        return ["mobilenet_v3_large", "mobilenet_v3_large_hand_written", "resnet50"]
 
 
 def environment(device: torch.device) -> Dict[str, str]:
@@ -202,7 +240,7 @@ def errors(output: torch.Tensor, reference: torch.Tensor):
 def measure_model(name, args, device, progress) -> List[Row]:
     rows = []
     for config in args.configs:
-        dtype, memory_format = CONFIGS[config]
+        dtype, memory_format, tf32 = CONFIGS[config]
         torch.manual_seed(0)
         base = load_model(name).eval()
         if not isinstance(base, torch.jit.ScriptModule):
@@ -215,14 +253,14 @@ def measure_model(name, args, device, progress) -> List[Row]:
             model = base.to(device=device, dtype=dtype).to(memory_format=memory_format)
             x = x32.to(device=device, dtype=dtype).contiguous(memory_format=memory_format)
             for variant in args.variants:
-                row = Row(name, config, batch, variant)
+                row = Row(name, config, batch, variant, math_description(config))
                 rows.append(row)
                 if variant in CUDA_ONLY and device.type != "cuda":
                     row.status = "skipped: CUDA only"
                     progress(row)
                     continue
                 try:
-                    with torch.no_grad(), warnings.catch_warnings():
+                    with torch.no_grad(), warnings.catch_warnings(), math_settings(tf32):
                         warnings.simplefilter("ignore")
                         start = time.perf_counter()
                         fn = build_variant(variant, model, x)
@@ -267,13 +305,13 @@ def _cell(value):
 
 
 def print_table(rows: List[Row]) -> None:
-    shown = ["model", "config", "batch", "variant", "latency_ms", "p90_ms", "images_per_s", "kernels", "max_abs_err",
+    shown = ["model", "config", "math", "batch", "variant", "latency_ms", "p90_ms", "images_per_s", "kernels", "max_abs_err",
              "build_s", "speedup_vs_eager", "speedup_vs_best_peer"]
     print("\n" + " | ".join(shown))
     for row in rows:
         values = dataclasses.asdict(row)
         cells = [_cell(values[c]) for c in shown] if row.status == "ok" else [
-            row.model, row.config, str(row.batch), row.variant, row.status]
+            row.model, row.config, row.math, str(row.batch), row.variant, row.status]
         print(" | ".join(cells))
 
 
@@ -346,7 +384,9 @@ def parse_args(argv=None):
     parser.add_argument("--batch", nargs="+", type=int)
     parser.add_argument("--configs", nargs="+", choices=sorted(CONFIGS))
     parser.add_argument("--device", choices=["cuda", "cpu"])
-    parser.add_argument("--variants", nargs="+", choices=VARIANTS, default=VARIANTS)
+    parser.add_argument("--variants", nargs="+", choices=VARIANTS,
+                        help="default: every variant on the CPU, the A/B matrix's peers on CUDA "
+                             f"({' '.join(DEFAULT_VARIANTS)})")
     parser.add_argument("--skip", nargs="+", choices=VARIANTS, default=[], help="variants to switch off")
     parser.add_argument("--iters", type=int)
     parser.add_argument("--warmup", type=int, default=5)
@@ -361,12 +401,14 @@ def parse_args(argv=None):
         args.batch, args.configs, args.iters, args.warmup, args.image_size = args.batch or [1], ["fp32"], 3, 2, 64
         args.skip = sorted(set(args.skip) | {"compile", "compile-reduce-overhead"})
     cpu = device.type == "cpu"
+    asked_variants = args.variants is not None
+    args.variants = args.variants or (VARIANTS if cpu or args.quick else DEFAULT_VARIANTS)
     args.models = args.models or default_models(device)
     args.batch = args.batch or ([1] if cpu else [1, 64])
     args.configs = args.configs or (["fp32"] if cpu else ["fp32", "fp16-cl"])
     args.iters = args.iters or (20 if cpu else 100)
     # torch.compile on CPU needs a C++ toolchain and takes minutes: off unless asked for.
-    default_skip = {"compile", "compile-reduce-overhead"} if cpu and args.variants == VARIANTS else set()
+    default_skip = {"compile", "compile-reduce-overhead"} if cpu and not asked_variants else set()
     args.variants = [v for v in args.variants if v not in set(args.skip) | default_skip]
     return args, device
 
@@ -376,8 +418,6 @@ def main(argv=None) -> int:
     if args.list:
         print("\n".join(sorted(BUILTIN_MODELS)))
         return 0
-    torch.backends.cudnn.allow_tf32 = False  # fp32 means fp32: errors are compared against float64
-    torch.backends.cuda.matmul.allow_tf32 = False
     env = environment(device)
     print("environment: " + ", ".join(f"{k} {v}" for k, v in env.items()), flush=True)
     total = len(args.models) * len(args.configs) * len(args.batch) * len(args.variants)

@@ -36,11 +36,12 @@ def build_variants(model, x):
 
 def run(device, batch, iters):
     torch.manual_seed(0)
+    math = ""
+    if device.type == "cuda":  # torch's defaults, as users run: say which
+        math = f", cuDNN TF32 {'on' if torch.backends.cudnn.allow_tf32 else 'off'}"
     print(f"device: {torch.cuda.get_device_name(device) if device.type == 'cuda' else 'cpu'}, "
-          f"torch {torch.__version__}, batch {batch}, fp32, {iters} timed calls per variant")
-    if device.type == "cuda":
-        torch.backends.cuda.matmul.allow_tf32 = False
-        torch.backends.cudnn.allow_tf32 = False
+          f"torch {torch.__version__}, batch {batch}, fp32{math}, {iters} timed calls per variant "
+          "(median; the variants take turns)")
     rows = []
     for name, hand_written in (("MobileNetV3-large, seed-style x*relu6(x+3)/6", True),
                                ("MobileNetV3-large, nn.Hardswish", False)):

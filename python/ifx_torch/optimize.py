@@ -1,4 +1,6 @@
-"""ifx_torch.optimize: script (or trace), freeze, and run the fusion passes."""
+"""ifx_torch.optimize: script (or trace), freeze, and run the fusion passes; or, with
+frontend="export", torch.export and the same passes on its FX graph (ifx_torch.export_frontend)."""
+import contextlib
 import itertools
 import warnings
 from typing import Any, Optional, Sequence, Tuple, Union
@@ -13,8 +15,9 @@ ExampleInputs = Union[torch.Tensor, Sequence[Any]]
 
 def optimize(model: torch.nn.Module, example_inputs: Optional[ExampleInputs] = None,
              fuse_aten_activations: bool = True, cuda_graphs: Optional[bool] = None, max_graphs: int = 8,
-             static_outputs: bool = False,
-             fuse_layers: bool = True) -> Union[torch.jit.ScriptModule, CudaGraphModule]:
+             static_outputs: bool = False, fuse_layers: bool = True, fuse_squeeze_excitation: bool = True,
+             conv_layout: str = "auto", frontend: str = "torchscript",
+             dynamic_batch: Optional[bool] = None) -> Union[torch.jit.ScriptModule, torch.nn.Module, CudaGraphModule]:
     """Return an optimized TorchScript version of ``model`` that computes the same outputs.
 
     The model must be in eval mode. It is scripted with ``torch.jit.script``; if that fails and
@@ -22,7 +25,11 @@ def optimize(model: torch.nn.Module, example_inputs: Optional[ExampleInputs] = N
     instead, with one warning. It is then frozen and the ifx fusion passes run on its graph:
     hardswish / hardsigmoid chains become ``ifx::hardswish`` / ``ifx::hardsigmoid``, and, unless
     ``fuse_layers=False``, batch norms fold into convs and each conv2d / linear with its residual
-    add and activation becomes one ``ifx::conv2d_act`` / ``ifx::linear_act``.
+    add and activation becomes one ``ifx::conv2d_act`` / ``ifx::linear_act``, and (unless
+    ``fuse_squeeze_excitation=False``) each squeeze-and-excitation block one ``ifx::squeeze_excite``.
+    ``conv_layout`` ("auto", "channels_last" or "keep"): with "auto", the convs of a CUDA model
+    run channels_last where the GPU's kernels are NHWC (16-bit models, and fp32 ones while
+    ``torch.backends.cudnn.allow_tf32`` is on, torch's default); outputs keep eager's layout.
     The result runs in Python, saves with ``torch.jit.save`` and loads (in Python after
     ``import ifx_torch``, or in C++ linked against libifx_torch). ``ifx_torch.report(result)``
     says what was fused.
@@ -33,6 +40,14 @@ def optimize(model: torch.nn.Module, example_inputs: Optional[ExampleInputs] = N
     fresh tensors unless ``static_outputs=True``, which returns the graph's own buffers,
     overwritten by the next call with the same signature. Save it with ``result.save(path)``;
     graphs are captured again after loading.
+
+    ``frontend="export"`` optimizes through ``torch.export`` instead, with no torch.jit call (the
+    TorchScript front end, deprecated with TorchScript, says so once per process): ``example_inputs``
+    are then required, the same passes run on the exported FX graph, and the result is an
+    ``ifx_torch.export_frontend.ExportedModule`` (in a CudaGraphModule on CUDA) that
+    ``ifx_torch.save_package`` compiles into an AOTInductor ``.pt2``. ``dynamic_batch`` (export only;
+    default: where the model allows it) exports the leading dimension of the tensor inputs as one
+    dynamic batch dimension. docs/export.md lists where the two front ends differ.
     """
     if isinstance(model, CudaGraphModule):
         model = model.module
@@ -42,17 +57,70 @@ def optimize(model: torch.nn.Module, example_inputs: Optional[ExampleInputs] = N
     if getattr(model, "training", False):
         raise RuntimeError("ifx_torch.optimize: the model is in training mode; call model.eval() first "
                            "(the fused ops are for inference and freezing folds batch-norm statistics)")
+    if frontend not in ("torchscript", "export"):
+        raise ValueError(f"ifx_torch.optimize: frontend must be 'torchscript' or 'export', not {frontend!r}")
+    if dynamic_batch is not None and frontend != "export":
+        raise ValueError("ifx_torch.optimize: dynamic_batch applies to frontend='export' (a TorchScript graph "
+                         "takes any batch size)")
     on_cuda = _device_of(model, example_inputs).type == "cuda"
     if cuda_graphs and not on_cuda:
         raise ValueError("ifx_torch.optimize: cuda_graphs=True needs a model on a CUDA device (move it with "
                          "model.cuda(), or pass CUDA example_inputs for a model without parameters)")
-    scripted = _to_torchscript(model, example_inputs)
-    optimized = torch.jit._recursive.wrap_cpp_module(_C.optimize(scripted._c, fuse_aten_activations, fuse_layers))
+    if conv_layout not in _C.OptimizeOptions.Layout.__members__:
+        raise ValueError(f"ifx_torch.optimize: conv_layout must be one of "
+                         f"{', '.join(_C.OptimizeOptions.Layout.__members__)}, not {conv_layout!r}")
+    if frontend == "export":
+        from .export_frontend import optimize_exported
+        optimized = optimize_exported(model, example_inputs, fuse_aten_activations=fuse_aten_activations,
+                                      fuse_layers=fuse_layers, fuse_squeeze_excitation=fuse_squeeze_excitation,
+                                      conv_layout=conv_layout, dynamic_batch=dynamic_batch)
+    else:
+        _warn_torchscript_deprecated()
+        with torchscript_warnings_silenced():
+            scripted = _to_torchscript(model, example_inputs)
+            options = _C.OptimizeOptions()
+            options.fuse_aten_activations = fuse_aten_activations
+            options.fuse_layers = fuse_layers
+            options.fuse_squeeze_excitation = fuse_squeeze_excitation
+            options.conv_layout = _C.OptimizeOptions.Layout.__members__[conv_layout]
+            optimized = torch.jit._recursive.wrap_cpp_module(_C.optimize(scripted._c, options))
     if cuda_graphs is None:
         cuda_graphs = on_cuda
     if cuda_graphs:
         return CudaGraphModule(optimized, max_graphs=max_graphs, static_outputs=static_outputs)
     return optimized
+
+
+# torch's notices for its own deprecated TorchScript API (torch 2.13: DeprecationWarning, hidden by
+# default; 2.14 and 2.15: FutureWarning, shown on every torch.jit.script / trace / freeze). They are
+# about calls this module makes, not the user: optimize says it once, in its own words, instead.
+_TORCH_JIT_NOTICE = r"(?s).*(torch\.jit|TorchScript|jit\.)"
+_TORCHSCRIPT_NOTICE = (
+    "ifx_torch: the TorchScript front end (optimize's default, frontend='torchscript') is built on "
+    "torch.jit.script / trace / freeze, which PyTorch has deprecated in favour of torch.export (from torch 2.14 "
+    "each call warns; a later release may remove them). Pass frontend='export' (with example_inputs) to get "
+    "the same fusions through torch.export, and save the result with ifx_torch.save_package as an "
+    "AOTInductor .pt2 that C++ loads with ifx_torch::load_package (docs/export.md).")
+_warned_torchscript = False
+
+
+@contextlib.contextmanager
+def torchscript_warnings_silenced():
+    """torch's deprecation notices for torch.jit calls made inside the block are dropped; any
+    other warning passes. (warnings.catch_warnings swaps the process's filters: not thread-safe.)"""
+    with warnings.catch_warnings():
+        for category in (DeprecationWarning, FutureWarning):
+            warnings.filterwarnings("ignore", message=_TORCH_JIT_NOTICE, category=category)
+        yield
+
+
+def _warn_torchscript_deprecated() -> None:
+    """Once per process: a FutureWarning, shown by default, since it replaces torch's own notices,
+    which optimize silences, and the action (switching front ends) is the caller's."""
+    global _warned_torchscript
+    if not _warned_torchscript:
+        _warned_torchscript = True
+        warnings.warn(_TORCHSCRIPT_NOTICE, FutureWarning, stacklevel=3)
 
 
 def _device_of(model: torch.nn.Module, example_inputs: Optional[ExampleInputs]) -> torch.device:

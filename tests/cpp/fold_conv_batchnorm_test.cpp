@@ -2,12 +2,12 @@
 // weight and bias (affine or not, any eps, conv with or without bias, traced
 // _convolution), with outputs equal in float64; other cases stay unfolded.
 #include "passes/fold_conv_batchnorm.h"
+#include "linted_passes.h"
 #include "test_utils.h"
 
 namespace ifx_test {
 namespace {
 
-using ifx::passes::FoldConvBatchNorm;
 
 const char* const kBatchNormConstants = R"IR(
   %s1 : int[] = prim::Constant[value=[1, 1]]()

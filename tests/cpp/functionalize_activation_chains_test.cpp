@@ -4,14 +4,12 @@
 #include "passes/functionalize_activation_chains.h"
 #include "passes/fuse_hardsigmoid.h"
 #include "passes/fuse_hardswish.h"
+#include "linted_passes.h"
 #include "test_utils.h"
 
 namespace ifx_test {
 namespace {
 
-using ifx::passes::FunctionalizeActivationChains;
-using ifx::passes::FuseHardsigmoid;
-using ifx::passes::FuseHardswish;
 
 // In-place hardswish chains on intermediates, as frozen hand-written models
 // spell them (`F.relu6(x + 3., inplace=True)`, `out.div_(6)`, ...).

@@ -3,13 +3,12 @@
 // float64; near-misses stay as they are.
 #include "passes/functionalize_conv_chains.h"
 #include "passes/fuse_conv_epilogue.h"
+#include "linted_passes.h"
 #include "test_utils.h"
 
 namespace ifx_test {
 namespace {
 
-using ifx::passes::FunctionalizeConvChains;
-using ifx::passes::FuseConvEpilogue;
 
 // Conv arguments as a frozen graph holds them: constant int lists.
 const char* const kConvConstants = R"IR(

@@ -1,13 +1,12 @@
 // FuseHardsigmoid: every spelling of clamp(x + 3, 0, 6) / 6 becomes one
 // ifx::hardsigmoid computing the same values; near-misses stay as they are.
 #include "passes/fuse_hardsigmoid.h"
+#include "linted_passes.h"
 #include "test_utils.h"
 
 namespace ifx_test {
 namespace {
 
-using ifx::passes::ChainOptions;
-using ifx::passes::FuseHardsigmoid;
 
 int64_t fuse_hardsigmoid(const GraphPtr& graph) { return FuseHardsigmoid(graph); }
 

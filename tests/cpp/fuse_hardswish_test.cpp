@@ -1,14 +1,13 @@
-// FuseHardswish: every spelling of design.md §5 becomes one ifx::hardswish
+// FuseHardswish: every spelling of docs/fusion.md becomes one ifx::hardswish
 // computing the same values; near-misses stay as they are.
 #include "passes/fuse_hardsigmoid.h"
 #include "passes/fuse_hardswish.h"
+#include "linted_passes.h"
 #include "test_utils.h"
 
 namespace ifx_test {
 namespace {
 
-using ifx::passes::ChainOptions;
-using ifx::passes::FuseHardswish;
 
 int64_t fuse_hardswish(const GraphPtr& graph) { return FuseHardswish(graph); }
 
@@ -299,7 +298,7 @@ TEST(FuseHardswish, AbsorbsFusedHardsigmoid) {
                                      "  %h : Tensor = aten::div(%c, %i6)\n"
                                      "  %y : Tensor = aten::mul(%x, %h)\n  return (%y)\n");
   const GraphPtr original = graph->copy();
-  EXPECT_EQ(ifx::passes::FuseHardsigmoid(graph), 1);
+  EXPECT_EQ(FuseHardsigmoid(graph), 1);
   EXPECT_EQ(count_nodes(graph, "ifx::hardsigmoid"), 1);
   EXPECT_EQ(FuseHardswish(graph), 1);
   expect_fully_fused(graph, "ifx::hardswish");

@@ -2,13 +2,12 @@
 // numerically equal in float64; near-misses stay as they are.
 #include "passes/functionalize_conv_chains.h"
 #include "passes/fuse_linear_activation.h"
+#include "linted_passes.h"
 #include "test_utils.h"
 
 namespace ifx_test {
 namespace {
 
-using ifx::passes::FunctionalizeConvChains;
-using ifx::passes::FuseLinearActivation;
 
 TensorConstants linear_weights() {
   return {{"w", at::randn({6, 5}, at::kDouble)}, {"b", at::randn({6}, at::kDouble)}};

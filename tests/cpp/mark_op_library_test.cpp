@@ -2,12 +2,12 @@
 // ifx::needs_op_library call that says how to load the library; other graphs
 // are left alone, and a second run adds nothing.
 #include "passes/mark_op_library.h"
+#include "linted_passes.h"
 #include "test_utils.h"
 
 namespace ifx_test {
 namespace {
 
-using ifx::passes::MarkOpLibrary;
 
 TEST(MarkOpLibrary, MarksAGraphWithIfxOpsOnceAndKeepsItsOutputs) {
   const GraphPtr graph = chain_graph(indented("%y : Tensor = ifx::hardswish(%x)\nreturn (%y)"));

@@ -61,7 +61,7 @@ TEST(Optimize, FusesHardsigmoid) {
   expect_same_forward(optimized, module);
 }
 
-// The in-place spelling of hand-written MobileNetV3s (design.md §3).
+// The in-place spelling of hand-written MobileNetV3s (y = x + 3; y.clamp_(0, 6); x * y / 6).
 TEST(Optimize, FusesInPlaceSpelling) {
   torch::jit::Module module = scripted(
       "def forward(self, x):\n"

@@ -1,14 +1,13 @@
 // RunPipeline: functionalize, then hardswish before hardsigmoid, with counts
 // per pattern; OpHistogram: aten/ifx node kinds, nested blocks included.
 #include "passes/pipeline.h"
+#include "linted_passes.h"
 #include "test_utils.h"
 
 namespace ifx_test {
 namespace {
 
 using ifx::passes::OpHistogram;
-using ifx::passes::PipelineOptions;
-using ifx::passes::RunPipeline;
 using Counts = std::map<std::string, int64_t>;
 
 // Two spelled-out hardswish chains (one in place), an aten::hardswish, a

@@ -190,7 +190,7 @@ inline at::Tensor scalar_tensor(double value, at::ScalarType dtype = at::kDouble
   return at::scalar_tensor(value, at::TensorOptions().dtype(dtype));
 }
 
-// clamp(%a, 0, 6) -> %c in every spelling of design.md §5.
+// clamp(%a, 0, 6) -> %c in every spelling of docs/fusion.md.
 inline std::vector<Spelling> clamp_spellings() {
   const TensorConstants bounds = {{"zero_t", scalar_tensor(0)}, {"six_t", scalar_tensor(6)}};
   const TensorConstants int_bounds = {{"zero_t", scalar_tensor(0, at::kLong)},

@@ -111,3 +111,30 @@ def parse_model_config(text):
     if reader.peek()[0] is not None:
         raise ParseError(f"unexpected {reader.peek()[1]!r} after the config")
     return config
+
+
+def parse_with_triton_schema(text):
+    """The config parsed by protobuf's own text-format parser against Triton's ModelConfig message
+    (tritonclient ships it as tritonclient/grpc/model_config_pb2.py), as a message. Loaded from the
+    file, so tritonclient's grpc extras (grpcio) need not be installed. Skips the calling test when
+    tritonclient or protobuf is missing, except on CI (CI=true), where scripts/install_deps.sh
+    installs both."""
+    import importlib.util
+    import os
+
+    import pytest
+
+    spec = importlib.util.find_spec("tritonclient")
+    path = os.path.join(list(spec.submodule_search_locations)[0], "grpc", "model_config_pb2.py") if spec else ""
+    try:
+        from google.protobuf import text_format
+        if not os.path.exists(path):
+            raise ImportError("tritonclient's model_config_pb2.py not found")
+        module_spec = importlib.util.spec_from_file_location("_triton_model_config_pb2", path)
+        schema = importlib.util.module_from_spec(module_spec)
+        module_spec.loader.exec_module(schema)
+    except Exception as error:  # missing, or a protobuf runtime too old for the generated code
+        if os.environ.get("CI") == "true":
+            raise
+        pytest.skip(f"Triton's config schema is not installed (pip install --no-deps tritonclient; protobuf): {error}")
+    return text_format.Parse(text, schema.ModelConfig())

@@ -1,6 +1,6 @@
 """Plugin mode: with auto fusion on, TorchScript's own graph executor runs the ifx passes, so a
 plain scripted model (never passed to ifx_torch.optimize) runs the fused ops; in Python through
-ifx_torch._C.enable_auto_fusion(), in C++ through ifx_run --auto-fusion."""
+ifx_torch.enable_auto_fusion(), in C++ through ifx_run --auto-fusion."""
 import subprocess
 
 import pytest
@@ -20,9 +20,9 @@ def hand_written_model():
 
 @pytest.fixture
 def auto_fusion():
-    ifx_torch._C.enable_auto_fusion()
+    ifx_torch.enable_auto_fusion()
     yield
-    ifx_torch._C.disable_auto_fusion()
+    ifx_torch.disable_auto_fusion()
 
 
 def test_executor_runs_fused_chains_of_a_plain_scripted_model(auto_fusion):
@@ -39,12 +39,12 @@ def test_executor_runs_fused_chains_of_a_plain_scripted_model(auto_fusion):
 
 
 def test_off_by_default_and_switchable():
-    assert not ifx_torch._C.auto_fusion_enabled()
-    ifx_torch._C.enable_auto_fusion()
-    ifx_torch._C.enable_auto_fusion()  # idempotent
-    assert ifx_torch._C.auto_fusion_enabled()
-    ifx_torch._C.disable_auto_fusion()
-    assert not ifx_torch._C.auto_fusion_enabled()
+    assert not ifx_torch.auto_fusion_enabled()
+    ifx_torch.enable_auto_fusion()
+    ifx_torch.enable_auto_fusion()  # idempotent
+    assert ifx_torch.auto_fusion_enabled()
+    ifx_torch.disable_auto_fusion()
+    assert not ifx_torch.auto_fusion_enabled()
 
 
 def test_cpp_program_fuses_a_plain_model_in_plugin_mode(tmp_path):

@@ -1,4 +1,4 @@
-"""Every hardswish / hardsigmoid spelling of design.md §5 is fused by optimize(),
+"""Every hardswish / hardsigmoid spelling of docs/fusion.md is fused by optimize(),
 near-misses are left alone, and outputs match eager PyTorch."""
 import pytest
 import torch

@@ -1,8 +1,9 @@
 """Conv / linear fusion end to end: torch.ops.ifx.conv2d_act and linear_act
-(opcheck, values against torch.nn.functional in float64, CPU and CUDA), and
-whole models through ifx_torch.optimize (patterns fused, outputs equal to eager).
+(opcheck, values against the ATen ops in float64, CPU and CUDA, every CUDA kernel path that
+covers a call forced in turn), and whole models through ifx_torch.optimize (patterns fused,
+outputs equal to eager).
 
-    cd /work/main && PYTHONPATH=python python3 -m pytest tests/python/test_layer_fusion.py -q
+    PYTHONPATH=python python3 -m pytest tests/python/test_layer_fusion.py -q    # from the repository root
 """
 import itertools
 import os
@@ -16,20 +17,13 @@ from torch import nn
 
 import ifx_torch
 from ifx_torch import models
-from model_helpers import randomize_batchnorm
+from kernel_paths import conv2d_act_every_path, linear_act_every_path
+from model_helpers import activation_references, randomize_batchnorm
 
 requires_cuda = pytest.mark.skipif(not torch.cuda.is_available(),
                                    reason="CUDA is not available (CPU-only torch or no GPU)")
 
-ACTIVATIONS = {
-    "none": lambda y: y,
-    "relu": F.relu,
-    "relu6": F.relu6,
-    "hardswish": F.hardswish,
-    "hardsigmoid": F.hardsigmoid,
-    "silu": F.silu,
-    "sigmoid": torch.sigmoid,
-}
+ACTIVATIONS = activation_references()
 
 
 def nonzero_randn(*shape, generator=None):
@@ -99,17 +93,23 @@ CONV_SHAPES = [
 CUDA_DTYPES = {torch.float32: 1e-5, torch.float16: 2e-2, torch.bfloat16: 8e-2, torch.float64: 1e-11}
 
 
+def _tolerance(path, dtype):
+    """The "aten" path is torch's own CUDA kernels, whose float64 hardswish and hardsigmoid
+    multiply by 1/6 rounded to float (relative error near 3e-8); our kernels are held to 1e-11."""
+    return 1e-7 if path == "aten" and dtype == torch.float64 else CUDA_DTYPES[dtype]
+
+
 def _conv_case_id(shape):
     in_ch, out_ch, k, s, p, d, g = shape
     return f"c{in_ch}-{out_ch}_k{k}_s{s}_p{p}_d{d}_g{g}".replace(" ", "")
 
 
 @requires_cuda
+@pytest.mark.usefixtures("no_tf32")
 @pytest.mark.parametrize("shape", CONV_SHAPES, ids=_conv_case_id)
 @pytest.mark.parametrize("dtype", list(CUDA_DTYPES), ids=str)
 @pytest.mark.parametrize("channels_last", [False, True], ids=["nchw", "nhwc"])
 def test_conv2d_act_cuda_matches_float64(shape, dtype, channels_last):
-    torch.backends.cudnn.allow_tf32 = False
     in_ch, out_ch, k, s, p, d, g = shape
     k, p = (k, k) if isinstance(k, int) else k, (p, p) if isinstance(p, int) else p
     generator = torch.Generator().manual_seed(hash((shape, str(dtype), channels_last)) % 2**31)
@@ -123,40 +123,53 @@ def test_conv2d_act_cuda_matches_float64(shape, dtype, channels_last):
     xg = on_gpu(x).contiguous(memory_format=memory_format)
     # Compare with the float64 reference of the inputs as rounded to `dtype`.
     x, w, b, r = (t.to(dtype).double() for t in (x, w, b, r))
-    tolerance = CUDA_DTYPES[dtype]
+    paths_run = set()
     for activation, residual in itertools.product(ACTIVATIONS, [False, True]):
-        out = torch.ops.ifx.conv2d_act(xg, on_gpu(w), on_gpu(b), [s, s], list(p), [d, d], g,
-                                       on_gpu(r).contiguous(memory_format=memory_format) if residual else None,
-                                       activation)
+        args = (xg, on_gpu(w), on_gpu(b), [s, s], list(p), [d, d], g,
+                on_gpu(r).contiguous(memory_format=memory_format) if residual else None, activation)
         expected = conv_reference(x, w, b, [s, s], list(p), [d, d], g, r if residual else None, activation)
-        assert out.dtype == dtype and out.is_contiguous(memory_format=memory_format)
-        torch.testing.assert_close(out.double().cpu(), expected, rtol=tolerance, atol=tolerance,
-                                   msg=lambda m: f"{activation}, residual={residual}: {m}")
+        for path, out in conv2d_act_every_path(*args).items():
+            paths_run.add(path)
+            assert out.dtype == dtype and out.is_contiguous(memory_format=memory_format), path
+            torch.testing.assert_close(out.double().cpu(), expected, rtol=_tolerance(path, dtype), atol=_tolerance(path, dtype),
+                                       msg=lambda m: f"{path}, {activation}, residual={residual}: {m}")
+    # The kernel each shape is listed for ran, whatever the choice rules prefer.
+    assert _intended_path(shape) in paths_run
+
+
+def _intended_path(shape):
+    in_ch, out_ch, k, s, p, d, g = shape
+    if g == in_ch == out_ch:
+        return "depthwise"
+    return "pointwise" if k == 1 and s == 1 and g == 1 else "cudnn+epilogue"
 
 
 def _check_conv_cuda(x, w, b, stride, padding, groups, residual, activation, dtype, memory_format):
-    """Runs ifx::conv2d_act on the GPU in `dtype` and compares with the float64 reference of
-    the inputs as rounded to `dtype`."""
+    """Runs ifx::conv2d_act on the GPU in `dtype` through every path that covers the call and
+    compares each with the float64 reference of the inputs as rounded to `dtype`; returns the
+    paths that ran."""
     x, w, b, residual = (None if t is None else t.to(dtype).double() for t in (x, w, b, residual))
     on_gpu = lambda t: None if t is None else t.to("cuda", dtype).contiguous(memory_format=memory_format)  # noqa
-    out = torch.ops.ifx.conv2d_act(on_gpu(x), w.to("cuda", dtype), None if b is None else b.to("cuda", dtype),
-                                   stride, padding, [1, 1], groups, on_gpu(residual), activation)
+    args = (on_gpu(x), w.to("cuda", dtype), None if b is None else b.to("cuda", dtype), stride, padding, [1, 1],
+            groups, on_gpu(residual), activation)
     expected = conv_reference(x, w, b, stride, padding, [1, 1], groups, residual, activation)
-    assert out.dtype == dtype and out.is_contiguous(memory_format=memory_format)
-    tolerance = CUDA_DTYPES[dtype]
-    torch.testing.assert_close(out.double().cpu(), expected, rtol=tolerance, atol=tolerance,
-                               msg=lambda m: f"{activation}, residual={residual is not None}: {m}")
+    outputs = conv2d_act_every_path(*args)
+    for path, out in outputs.items():
+        assert out.dtype == dtype and out.is_contiguous(memory_format=memory_format), path
+        torch.testing.assert_close(out.double().cpu(), expected, rtol=_tolerance(path, dtype), atol=_tolerance(path, dtype),
+                                   msg=lambda m: f"{path}, {activation}, residual={residual is not None}: {m}")
+    return set(outputs)
 
 
 # The few-rows matmul kernel: a 1x1 conv on a 1x1 map (squeeze-and-excitation) up to 8 images,
 # cuDNN past that; 37 input channels take the element-wise loads, 64 the 16-byte ones.
 @requires_cuda
+@pytest.mark.usefixtures("no_tf32")
 @pytest.mark.parametrize("batch", [1, 3, 8, 9])
 @pytest.mark.parametrize("in_ch", [37, 64])
 @pytest.mark.parametrize("dtype", list(CUDA_DTYPES), ids=str)
 @pytest.mark.parametrize("channels_last", [False, True], ids=["nchw", "nhwc"])
 def test_conv2d_act_cuda_pointwise_on_single_pixel(batch, in_ch, dtype, channels_last):
-    torch.backends.cudnn.allow_tf32 = False
     generator = torch.Generator().manual_seed(batch * 1000 + in_ch)
     x = nonzero_randn(batch, in_ch, 1, 1, generator=generator)
     w = torch.randn(24, in_ch, 1, 1, dtype=torch.float64, generator=generator) / in_ch ** 0.5
@@ -164,22 +177,22 @@ def test_conv2d_act_cuda_pointwise_on_single_pixel(batch, in_ch, dtype, channels
     r = torch.randn(batch, 24, 1, 1, dtype=torch.float64, generator=generator)
     memory_format = torch.channels_last if channels_last else torch.contiguous_format
     for activation, bias, residual in itertools.product(ACTIVATIONS, [b, None], [None, r]):
-        _check_conv_cuda(x, w, bias, [1, 1], [0, 0], 1, residual, activation, dtype, memory_format)
+        paths = _check_conv_cuda(x, w, bias, [1, 1], [0, 0], 1, residual, activation, dtype, memory_format)
+        assert ("few_rows_matmul" in paths) == (batch <= 8)
 
 
-# The pointwise kernel: 1x1 stride-1 convs on few pixels in all (batch x H x W, at most 4096:
-# 64x64), cuDNN past that (65x65) and for the shapes it is slower on (gpu_check.sh runs this
-# test again with IFX_POINTWISE_KERNEL=always). Its 16-pixel tiles cut across images on 7x7 maps and end part-full, 33
-# output channels leave a part-full channel tile, 5 input channels are under one 16-channel
-# step, and 300 take more steps than a block has warps.
+# The pointwise kernel: 1x1 stride-1 convs, chosen on few pixels in all (batch x H x W, at most
+# 4096: 64x64), forced here past that too (65x65). Its 16-pixel tiles cut across images on 7x7
+# maps and end part-full, 33 output channels leave a part-full channel tile, 5 input channels
+# are under one 16-channel step, and 300 take more steps than a block has warps.
 @requires_cuda
+@pytest.mark.usefixtures("no_tf32")
 @pytest.mark.parametrize("batch, size", [(1, 7), (3, 7), (2, 14), (1, 64), (1, 65)],
                          ids=["1x7x7", "3x7x7", "2x14x14", "1x64x64", "1x65x65"])
 @pytest.mark.parametrize("in_ch", [5, 40, 300])
 @pytest.mark.parametrize("dtype", list(CUDA_DTYPES), ids=str)
 @pytest.mark.parametrize("channels_last", [False, True], ids=["nchw", "nhwc"])
 def test_conv2d_act_cuda_pointwise_on_small_maps(batch, size, in_ch, dtype, channels_last):
-    torch.backends.cudnn.allow_tf32 = False
     generator = torch.Generator().manual_seed(batch * 10000 + size * 100 + in_ch)
     x = nonzero_randn(batch, in_ch, size, size, generator=generator)
     w = torch.randn(33, in_ch, 1, 1, dtype=torch.float64, generator=generator) / in_ch ** 0.5
@@ -187,7 +200,8 @@ def test_conv2d_act_cuda_pointwise_on_small_maps(batch, size, in_ch, dtype, chan
     r = torch.randn(batch, 33, size, size, dtype=torch.float64, generator=generator)
     memory_format = torch.channels_last if channels_last else torch.contiguous_format
     for activation, bias, residual in itertools.product(ACTIVATIONS, [b, None], [None, r]):
-        _check_conv_cuda(x, w, bias, [1, 1], [0, 0], 1, residual, activation, dtype, memory_format)
+        assert "pointwise" in _check_conv_cuda(x, w, bias, [1, 1], [0, 0], 1, residual, activation, dtype,
+                                               memory_format)
 
 
 _POINTWISE_SWITCH_SCRIPT = """
@@ -199,52 +213,113 @@ b, r = torch.randn(24, generator=g, dtype=torch.float64), torch.randn(2, 24, 14,
 x, w, b, r = (t.float().double() for t in (x, w, b, r))
 out = torch.ops.ifx.conv2d_act(*(t.cuda().float() for t in (x, w, b)), [1, 1], [0, 0], [1, 1], 1, r.cuda().float(), "hardswish")
 torch.testing.assert_close(out.double().cpu(), F.hardswish(F.conv2d(x, w, b) + r), rtol=1e-5, atol=1e-5)
+print("path:", ifx_torch._C.last_kernel_path("conv2d_act"))
 """
 
 
-# IFX_POINTWISE_KERNEL=always / never forces either path of a 1x1 conv (this one, 392 pixels
-# and 96 -> 24 channels, takes the pointwise kernel by default); both give F's result, and an
-# unknown value is refused by name.
+# IFX_POINTWISE_KERNEL=always / never and IFX_CONV_PATH force a path of a 1x1 conv (this one,
+# 392 pixels and 96 -> 24 channels, takes the pointwise kernel by default); each gives F's
+# result through the path asked for, and an unknown value is refused by name.
 @requires_cuda
 def test_pointwise_kernel_switch():
     python_dir = os.path.dirname(os.path.dirname(os.path.abspath(ifx_torch.__file__)))
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([python_dir, os.environ.get("PYTHONPATH", "")])}
-    for value in ["always", "never", "auto"]:
+    for variable, value, path in [("IFX_POINTWISE_KERNEL", "always", "pointwise"),
+                                  ("IFX_POINTWISE_KERNEL", "never", "cudnn+epilogue"),
+                                  ("IFX_POINTWISE_KERNEL", "auto", "pointwise"),
+                                  ("IFX_CONV_PATH", "aten", "aten"),
+                                  ("IFX_CONV_PATH", "depthwise", "pointwise")]:  # covers no 1x1 conv
         done = subprocess.run([sys.executable, "-c", _POINTWISE_SWITCH_SCRIPT], capture_output=True, text=True,
-                              env={**env, "IFX_POINTWISE_KERNEL": value})
-        assert done.returncode == 0, f"IFX_POINTWISE_KERNEL={value}: {done.stderr[-2000:]}"
+                              env={**env, variable: value})
+        assert done.returncode == 0, f"{variable}={value}: {done.stderr[-2000:]}"
+        assert f"path: {path}" in done.stdout, (variable, value, done.stdout)
     done = subprocess.run([sys.executable, "-c", _POINTWISE_SWITCH_SCRIPT], capture_output=True, text=True,
                           env={**env, "IFX_POINTWISE_KERNEL": "sometimes"})
     assert done.returncode != 0
     assert "IFX_POINTWISE_KERNEL must be auto, always or never, not 'sometimes'" in done.stderr
+    done = subprocess.run([sys.executable, "-c", _POINTWISE_SWITCH_SCRIPT], capture_output=True, text=True,
+                          env={**env, "IFX_CONV_PATH": "fastest"})
+    assert done.returncode != 0 and "IFX_CONV_PATH must be auto or one of aten, depthwise" in done.stderr
 
 
 # Big 16-bit channels_last depthwise calls go to cuDNN + the epilogue kernel; an output with
 # an odd element count and a residual view off the 16-byte grid take the element-wise epilogue.
 @requires_cuda
+@pytest.mark.usefixtures("no_tf32")
 @pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16, torch.float32], ids=str)
 def test_conv2d_act_cuda_large_depthwise_and_unaligned_epilogue(dtype):
-    torch.backends.cudnn.allow_tf32 = False
     generator = torch.Generator().manual_seed(7)
     x = nonzero_randn(8, 64, 56, 56, generator=generator)
     w = torch.randn(64, 1, 3, 3, dtype=torch.float64, generator=generator) / 3
     b = torch.randn(64, dtype=torch.float64, generator=generator)
     r = torch.randn(8, 64, 56, 56, dtype=torch.float64, generator=generator)
     for activation in ["hardswish", "relu"]:
-        _check_conv_cuda(x, w, b, [1, 1], [1, 1], 64, r, activation, dtype, torch.channels_last)
+        assert {"depthwise", "cudnn+epilogue"} <= _check_conv_cuda(x, w, b, [1, 1], [1, 1], 64, r, activation, dtype,
+                                                                    torch.channels_last)
     x = nonzero_randn(1, 3, 9, 7, generator=generator)
     w = torch.randn(5, 3, 3, 3, dtype=torch.float64, generator=generator) / 3
     b = torch.randn(5, dtype=torch.float64, generator=generator)
     storage = torch.randn(1 + 5 * 9 * 7, dtype=torch.float64, generator=generator)
     r = storage[1:].view(1, 5, 9, 7)
     for activation in ["hardswish", "none", "relu"]:
-        _check_conv_cuda(x, w, b, [1, 1], [1, 1], 1, r, activation, dtype, torch.contiguous_format)
+        assert "cudnn+epilogue" in _check_conv_cuda(x, w, b, [1, 1], [1, 1], 1, r, activation, dtype,
+                                                    torch.contiguous_format)
         xg, wg, bg = (t.to("cuda", dtype) for t in (x, w, b))
         rg = storage.to("cuda", dtype)[1:].view(1, 5, 9, 7)
         assert rg.data_ptr() % 16 != 0
-        out = torch.ops.ifx.conv2d_act(xg, wg, bg, [1, 1], [1, 1], [1, 1], 1, rg, activation)
         expected = conv_reference(xg, wg, bg, [1, 1], [1, 1], [1, 1], 1, rg, activation)
-        torch.testing.assert_close(out.double().cpu(), expected, rtol=CUDA_DTYPES[dtype], atol=CUDA_DTYPES[dtype])
+        outputs = conv2d_act_every_path(xg, wg, bg, [1, 1], [1, 1], [1, 1], 1, rg, activation)
+        assert "cudnn+epilogue" in outputs and "cudnn_fused_relu" not in outputs  # fused engines want aligned operands
+        for path, out in outputs.items():
+            torch.testing.assert_close(out.double().cpu(), expected, rtol=_tolerance(path, dtype), atol=_tolerance(path, dtype),
+                                       msg=lambda m: f"{path}: {m}")
+
+
+# The CUTLASS implicit-GEMM kernels on shapes that span several tiles in every GEMM dimension
+# (N*P*Q output pixels, K output channels, C*R*S reduction), with and without TF32 for fp32:
+# each path's error against float64 stays within what cuDNN's own conv shows for the same
+# rounded inputs under the same flags (twice it, plus the rounding of the output, in 16 bits).
+IMPLICIT_GEMM_SHAPES = [  # (batch, in_ch, out_ch, size, kernel, stride, padding)
+    (2, 64, 128, 28, 3, 1, 1), (3, 96, 64, 15, 1, 2, 0), (1, 32, 48, 17, 5, 2, 2), (4, 256, 24, 7, 1, 1, 0),
+]
+
+
+@requires_cuda
+@pytest.mark.parametrize("shape", IMPLICIT_GEMM_SHAPES, ids=str)
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16, torch.float32], ids=str)
+@pytest.mark.parametrize("tf32", [True, False], ids=["tf32", "exact"])
+def test_conv2d_act_cuda_implicit_gemm_within_cudnn_error(shape, dtype, tf32):
+    if dtype != torch.float32 and not tf32:
+        pytest.skip("TF32 is a float32 setting")
+    n, c, k, size, kernel, stride, padding = shape
+    generator = torch.Generator().manual_seed(hash((shape, str(dtype), tf32)) % 2**31)
+    x = nonzero_randn(n, c, size, size, generator=generator).to(dtype).double()
+    w = (torch.randn(k, c, kernel, kernel, dtype=torch.float64, generator=generator) / (c * kernel**2) ** 0.5)
+    w = w.to(dtype).double()
+    b = torch.randn(k, dtype=torch.float64, generator=generator).to(dtype).double()
+    out_size = (size + 2 * padding - kernel) // stride + 1
+    r = torch.randn(n, k, out_size, out_size, dtype=torch.float64, generator=generator).to(dtype).double()
+    on_gpu = lambda t: t.to("cuda", dtype).contiguous(memory_format=torch.channels_last)  # noqa: E731
+    saved = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
+    torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = tf32
+    try:
+        cudnn = F.conv2d(on_gpu(x), w.to("cuda", dtype), b.to("cuda", dtype), stride, padding).double().cpu() + r
+        for activation, residual in [("none", False), ("hardswish", True), ("relu6", True), ("silu", False)]:
+            args = (on_gpu(x), on_gpu(w), b.to("cuda", dtype), [stride] * 2, [padding] * 2, [1, 1], 1,
+                    on_gpu(r) if residual else None, activation)  # weights KRSC, as optimize leaves them
+            expected = conv_reference(x, w, b, [stride] * 2, [padding] * 2, [1, 1], 1, r if residual else None,
+                                      activation)
+            truth = conv_reference(x, w, b, [stride] * 2, [padding] * 2, [1, 1], 1, r, "none")
+            cudnn_error = (cudnn - truth).abs().max().item()
+            output_rounding = expected.abs().max().item() * torch.finfo(dtype).eps
+            outputs = conv2d_act_every_path(*args)
+            assert "implicit_gemm" in outputs or "implicit_gemm_small" in outputs, sorted(outputs)
+            for path, out in outputs.items():
+                assert out.is_contiguous(memory_format=torch.channels_last), path
+                error = (out.double().cpu() - expected).abs().max().item()
+                assert error <= 2 * cudnn_error + output_rounding, (path, activation, error, cudnn_error)
+    finally:
+        torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = saved
 
 
 @requires_cuda
@@ -262,23 +337,27 @@ def test_conv2d_act_cuda_broadcast_residual_and_fake_tensor_agree():
 # and 1000: 16-byte loads; 999 and 1000 fill several loads in flight per lane and end part-way
 # through them), more take cuBLAS + the activation kernel.
 @requires_cuda
+@pytest.mark.usefixtures("no_tf32")
 @pytest.mark.parametrize("dtype", list(CUDA_DTYPES), ids=str)
 @pytest.mark.parametrize("leading", [(1,), (4,), (8,), (2, 3), (9,), (40,)], ids=str)
 @pytest.mark.parametrize("features", [37, 64, 999, 1000])
 def test_linear_act_cuda_matches_float64(dtype, leading, features):
-    torch.backends.cuda.matmul.allow_tf32 = False
     generator = torch.Generator().manual_seed(features * 100 + sum(leading))
     x = nonzero_randn(*leading, features, generator=generator)
     w = torch.randn(16, features, dtype=torch.float64, generator=generator) / features ** 0.5
     b = torch.randn(16, dtype=torch.float64, generator=generator)
     x, w, b = (t.to(dtype).double() for t in (x, w, b))
+    rows = x.numel() // features
     for activation, bias in itertools.product(ACTIVATIONS, [b, None]):
         args = [t.to("cuda", dtype) for t in (x, w)] + [None if bias is None else bias.to("cuda", dtype)]
-        out = torch.ops.ifx.linear_act(*args, activation)
-        assert out.shape == (*leading, 16) and out.dtype == dtype
-        torch.testing.assert_close(out.double().cpu(), ACTIVATIONS[activation](F.linear(x, w, bias)),
-                                   rtol=CUDA_DTYPES[dtype], atol=CUDA_DTYPES[dtype],
-                                   msg=lambda m: f"{activation}, bias={bias is not None}: {m}")
+        outputs = linear_act_every_path(*args, activation)
+        assert ("few_rows_matmul" in outputs) == (rows <= 8)
+        assert ("cublas+activation" if activation != "none" else "cublas") in outputs
+        for path, out in outputs.items():
+            assert out.shape == (*leading, 16) and out.dtype == dtype
+            torch.testing.assert_close(out.double().cpu(), ACTIVATIONS[activation](F.linear(x, w, bias)),
+                                       rtol=_tolerance(path, dtype), atol=_tolerance(path, dtype),
+                                       msg=lambda m: f"{path}, {activation}, bias={bias is not None}: {m}")
 
 
 # --- whole models -------------------------------------------------------------------------------
@@ -311,7 +390,8 @@ def test_model_convs_fuse_and_match_eager_in_float64(name):
     convs = sum(isinstance(m, nn.Conv2d) for m in model.modules())
     fused_convs = _fused_count(report, "conv2d")
     left_convs = len(graph.findAllNodes("aten::conv2d"))
-    assert len(graph.findAllNodes("ifx::conv2d_act")) == fused_convs
+    # A squeeze-and-excitation block holds two of the fused convs.
+    assert len(graph.findAllNodes("ifx::conv2d_act")) + 2 * len(graph.findAllNodes("ifx::squeeze_excite")) == fused_convs
     assert fused_convs + left_convs == convs
     assert not graph.findAllNodes("aten::batch_norm")
     # Every conv followed by an activation or a residual add is fused: the ones left are
@@ -342,6 +422,39 @@ def test_resnet_patterns_are_counted():
     assert report.fused["conv2d+relu"] == 9
     assert report.fused["conv2d+add+relu"] == 8
     assert "conv2d+add+relu" in str(report)
+
+
+@pytest.mark.parametrize("input_format", [torch.contiguous_format, torch.channels_last], ids=["nchw", "nhwc"])
+def test_channels_last_convs_keep_outputs_and_their_layout(input_format):
+    # What conv_layout="auto" does on CUDA under TF32, forced here on the CPU: the weights are
+    # stored channels_last, the outputs keep eager's values and memory format.
+    class FeatureMap(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.body = models.resnet18(num_classes=10, width=8)
+
+        def forward(self, x):
+            return self.body.stages(self.body.stem(x)), self.body(x)
+
+    model = _randomize_batchnorm(FeatureMap()).double()
+    optimized = ifx_torch.optimize(model, conv_layout="channels_last")
+    weights = [node.inputsAt(1).toIValue() for node in optimized.graph.findAllNodes("ifx::conv2d_act")]
+    assert weights and all(w.is_contiguous(memory_format=torch.channels_last) for w in weights)
+    assert optimized.graph.findAllNodes("ifx::like_layout")
+    x = nonzero_randn(2, 3, 32, 32).contiguous(memory_format=input_format)
+    with torch.no_grad():
+        for got, want in zip(optimized(x), model(x)):
+            torch.testing.assert_close(got, want, rtol=1e-10, atol=1e-10)
+            assert got.is_contiguous(memory_format=input_format) == want.is_contiguous(memory_format=input_format)
+    with pytest.raises(ValueError, match="conv_layout must be one of auto, channels_last, keep"):
+        ifx_torch.optimize(model, conv_layout="nhwc")
+
+
+def test_conv_layout_auto_keeps_cpu_models_as_they_are():
+    optimized = ifx_torch.optimize(_randomize_batchnorm(models.resnet18(num_classes=10, width=8)))
+    assert not optimized.graph.findAllNodes("ifx::like_layout")
+    weights = [node.inputsAt(1).toIValue() for node in optimized.graph.findAllNodes("ifx::conv2d_act")]
+    assert all(w.is_contiguous() for w in weights)
 
 
 def test_fuse_layers_false_keeps_aten_convs():

@@ -4,7 +4,7 @@ Every numeric check compares against a float64 reference computed on the CPU
 (both torch.nn.functional and the literal eager chain), so the CPU and CUDA
 kernels are held to the same truth. CUDA cases skip when no GPU is usable.
 
-    cd /work/main && PYTHONPATH=python python3 -m pytest tests/python/test_ops.py -q
+    PYTHONPATH=python python3 -m pytest tests/python/test_ops.py -q    # from the repository root
 """
 import zlib
 

@@ -277,14 +277,6 @@ def test_gradients_through_optimized_model_match_eager():
 requires_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
 
 
-@pytest.fixture
-def no_tf32():
-    saved = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
-    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False
-    yield
-    torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = saved
-
-
 def calibrated_mobilenet(hand_written, device):
     torch.manual_seed(2)
     model = models.mobilenet_v3_large(hand_written=hand_written, num_classes=100).to(device)

@@ -1,6 +1,8 @@
-"""ifx_torch.export_triton: the repository layout, a config.pbtxt that a strict protobuf text
-format reader accepts, and a model.pt that a plain libtorch program (one that knows nothing of
-ifx_torch) runs once the op library is preloaded."""
+"""ifx_torch.export_triton: the repository layout, a config.pbtxt that Triton's own schema
+(tritonclient's model_config_pb2, parsed by protobuf's text_format) and a strict protobuf text
+format reader accept, and a model.pt that a plain libtorch program (one that knows nothing of
+ifx_torch) runs once the op library is preloaded. The package form (frontend="export", model.pt2)
+is tested in test_export_package.py, where its one AOTInductor compile is shared."""
 import os
 import subprocess
 
@@ -9,7 +11,7 @@ import torch
 
 from ifx_torch import models
 from ifx_torch.triton import export_triton
-from pbtxt import ParseError, parse_model_config
+from pbtxt import ParseError, parse_model_config, parse_with_triton_schema
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BUILD_DIR = os.environ.get("IFX_BUILD_DIR") or os.path.join(ROOT, "build", "cmake")
@@ -25,7 +27,11 @@ def test_writes_repository_entry(tmp_path, capsys):
     x = torch.randn(2, 3, 64, 64)
     model_dir = export_triton(small_model(), str(tmp_path), "mnv3", max_batch_size=8, example_inputs=(x,))
     assert sorted(os.listdir(model_dir)) == ["1", "config.pbtxt"]
-    config = parse_model_config(open(os.path.join(model_dir, "config.pbtxt")).read())
+    text = open(os.path.join(model_dir, "config.pbtxt")).read()
+    schema = parse_with_triton_schema(text)
+    assert schema.name == "mnv3" and schema.platform == "pytorch_libtorch" and not schema.backend
+    assert [(i.name, list(i.dims)) for i in schema.input] == [("INPUT__0", [3, 64, 64])]
+    config = parse_model_config(text)
     assert config["name"] == "mnv3" and config["platform"] == "pytorch_libtorch" and config["max_batch_size"] == 8
     assert config["input"] == [{"name": "INPUT__0", "data_type": "TYPE_FP32", "dims": [3, 64, 64]}]
     assert config["output"] == [{"name": "OUTPUT__0", "data_type": "TYPE_FP32", "dims": [10]}]
@@ -38,7 +44,9 @@ def test_writes_repository_entry(tmp_path, capsys):
 def test_unbatched_config_keeps_every_dim(tmp_path):
     x = torch.randn(1, 3, 32, 32, dtype=torch.float64)
     model_dir = export_triton(small_model().double(), str(tmp_path), "m", max_batch_size=0, example_inputs=x)
-    config = parse_model_config(open(os.path.join(model_dir, "config.pbtxt")).read())
+    text = open(os.path.join(model_dir, "config.pbtxt")).read()
+    assert parse_with_triton_schema(text).max_batch_size == 0
+    config = parse_model_config(text)
     assert config["input"][0]["dims"] == [1, 3, 32, 32] and config["input"][0]["data_type"] == "TYPE_FP64"
 
 
@@ -63,6 +71,22 @@ def test_bad_arguments_are_refused(tmp_path, kwargs, message):
 def test_strict_reader_rejects_what_triton_would(text, message):
     with pytest.raises(ParseError, match=message):
         parse_model_config(text)
+    from google.protobuf import text_format
+    with pytest.raises(text_format.ParseError):  # and so does Triton's schema
+        parse_with_triton_schema(text)
+
+
+@pytest.mark.parametrize("frontend", ["torchscript", "export"])
+def test_every_config_form_fits_tritons_schema(frontend):
+    # The text triton_config writes for each file form, without compiling anything.
+    from ifx_torch.triton import PLATFORMS, triton_config
+    x, y = torch.randn(4, 3, 8, 8), torch.randn(4, 10).half()
+    text = triton_config("m", 4, (x, x.double()), (y,), "KIND_GPU", 2, PLATFORMS[frontend])
+    schema = parse_with_triton_schema(text)
+    assert schema.platform == PLATFORMS[frontend] and schema.backend == ("pytorch" if frontend == "export" else "")
+    assert [(i.name, list(i.dims)) for i in schema.input] == [("INPUT__0", [3, 8, 8]), ("INPUT__1", [3, 8, 8])]
+    assert schema.instance_group[0].count == 2 and schema.output[0].data_type == 10  # TYPE_FP16
+    assert parse_model_config(text)["platform"] == PLATFORMS[frontend]
 
 
 def _plain_loader():

@@ -1,0 +1,35 @@
+// Launch helpers shared by the CUDA kernels of ifx::conv2d_act and
+// ifx::linear_act: tensors in, raw pointers to csrc/kernels out.
+#pragma once
+
+#include <ATen/core/Tensor.h>
+#include <c10/core/MemoryFormat.h>
+#include <cuda_runtime.h>
+
+#include <optional>
+
+#include "kernels/epilogue_args.h"
+
+namespace ifx::ops {
+
+// Throws a readable error naming `op` unless `status` is cudaSuccess.
+void check_launch(cudaError_t status, const char* op);
+
+// Bias and residual made dense in the output's layout (kept alive through the
+// launch), and the kernels' view of them.
+struct EpilogueOperands {
+  std::optional<at::Tensor> bias, residual;
+
+  EpilogueOperands(const std::optional<at::Tensor>& bias, const std::optional<at::Tensor>& residual,
+                   at::MemoryFormat format);
+  kernels::Epilogue view(kernels::Activation activation) const;
+};
+
+// out[m, n] = epilogue(sum_k input[m, k] * weight[n, k]) for the few rows of
+// `input` (its elements in row-major [rows, in_features] order, as a dense
+// [N, C, 1, 1] tensor in either format or a contiguous [..., K] one has them):
+// the one entry point of the few-rows matmul kernel. `out` is dense, row-major.
+void run_few_rows_matmul(const at::Tensor& input, const at::Tensor& weight, const EpilogueOperands& operands,
+                         kernels::Activation activation, at::Tensor& out, const char* op);
+
+}  // namespace ifx::ops

@@ -1,0 +1,395 @@
+#include "kernel_choice.h"
+
+#include <c10/util/Exception.h>
+
+#include <atomic>
+#include <cstdlib>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string_view>
+
+#include "kernels/shapes.h"
+
+namespace ifx::ops {
+namespace {
+
+using kernels::Activation;
+using kernels::ElementType;
+
+bool is_16_bit(ElementType type) { return type == ElementType::kFloat16 || type == ElementType::kBFloat16; }
+
+int as_int(int64_t v) { return v > 2147483647 ? 2147483647 : static_cast<int>(v); }
+
+// --- thresholds (docs/benchmarks.md, "Kernel choice") -------------------------------------------
+
+// Our depthwise kernel is faster than cuDNN + the epilogue everywhere but for
+// 16-bit channels_last calls over 2^20 outputs.
+constexpr int64_t kDepthwise16BitChannelsLastMaxOutputs = int64_t(1) << 20;
+
+// The few-rows matmul reads the whole input once per output feature: faster
+// than cuBLAS / cuDNN while the input is at most 8 KB.
+constexpr int64_t kFewRowsMaxInputBytes = 8192;
+
+// The pointwise kernel wins where the cuDNN call is mostly launch and tail:
+// few pixels in all and a small product.
+constexpr int64_t kPointwiseMaxPixels = 4096;
+constexpr int64_t kPointwiseTensorCoreMaxWork = int64_t(16) << 20;
+constexpr int64_t kPointwiseTensorCoreSinglePixelMaxWork = int64_t(8) << 20;
+constexpr int64_t kPointwiseMaxWork = int64_t(32) << 20;
+constexpr int64_t kPointwiseMinInChannels = 32;
+constexpr int64_t kPointwiseNarrowingMaxPixels = 1024;
+constexpr int64_t kPointwiseNarrowingMaxWork = int64_t(64) << 20;
+
+// --- what each kernel covers -------------------------------------------------------------------
+
+bool is_depthwise(const ConvCall& c) {
+  return c.groups > 1 && c.groups == c.in_channels && c.out_channels == c.groups;
+}
+
+kernels::DepthwiseShape depthwise_shape(const ConvCall& c) {
+  return {as_int(c.batch),    as_int(c.in_channels), as_int(c.in_h),       as_int(c.in_w),
+          as_int(c.out_h),    as_int(c.out_w),       as_int(c.kernel_h),   as_int(c.kernel_w),
+          as_int(c.stride_h), as_int(c.stride_w),    as_int(c.pad_h),      as_int(c.pad_w),
+          as_int(c.dilation_h), as_int(c.dilation_w), c.channels_last};
+}
+
+bool is_1x1_unpadded(const ConvCall& c) {
+  return c.groups == 1 && c.kernel_h == 1 && c.kernel_w == 1 && c.pad_h == 0 && c.pad_w == 0;
+}
+
+// A 1x1 conv of a 1x1 map is a [batch, in] x [out, in]^T product in either
+// memory format.
+bool is_pointwise_on_single_pixel(const ConvCall& c) { return is_1x1_unpadded(c) && c.in_h == 1 && c.in_w == 1; }
+
+// A 1x1 conv with stride 1 is a product over the pixels.
+bool is_pointwise(const ConvCall& c) { return is_1x1_unpadded(c) && c.stride_h == 1 && c.stride_w == 1; }
+
+bool few_rows_supported(int64_t rows, int64_t in_features, int64_t out_features) {
+  return rows <= kernels::kFewRowsMax &&
+         kernels::few_rows_matmul_supported({as_int(rows), as_int(in_features), as_int(out_features)});
+}
+
+bool few_rows_kernel_is_faster(int64_t rows, int64_t in_features, ElementType dtype) {
+  return rows * in_features * kernels::element_size(dtype) <= kFewRowsMaxInputBytes;
+}
+
+// cuDNN's fused conv + bias (+ residual) + relu: one kernel where cuDNN's
+// runtime fusion finds an engine, never more than conv + epilogue. It needs a
+// bias (ATen materializes a zero one otherwise) and fp32 / fp16 (bf16 and fp64
+// have no fused engine), dense convs only (optimize_for_inference's use of it
+// on depthwise layers doubled MobileNetV3's batch-64 fp16 GPU time), and a
+// residual on the 16-byte grid (the fused engines are picked for aligned operands).
+bool cudnn_fuses_relu(const ConvCall& c, const MathFlags& flags) {
+  const bool dtype_fits = c.dtype == ElementType::kFloat32 || c.dtype == ElementType::kFloat16;
+  return c.activation == Activation::kRelu && c.groups == 1 && c.has_bias && dtype_fits &&
+         (!c.has_residual || c.residual_aligned) && flags.cudnn_enabled;
+}
+
+bool pointwise_kernel_is_faster(const ConvCall& c, bool relu_fused_by_cudnn, PointwisePolicy policy) {
+  if (policy != PointwisePolicy::kAuto) return policy == PointwisePolicy::kAlways;
+  const int64_t map_size = c.in_h * c.in_w;
+  const int64_t pixels = c.batch * map_size;
+  if (pixels > kPointwiseMaxPixels) return false;
+  const int64_t work = pixels * c.in_channels * c.out_channels;
+  const bool narrowing = c.in_channels >= 4 * c.out_channels;
+  if (is_16_bit(c.dtype)) {
+    if (relu_fused_by_cudnn) return false;
+    if (map_size == 1) return !narrowing && work <= kPointwiseTensorCoreSinglePixelMaxWork;
+    return work <= kPointwiseTensorCoreMaxWork;
+  }
+  return (narrowing && pixels <= kPointwiseNarrowingMaxPixels && work <= kPointwiseNarrowingMaxWork) ||
+         (c.in_channels >= kPointwiseMinInChannels && work <= kPointwiseMaxWork);
+}
+
+kernels::ImplicitGemmConvShape implicit_gemm_shape(const ConvCall& c) {
+  return {as_int(c.batch),    as_int(c.in_h),       as_int(c.in_w),       as_int(c.in_channels), as_int(c.out_channels),
+          as_int(c.out_h),    as_int(c.out_w),      as_int(c.kernel_h),   as_int(c.kernel_w),    as_int(c.stride_h),
+          as_int(c.stride_w), as_int(c.pad_h),      as_int(c.pad_w),      as_int(c.dilation_h),  as_int(c.dilation_w)};
+}
+
+// CUTLASS's implicit GEMM reads NHWC activations and a KRSC weight in place
+// (the op makes an NCHW input channels_last first, one copy at a model's
+// first conv), aligned for its 16-byte accesses.
+bool implicit_gemm_covers(const ConvCall& c, const MathFlags& flags) {
+  return c.kernels_apply && c.groups == 1 && c.channels_last && c.weight_channels_last && c.operands_aligned &&
+         kernels::implicit_gemm_conv_supported(c.dtype, implicit_gemm_shape(c), implicit_gemm_math(c, flags));
+}
+
+bool depthwise_kernel_is_faster(const ConvCall& c) {
+  if (!is_16_bit(c.dtype) || !c.channels_last) return true;
+  return c.batch * c.out_channels * c.out_h * c.out_w <= kDepthwise16BitChannelsLastMaxOutputs;
+}
+
+// Whether `path` can compute the call at all.
+bool covers(ConvPath path, const ConvCall& c, const MathFlags& flags) {
+  switch (path) {
+    case ConvPath::kAten: return true;
+    case ConvPath::kDepthwise: return c.kernels_apply && is_depthwise(c) && kernels::depthwise_supported(depthwise_shape(c));
+    case ConvPath::kFewRowsMatmul:
+      return c.kernels_apply && is_pointwise_on_single_pixel(c) && few_rows_supported(c.batch, c.in_channels, c.out_channels);
+    case ConvPath::kPointwise:
+      return c.kernels_apply && is_pointwise(c) &&
+             kernels::pointwise_conv_supported({as_int(c.batch), as_int(c.in_channels), as_int(c.out_channels),
+                                                as_int(c.in_h * c.in_w), c.channels_last});
+    case ConvPath::kCudnnFusedRelu: return c.kernels_apply && cudnn_fuses_relu(c, flags);
+    case ConvPath::kCudnnThenEpilogue: return c.kernels_apply;
+    case ConvPath::kImplicitGemm:
+    case ConvPath::kImplicitGemmSmall: return implicit_gemm_covers(c, flags);
+  }
+  return false;
+}
+
+bool covers(LinearPath path, const LinearCall& c) {
+  switch (path) {
+    case LinearPath::kAten: return true;
+    case LinearPath::kFewRowsMatmul: return c.kernels_apply && few_rows_supported(c.rows, c.in_features, c.out_features);
+    case LinearPath::kCublas: return c.kernels_apply && c.activation == Activation::kNone;
+    case LinearPath::kCublasThenActivation: return c.kernels_apply && c.activation != Activation::kNone;
+  }
+  return false;
+}
+
+PointwisePolicy parse_pointwise_policy(const char* value) {
+  const std::string_view name = value == nullptr ? "auto" : value;
+  if (name == "auto" || name.empty()) return PointwisePolicy::kAuto;
+  if (name == "always") return PointwisePolicy::kAlways;
+  TORCH_CHECK(name == "never", "IFX_POINTWISE_KERNEL must be auto, always or never, not '", name, "'");
+  return PointwisePolicy::kNever;
+}
+
+std::string conv_path_names() {
+  std::string names;
+#define IFX_PATH_TEXT(name, text) names += std::string(names.empty() ? "" : ", ") + text;
+  IFX_CONV_PATHS(IFX_PATH_TEXT)
+#undef IFX_PATH_TEXT
+  return names;
+}
+
+std::optional<ConvPath> parse_conv_path(const char* value) {
+  if (value == nullptr || *value == '\0' || std::string_view(value) == "auto") return std::nullopt;
+  const auto path = conv_path_named(value);
+  TORCH_CHECK(path.has_value(), "IFX_CONV_PATH must be auto or one of ", conv_path_names(), ", not '", value, "'");
+  return path;
+}
+
+std::mutex override_mutex;
+std::shared_ptr<const KernelOverride> forced_override;  // set by set_kernel_override
+
+thread_local const char* last_conv_path = "";
+thread_local const char* last_linear_path = "";
+thread_local const char* last_squeeze_excite_path = "";
+
+}  // namespace
+
+const char* path_name(ConvPath path) {
+  switch (path) {
+#define IFX_PATH_CASE(name, text) \
+  case ConvPath::k##name:         \
+    return text;
+    IFX_CONV_PATHS(IFX_PATH_CASE)
+#undef IFX_PATH_CASE
+  }
+  return "";
+}
+
+const char* path_name(LinearPath path) {
+  switch (path) {
+#define IFX_PATH_CASE(name, text) \
+  case LinearPath::k##name:       \
+    return text;
+    IFX_LINEAR_PATHS(IFX_PATH_CASE)
+#undef IFX_PATH_CASE
+  }
+  return "";
+}
+
+const char* path_name(SqueezeExcitePath path) {
+  switch (path) {
+#define IFX_PATH_CASE(name, text) \
+  case SqueezeExcitePath::k##name: \
+    return text;
+    IFX_SQUEEZE_EXCITE_PATHS(IFX_PATH_CASE)
+#undef IFX_PATH_CASE
+  }
+  return "";
+}
+
+std::optional<ConvPath> conv_path_named(const std::string& name) {
+#define IFX_PATH_LOOKUP(enum_name, text) \
+  if (name == text) return ConvPath::k##enum_name;
+  IFX_CONV_PATHS(IFX_PATH_LOOKUP)
+#undef IFX_PATH_LOOKUP
+  return std::nullopt;
+}
+
+std::optional<LinearPath> linear_path_named(const std::string& name) {
+#define IFX_PATH_LOOKUP(enum_name, text) \
+  if (name == text) return LinearPath::k##enum_name;
+  IFX_LINEAR_PATHS(IFX_PATH_LOOKUP)
+#undef IFX_PATH_LOOKUP
+  return std::nullopt;
+}
+
+const KernelOverride& environment_override() {
+  static const KernelOverride from_environment{parse_pointwise_policy(std::getenv("IFX_POINTWISE_KERNEL")),
+                                               parse_conv_path(std::getenv("IFX_CONV_PATH")), std::nullopt};
+  return from_environment;
+}
+
+ConvPath choose_conv_path(const ConvCall& c, const MathFlags& flags, const KernelOverride& override) {
+  if (!c.kernels_apply) return ConvPath::kAten;
+  if (override.conv.has_value() && covers(*override.conv, c, flags)) return *override.conv;
+  if (covers(ConvPath::kDepthwise, c, flags) && depthwise_kernel_is_faster(c)) return ConvPath::kDepthwise;
+  if (covers(ConvPath::kFewRowsMatmul, c, flags) && few_rows_kernel_is_faster(c.batch, c.in_channels, c.dtype)) {
+    return ConvPath::kFewRowsMatmul;
+  }
+  const bool relu_fused_by_cudnn = cudnn_fuses_relu(c, flags);
+  if (covers(ConvPath::kPointwise, c, flags) && pointwise_kernel_is_faster(c, relu_fused_by_cudnn, override.pointwise)) {
+    return ConvPath::kPointwise;
+  }
+  if (relu_fused_by_cudnn) return ConvPath::kCudnnFusedRelu;
+  if (implicit_gemm_covers(c, flags)) {
+    return kernels::implicit_gemm_conv_tile(implicit_gemm_shape(c), flags.multiprocessors) == kernels::ConvTile::kLarge
+               ? ConvPath::kImplicitGemm
+               : ConvPath::kImplicitGemmSmall;
+  }
+  return ConvPath::kCudnnThenEpilogue;
+}
+
+kernels::ConvMath implicit_gemm_math(const ConvCall& c, const MathFlags& flags) {
+  return c.dtype != ElementType::kFloat32 || flags.allow_tf32 ? kernels::ConvMath::kTf32 : kernels::ConvMath::kExact;
+}
+
+std::vector<ConvPath> conv_candidates(const ConvCall& c, const MathFlags& flags) {
+  const ConvPath rules = choose_conv_path(c, flags, KernelOverride{});
+  std::vector<ConvPath> paths = {rules};
+  const auto consider = [&](ConvPath path) {
+    if (path != rules && covers(path, c, flags)) paths.push_back(path);
+  };
+  if (!c.kernels_apply) return paths;
+  consider(ConvPath::kDepthwise);
+  if (few_rows_kernel_is_faster(c.batch, c.in_channels, c.dtype)) consider(ConvPath::kFewRowsMatmul);
+  // The pointwise kernel measured 0.04-0.9x of cuDNN past a few thousand
+  // pixels: not worth timing there.
+  if (c.batch * c.in_h * c.in_w <= kPointwiseMaxPixels) consider(ConvPath::kPointwise);
+  consider(ConvPath::kImplicitGemm);
+  consider(ConvPath::kImplicitGemmSmall);
+  consider(ConvPath::kCudnnFusedRelu);
+  consider(ConvPath::kCudnnThenEpilogue);
+  return paths;
+}
+
+namespace {
+
+// Everything a tuned choice depends on.
+std::vector<int64_t> tuning_key(const ConvCall& c, const MathFlags& f) {
+  return {static_cast<int64_t>(c.dtype), c.channels_last, c.batch, c.in_channels, c.in_h, c.in_w, c.out_channels,
+          c.out_h, c.out_w, c.kernel_h, c.kernel_w, c.stride_h, c.stride_w, c.pad_h, c.pad_w, c.dilation_h,
+          c.dilation_w, c.groups, c.has_bias, c.has_residual, c.residual_aligned, c.weight_channels_last,
+          c.operands_aligned, static_cast<int64_t>(c.activation), c.kernels_apply, f.cudnn_enabled, f.allow_tf32,
+          f.multiprocessors};
+}
+
+std::mutex tuning_mutex;
+std::map<std::vector<int64_t>, ConvPath> tuned_paths;
+
+}  // namespace
+
+ConvPath tuned_conv_path(const ConvCall& c, const MathFlags& flags, const std::function<double(ConvPath)>& time_us) {
+  const std::vector<int64_t> key = tuning_key(c, flags);
+  const std::lock_guard<std::mutex> lock(tuning_mutex);
+  const auto known = tuned_paths.find(key);
+  if (known != tuned_paths.end()) return known->second;
+  const std::vector<ConvPath> candidates = conv_candidates(c, flags);
+  if (!time_us) return candidates.front();  // nothing remembered: a later call with a clock tunes
+  ConvPath best = candidates.front();
+  if (candidates.size() > 1) {
+    double best_us = time_us(best);
+    for (size_t i = 1; i < candidates.size(); ++i) {
+      const double us = time_us(candidates[i]);
+      if (us < best_us) {
+        best = candidates[i];
+        best_us = us;
+      }
+    }
+  }
+  tuned_paths.emplace(key, best);
+  return best;
+}
+
+bool conv_tuning_enabled() {
+  static const bool enabled = [] {
+    const char* value = std::getenv("IFX_CONV_TUNING");
+    const std::string_view text = value == nullptr ? "1" : value;
+    TORCH_CHECK(text == "1" || text == "0", "IFX_CONV_TUNING must be 1 or 0, not '", text, "'");
+    return text == "1";
+  }();
+  return enabled;
+}
+
+void clear_conv_tuning() {
+  const std::lock_guard<std::mutex> lock(tuning_mutex);
+  tuned_paths.clear();
+}
+
+LinearPath choose_linear_path(const LinearCall& c, const KernelOverride& override) {
+  if (!c.kernels_apply) return LinearPath::kAten;
+  if (override.linear.has_value() && covers(*override.linear, c)) return *override.linear;
+  if (covers(LinearPath::kFewRowsMatmul, c) && few_rows_kernel_is_faster(c.rows, c.in_features, c.dtype)) {
+    return LinearPath::kFewRowsMatmul;
+  }
+  return c.activation == Activation::kNone ? LinearPath::kCublas : LinearPath::kCublasThenActivation;
+}
+
+SqueezeExcitePath choose_squeeze_excite_path(const SqueezeExciteCall& c) {
+  return c.kernels_apply && kernels::squeeze_excite_supported(c.shape) ? SqueezeExcitePath::kTwoKernels
+                                                                       : SqueezeExcitePath::kAten;
+}
+
+std::vector<ConvPath> conv_paths_covering(const ConvCall& c, const MathFlags& flags) {
+  std::vector<ConvPath> paths;
+#define IFX_PATH_COVERS(name, text) \
+  if (covers(ConvPath::k##name, c, flags)) paths.push_back(ConvPath::k##name);
+  IFX_CONV_PATHS(IFX_PATH_COVERS)
+#undef IFX_PATH_COVERS
+  return paths;
+}
+
+std::vector<LinearPath> linear_paths_covering(const LinearCall& c) {
+  std::vector<LinearPath> paths;
+#define IFX_PATH_COVERS(name, text) \
+  if (covers(LinearPath::k##name, c)) paths.push_back(LinearPath::k##name);
+  IFX_LINEAR_PATHS(IFX_PATH_COVERS)
+#undef IFX_PATH_COVERS
+  return paths;
+}
+
+KernelOverride current_override() {
+  const std::lock_guard<std::mutex> lock(override_mutex);
+  return forced_override ? *forced_override : environment_override();
+}
+
+void set_kernel_override(const KernelOverride& override) {
+  const std::lock_guard<std::mutex> lock(override_mutex);
+  forced_override = std::make_shared<const KernelOverride>(override);
+}
+
+void reset_kernel_override() {
+  const std::lock_guard<std::mutex> lock(override_mutex);
+  forced_override.reset();
+}
+
+void record_path(ConvPath path) { last_conv_path = path_name(path); }
+void record_path(LinearPath path) { last_linear_path = path_name(path); }
+void record_path(SqueezeExcitePath path) { last_squeeze_excite_path = path_name(path); }
+
+std::string last_path(const std::string& op) {
+  if (op == "conv2d_act") return last_conv_path;
+  if (op == "linear_act") return last_linear_path;
+  if (op == "squeeze_excite") return last_squeeze_excite_path;
+  TORCH_CHECK(false, "ifx: no kernel path is recorded for '", op,
+              "'; expected conv2d_act, linear_act or squeeze_excite");
+}
+
+}  // namespace ifx::ops

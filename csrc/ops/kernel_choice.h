@@ -1,0 +1,157 @@
+// Which kernel runs a fused layer on CUDA, as pure functions of the call's
+// shapes, dtype, layout, torch's math flags and an override: the CUDA ops ask
+// here and nowhere else, the thresholds and the environment override live
+// here alone, and a table-driven GoogleTest (tests/cpp/kernel_choice_test.cpp)
+// pins every rule on the CPU. Where the rules come from: docs/benchmarks.md,
+// "Kernel choice".
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "kernels/activations.h"
+#include "kernels/element_type.h"
+#include "kernels/shapes.h"
+
+namespace ifx::ops {
+
+// The paths of ifx::conv2d_act. X(Enum, "name").
+#define IFX_CONV_PATHS(X)                                                                \
+  X(Aten, "aten")                         /* the ATen composition: arguments no kernel covers */ \
+  X(Depthwise, "depthwise")               /* our depthwise kernel, epilogue built in */          \
+  X(FewRowsMatmul, "few_rows_matmul")     /* 1x1 conv of a 1x1 map: our few-rows matmul */       \
+  X(Pointwise, "pointwise")               /* 1x1 stride-1 conv on few pixels: our kernel */      \
+  X(CudnnFusedRelu, "cudnn_fused_relu")   /* cuDNN's conv + bias (+ add) + relu */              \
+  X(CudnnThenEpilogue, "cudnn+epilogue")  /* cuDNN's conv, then our epilogue kernel */          \
+  X(ImplicitGemm, "implicit_gemm")        /* CUTLASS implicit GEMM, 128x128 tiles, epilogue in */ \
+  X(ImplicitGemmSmall, "implicit_gemm_small") /* the same with 64x64 tiles, for small problems */
+
+// The paths of ifx::linear_act.
+#define IFX_LINEAR_PATHS(X)                                                  \
+  X(Aten, "aten")                       /* the ATen composition */              \
+  X(FewRowsMatmul, "few_rows_matmul")   /* our few-rows matmul, epilogue built in */ \
+  X(Cublas, "cublas")                   /* cuBLAS with its bias, no activation */ \
+  X(CublasThenActivation, "cublas+activation") /* then our activation kernel */
+
+// The paths of ifx::squeeze_excite.
+#define IFX_SQUEEZE_EXCITE_PATHS(X)                                             \
+  X(Aten, "aten")               /* the ATen composition */                        \
+  X(TwoKernels, "two_kernels")  /* squeeze (pool + fc1 partials), excite (fc2 + gate + scale) */
+
+enum class ConvPath {
+#define IFX_PATH_ENUM(name, text) k##name,
+  IFX_CONV_PATHS(IFX_PATH_ENUM)
+};
+enum class LinearPath { IFX_LINEAR_PATHS(IFX_PATH_ENUM) };
+enum class SqueezeExcitePath { IFX_SQUEEZE_EXCITE_PATHS(IFX_PATH_ENUM) };
+#undef IFX_PATH_ENUM
+
+const char* path_name(ConvPath path);
+const char* path_name(LinearPath path);
+const char* path_name(SqueezeExcitePath path);
+// The path called `name`, or nullopt.
+std::optional<ConvPath> conv_path_named(const std::string& name);
+std::optional<LinearPath> linear_path_named(const std::string& name);
+
+// What the choice needs to know of a conv2d_act call. Sizes as aten::conv2d
+// sees them (4-D input and output).
+struct ConvCall {
+  kernels::ElementType dtype = kernels::ElementType::kFloat32;
+  bool channels_last = false;  // the output's memory format (conv2d_output_format)
+  int64_t batch = 1, in_channels = 1, in_h = 1, in_w = 1, out_channels = 1, out_h = 1, out_w = 1;
+  int64_t kernel_h = 1, kernel_w = 1, stride_h = 1, stride_w = 1, pad_h = 0, pad_w = 0;
+  int64_t dilation_h = 1, dilation_w = 1, groups = 1;
+  bool has_bias = false;
+  bool has_residual = false;
+  bool residual_aligned = true;  // the residual's data sits on a 16-byte boundary
+  // The weight's memory is [K, KH, KW, C] (channels_last, or any 1x1 weight),
+  // and input, weight, bias and residual data sit on 16-byte boundaries: what
+  // the implicit GEMM reads without a copy.
+  bool weight_channels_last = false;
+  bool operands_aligned = true;
+  kernels::Activation activation = kernels::Activation::kNone;
+  // Tensor-level preconditions of every kernel path, checked by the op: all
+  // tensors on one device, a non-empty 4-D input, and a residual (if any) of
+  // the output's exact size and dtype. False: the ATen composition.
+  bool kernels_apply = true;
+};
+
+struct LinearCall {
+  kernels::ElementType dtype = kernels::ElementType::kFloat32;
+  int64_t rows = 1, in_features = 1, out_features = 1;  // rows: the product of the leading dims
+  bool has_bias = false;
+  kernels::Activation activation = kernels::Activation::kNone;
+  bool kernels_apply = true;  // tensors on one device, nothing empty
+};
+
+struct SqueezeExciteCall {
+  kernels::SqueezeExciteShape shape{};
+  kernels::ElementType dtype = kernels::ElementType::kFloat32;
+  bool kernels_apply = true;  // x, weights and biases on one device, one dtype, x dense in its format
+};
+
+// torch's global math settings at the time of the call, and the GPU's size.
+struct MathFlags {
+  bool cudnn_enabled = true;  // torch.backends.cudnn.enabled
+  bool allow_tf32 = false;    // torch.backends.cudnn.allow_tf32: fp32 convs may use TF32
+  int multiprocessors = 132;  // of the call's device
+};
+
+// Forces a path, to compare paths on another GPU, to rule a kernel out, or
+// (tests) to run every path that covers a call.
+enum class PointwisePolicy { kAuto, kAlways, kNever };
+struct KernelOverride {
+  PointwisePolicy pointwise = PointwisePolicy::kAuto;  // IFX_POINTWISE_KERNEL=auto|always|never
+  std::optional<ConvPath> conv;      // IFX_CONV_PATH=<path name>: taken wherever it covers the call
+  std::optional<LinearPath> linear;  // taken wherever it covers the call
+};
+
+// IFX_POINTWISE_KERNEL and IFX_CONV_PATH, read once per process; an unknown
+// value is an error that names the accepted ones.
+const KernelOverride& environment_override();
+
+ConvPath choose_conv_path(const ConvCall& call, const MathFlags& flags, const KernelOverride& override);
+LinearPath choose_linear_path(const LinearCall& call, const KernelOverride& override);
+SqueezeExcitePath choose_squeeze_excite_path(const SqueezeExciteCall& call);
+
+// Every path that can compute the call, whether or not the rules prefer it:
+// what an override may force, and what the op tests run one by one.
+std::vector<ConvPath> conv_paths_covering(const ConvCall& call, const MathFlags& flags);
+std::vector<LinearPath> linear_paths_covering(const LinearCall& call);
+
+// The implicit GEMM's math for the call: TF32 where torch lets cuDNN use it
+// for fp32 convs (16-bit types always run on tensor cores).
+kernels::ConvMath implicit_gemm_math(const ConvCall& call, const MathFlags& flags);
+
+// Tuning: the first call of each shape times the paths worth trying
+// (conv_candidates, the rules' choice first) and every later call with the
+// same shape, dtype, layout, epilogue and flags takes the fastest. Calls made
+// while a stream captures cannot time: they take the tuned path where the key
+// is known (so a replayed graph runs the kernels a plain call runs), else the
+// rules' choice. IFX_CONV_TUNING=0 takes the rules' choice always.
+std::vector<ConvPath> conv_candidates(const ConvCall& call, const MathFlags& flags);
+// `time_us(path)` runs the call through `path` and returns its time; it is
+// called only on a key's first use, and never when `time_us` is empty.
+ConvPath tuned_conv_path(const ConvCall& call, const MathFlags& flags, const std::function<double(ConvPath)>& time_us);
+bool conv_tuning_enabled();  // IFX_CONV_TUNING, read once per process (default on)
+void clear_conv_tuning();    // forgets every tuned choice
+
+// The override in force: the environment's, unless a test or benchmark set
+// another with set_kernel_override (process-wide; reset restores the
+// environment's).
+KernelOverride current_override();
+void set_kernel_override(const KernelOverride& override);
+void reset_kernel_override();
+
+// The path the last CUDA call of `op` ("conv2d_act", "linear_act" or
+// "squeeze_excite") took on
+// this thread, "" before any: tests assert what they exercised with it.
+void record_path(ConvPath path);
+void record_path(LinearPath path);
+void record_path(SqueezeExcitePath path);
+std::string last_path(const std::string& op);
+
+}  // namespace ifx::ops

@@ -1,0 +1,289 @@
+// choose_conv_path / choose_linear_path (csrc/ops/kernel_choice.h): one row per
+// rule and per edge of each threshold, and what an override may force. Pure
+// functions: this runs on the CPU.
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+#include "ops/kernel_choice.h"
+
+namespace ifx_test {
+namespace {
+
+using ifx::kernels::Activation;
+using ifx::kernels::ElementType;
+using ifx::ops::ConvCall;
+using ifx::ops::ConvPath;
+using ifx::ops::KernelOverride;
+using ifx::ops::LinearCall;
+using ifx::ops::LinearPath;
+using ifx::ops::MathFlags;
+using ifx::ops::PointwisePolicy;
+
+// A conv of `in` -> `out` channels on an h x w map with a square kernel.
+ConvCall conv(int64_t batch, int64_t in, int64_t out, int64_t h, int64_t w, int64_t kernel, int64_t stride,
+              int64_t groups, ElementType dtype, bool channels_last, Activation activation, bool bias = true) {
+  ConvCall c;
+  c.dtype = dtype;
+  c.channels_last = channels_last;
+  c.batch = batch;
+  c.in_channels = in;
+  c.out_channels = out;
+  c.in_h = h;
+  c.in_w = w;
+  c.kernel_h = c.kernel_w = kernel;
+  c.stride_h = c.stride_w = stride;
+  c.pad_h = c.pad_w = kernel / 2;
+  c.out_h = (h + 2 * c.pad_h - kernel) / stride + 1;
+  c.out_w = (w + 2 * c.pad_w - kernel) / stride + 1;
+  c.groups = groups;
+  c.has_bias = bias;
+  c.activation = activation;
+  return c;
+}
+
+constexpr ElementType kF32 = ElementType::kFloat32;
+constexpr ElementType kF16 = ElementType::kFloat16;
+constexpr ElementType kBF16 = ElementType::kBFloat16;
+constexpr ElementType kF64 = ElementType::kFloat64;
+
+struct ConvRow {
+  const char* why;
+  ConvCall call;
+  ConvPath expected;
+};
+
+TEST(KernelChoice, ConvRules) {
+  ConvCall no_kernels = conv(1, 8, 8, 7, 7, 3, 1, 1, kF32, false, Activation::kRelu);
+  no_kernels.kernels_apply = false;
+  ConvCall unaligned_residual = conv(8, 64, 64, 56, 56, 3, 1, 1, kF16, true, Activation::kRelu);
+  unaligned_residual.has_residual = true;
+  unaligned_residual.residual_aligned = false;
+  const std::vector<ConvRow> rows = {
+      {"preconditions fail: the ATen composition", no_kernels, ConvPath::kAten},
+      {"depthwise, batch 1", conv(1, 240, 240, 14, 14, 5, 1, 240, kF32, false, Activation::kHardswish),
+       ConvPath::kDepthwise},
+      {"depthwise fp16 channels_last, 2^20 outputs", conv(16, 64, 64, 32, 32, 3, 1, 64, kF16, true, Activation::kRelu),
+       ConvPath::kDepthwise},
+      {"depthwise fp16 channels_last, past 2^20 outputs",
+       conv(17, 64, 64, 32, 32, 3, 1, 64, kF16, true, Activation::kRelu), ConvPath::kCudnnThenEpilogue},
+      {"depthwise bf16 NCHW, big: still ours", conv(64, 64, 64, 56, 56, 3, 1, 64, kBF16, false, Activation::kRelu),
+       ConvPath::kDepthwise},
+      {"grouped, not depthwise", conv(1, 64, 64, 14, 14, 3, 1, 32, kF32, false, Activation::kRelu, false),
+       ConvPath::kCudnnThenEpilogue},
+      {"1x1 on a 1x1 map, 8 KB of input", conv(8, 256, 64, 1, 1, 1, 1, 1, kF32, false, Activation::kRelu),
+       ConvPath::kFewRowsMatmul},
+      {"1x1 on a 1x1 map, over 8 KB: pointwise instead (expanding fp32)",
+       conv(8, 257, 1024, 1, 1, 1, 1, 1, kF32, false, Activation::kHardsigmoid), ConvPath::kPointwise},
+      {"1x1 on a 1x1 map, 9 images: past the few-rows kernel",
+       conv(9, 64, 256, 1, 1, 1, 1, 1, kF16, true, Activation::kHardsigmoid), ConvPath::kPointwise},
+      {"1x1 on a 1x1 map, fp16 narrowing: cuDNN", conv(64, 960, 240, 1, 1, 1, 1, 1, kF16, true, Activation::kRelu, false),
+       ConvPath::kCudnnThenEpilogue},
+      {"1x1 fp16, 16M multiply-adds", conv(1, 256, 64, 32, 32, 1, 1, 1, kF16, true, Activation::kHardswish),
+       ConvPath::kPointwise},
+      {"1x1 fp16, cuDNN fuses the relu", conv(1, 256, 64, 32, 32, 1, 1, 1, kF16, true, Activation::kRelu),
+       ConvPath::kCudnnFusedRelu},
+      {"1x1 fp16, no bias: cuDNN cannot fuse, ours", conv(1, 256, 64, 32, 32, 1, 1, 1, kF16, true, Activation::kRelu, false),
+       ConvPath::kPointwise},
+      {"1x1 fp32, 32 input channels, 32M", conv(1, 32, 256, 64, 64, 1, 1, 1, kF32, false, Activation::kHardswish),
+       ConvPath::kPointwise},
+      {"1x1 fp32, 16 input channels, not narrowing", conv(1, 16, 96, 28, 28, 1, 1, 1, kF32, false, Activation::kRelu),
+       ConvPath::kCudnnFusedRelu},
+      {"1x1 fp32 narrowing on 1024 pixels, 63M", conv(1, 960, 64, 32, 32, 1, 1, 1, kF32, false, Activation::kNone),
+       ConvPath::kPointwise},
+      {"1x1 fp32 over 4096 pixels", conv(2, 64, 64, 64, 33, 1, 1, 1, kF32, false, Activation::kHardswish),
+       ConvPath::kCudnnThenEpilogue},
+      {"1x1 stride 2 is no pointwise conv", conv(1, 64, 128, 28, 28, 1, 2, 1, kF32, false, Activation::kNone),
+       ConvPath::kCudnnThenEpilogue},
+      {"dense 3x3 with bias + relu fp32", conv(1, 64, 64, 56, 56, 3, 1, 1, kF32, false, Activation::kRelu),
+       ConvPath::kCudnnFusedRelu},
+      {"dense 3x3 relu bf16: no fused engine", conv(1, 64, 64, 56, 56, 3, 1, 1, kBF16, true, Activation::kRelu),
+       ConvPath::kCudnnThenEpilogue},
+      {"dense 3x3 relu fp64", conv(1, 64, 64, 56, 56, 3, 1, 1, kF64, false, Activation::kRelu),
+       ConvPath::kCudnnThenEpilogue},
+      {"dense 3x3 hardswish", conv(1, 16, 16, 112, 112, 3, 2, 1, kF16, true, Activation::kHardswish),
+       ConvPath::kCudnnThenEpilogue},
+      {"residual off the 16-byte grid", unaligned_residual, ConvPath::kCudnnThenEpilogue},
+  };
+  for (const ConvRow& row : rows) {
+    EXPECT_EQ(ifx::ops::path_name(ifx::ops::choose_conv_path(row.call, MathFlags{}, KernelOverride{})),
+              std::string(ifx::ops::path_name(row.expected)))
+        << row.why;
+  }
+}
+
+// What CUTLASS's implicit GEMM reads in place: NHWC activations and a KRSC weight.
+ConvCall implicit_gemm_ready(ConvCall c) {
+  c.weight_channels_last = true;
+  return c;
+}
+
+TEST(KernelChoice, ImplicitGemmTakesDenseChannelsLastConvs) {
+  const MathFlags flags{true, true, 132};
+  // Big maps fill the GPU with 128x128 tiles; 7x7 at batch 1 takes the small ones.
+  EXPECT_EQ(ifx::ops::choose_conv_path(
+                implicit_gemm_ready(conv(64, 64, 64, 56, 56, 3, 1, 1, kF16, true, Activation::kHardswish)), flags, {}),
+            ConvPath::kImplicitGemm);
+  EXPECT_EQ(ifx::ops::choose_conv_path(
+                implicit_gemm_ready(conv(1, 512, 512, 7, 7, 3, 1, 1, kBF16, true, Activation::kSilu)), flags, {}),
+            ConvPath::kImplicitGemmSmall);
+  // cuDNN's one fused relu kernel stays the rule for relu with a bias.
+  EXPECT_EQ(ifx::ops::choose_conv_path(
+                implicit_gemm_ready(conv(64, 64, 64, 56, 56, 3, 1, 1, kF16, true, Activation::kRelu)), flags, {}),
+            ConvPath::kCudnnFusedRelu);
+  // Not covered: NCHW output, a weight not in KRSC memory, 3 input channels on tensor cores, fp64.
+  EXPECT_EQ(ifx::ops::choose_conv_path(
+                implicit_gemm_ready(conv(64, 64, 64, 56, 56, 3, 1, 1, kF16, false, Activation::kHardswish)), flags, {}),
+            ConvPath::kCudnnThenEpilogue);
+  EXPECT_EQ(ifx::ops::choose_conv_path(conv(64, 64, 64, 56, 56, 3, 1, 1, kF16, true, Activation::kHardswish), flags, {}),
+            ConvPath::kCudnnThenEpilogue);
+  EXPECT_EQ(ifx::ops::choose_conv_path(
+                implicit_gemm_ready(conv(8, 3, 16, 224, 224, 3, 2, 1, kF16, true, Activation::kHardswish)), flags, {}),
+            ConvPath::kCudnnThenEpilogue);
+  EXPECT_EQ(ifx::ops::choose_conv_path(
+                implicit_gemm_ready(conv(8, 64, 64, 28, 28, 3, 1, 1, kF64, true, Activation::kHardswish)), flags, {}),
+            ConvPath::kCudnnThenEpilogue);
+  ConvCall unaligned = implicit_gemm_ready(conv(64, 64, 64, 56, 56, 3, 1, 1, kF16, true, Activation::kHardswish));
+  unaligned.operands_aligned = false;
+  EXPECT_EQ(ifx::ops::choose_conv_path(unaligned, flags, {}), ConvPath::kCudnnThenEpilogue);
+}
+
+TEST(KernelChoice, ImplicitGemmMathFollowsTorchsTf32Flag) {
+  const ConvCall fp32 = implicit_gemm_ready(conv(8, 3, 16, 224, 224, 3, 2, 1, kF32, true, Activation::kHardswish));
+  EXPECT_EQ(ifx::ops::implicit_gemm_math(fp32, MathFlags{true, true, 132}), ifx::kernels::ConvMath::kTf32);
+  EXPECT_EQ(ifx::ops::implicit_gemm_math(fp32, MathFlags{true, false, 132}), ifx::kernels::ConvMath::kExact);
+  EXPECT_EQ(ifx::ops::implicit_gemm_math(conv(1, 8, 8, 7, 7, 3, 1, 1, kF16, true, Activation::kNone),
+                                         MathFlags{true, false, 132}),
+            ifx::kernels::ConvMath::kTf32);
+  // 3 input channels: only exact fp32 (one element per access) takes the RGB stem.
+  EXPECT_EQ(ifx::ops::choose_conv_path(fp32, MathFlags{true, false, 132}, {}), ConvPath::kImplicitGemm);
+  EXPECT_EQ(ifx::ops::choose_conv_path(fp32, MathFlags{true, true, 132}, {}), ConvPath::kCudnnThenEpilogue);
+}
+
+TEST(KernelChoice, TuningTimesTheCandidatesOnceAndKeepsTheFastest) {
+  ifx::ops::clear_conv_tuning();
+  const MathFlags flags{true, true, 132};
+  const ConvCall call = implicit_gemm_ready(conv(8, 64, 64, 28, 28, 3, 1, 1, kF16, true, Activation::kHardswish));
+  const auto candidates = ifx::ops::conv_candidates(call, flags);
+  ASSERT_GE(candidates.size(), 3u);
+  EXPECT_EQ(candidates.front(), ifx::ops::choose_conv_path(call, flags, {}));  // the rules' choice first
+  int timed = 0;
+  const auto fake_times = [&](ConvPath path) {
+    ++timed;
+    return path == ConvPath::kCudnnThenEpilogue ? 10.0 : 20.0;
+  };
+  EXPECT_EQ(ifx::ops::tuned_conv_path(call, flags, fake_times), ConvPath::kCudnnThenEpilogue);
+  EXPECT_EQ(timed, static_cast<int>(candidates.size()));
+  EXPECT_EQ(ifx::ops::tuned_conv_path(call, flags, fake_times), ConvPath::kCudnnThenEpilogue);
+  EXPECT_EQ(timed, static_cast<int>(candidates.size()));  // the second call measures nothing
+  ConvCall other = call;
+  other.batch = 9;  // another shape is tuned on its own
+  ifx::ops::tuned_conv_path(other, flags, fake_times);
+  EXPECT_EQ(timed, 2 * static_cast<int>(candidates.size()));
+  // Without a clock (a capturing stream): the tuned path where the key is
+  // known, else the rules' choice, remembered for no one.
+  EXPECT_EQ(ifx::ops::tuned_conv_path(call, flags, nullptr), ConvPath::kCudnnThenEpilogue);
+  ConvCall untimed = call;
+  untimed.batch = 10;
+  EXPECT_EQ(ifx::ops::tuned_conv_path(untimed, flags, nullptr), candidates.front());
+  ifx::ops::tuned_conv_path(untimed, flags, fake_times);
+  EXPECT_EQ(timed, 3 * static_cast<int>(candidates.size()));
+  ifx::ops::clear_conv_tuning();
+}
+
+TEST(KernelChoice, CudnnDisabledNeverTakesItsFusedRelu) {
+  const ConvCall call = conv(1, 64, 64, 56, 56, 3, 1, 1, kF32, false, Activation::kRelu);
+  EXPECT_EQ(ifx::ops::choose_conv_path(call, MathFlags{false}, KernelOverride{}), ConvPath::kCudnnThenEpilogue);
+}
+
+TEST(KernelChoice, PointwisePolicyForcesEitherWay) {
+  const ConvCall big = conv(2, 64, 64, 64, 33, 1, 1, 1, kF32, false, Activation::kHardswish);
+  const ConvCall small = conv(1, 64, 64, 7, 7, 1, 1, 1, kF32, false, Activation::kHardswish);
+  KernelOverride always, never;
+  always.pointwise = PointwisePolicy::kAlways;
+  never.pointwise = PointwisePolicy::kNever;
+  EXPECT_EQ(ifx::ops::choose_conv_path(big, MathFlags{}, always), ConvPath::kPointwise);
+  EXPECT_EQ(ifx::ops::choose_conv_path(small, MathFlags{}, KernelOverride{}), ConvPath::kPointwise);
+  EXPECT_EQ(ifx::ops::choose_conv_path(small, MathFlags{}, never), ConvPath::kCudnnThenEpilogue);
+  // Not a pointwise conv: the policy changes nothing.
+  const ConvCall dense = conv(1, 64, 64, 7, 7, 3, 1, 1, kF32, false, Activation::kHardswish);
+  EXPECT_EQ(ifx::ops::choose_conv_path(dense, MathFlags{}, always), ConvPath::kCudnnThenEpilogue);
+}
+
+TEST(KernelChoice, ForcedPathIsTakenWhereItCovers) {
+  KernelOverride force;
+  force.conv = ConvPath::kCudnnThenEpilogue;
+  const ConvCall depthwise = conv(1, 32, 32, 14, 14, 3, 1, 32, kF32, false, Activation::kRelu);
+  EXPECT_EQ(ifx::ops::choose_conv_path(depthwise, MathFlags{}, force), ConvPath::kCudnnThenEpilogue);
+  force.conv = ConvPath::kDepthwise;  // covers no dense conv: the rules decide
+  const ConvCall dense = conv(1, 32, 32, 14, 14, 3, 1, 1, kF32, false, Activation::kHardswish);
+  EXPECT_EQ(ifx::ops::choose_conv_path(dense, MathFlags{}, force), ConvPath::kCudnnThenEpilogue);
+  force.conv = ConvPath::kCudnnFusedRelu;  // hardswish: cuDNN's fused kernel does not cover it
+  EXPECT_EQ(ifx::ops::choose_conv_path(dense, MathFlags{}, force), ConvPath::kCudnnThenEpilogue);
+}
+
+TEST(KernelChoice, PathsCoveringACall) {
+  const auto names = [](const std::vector<ConvPath>& paths) {
+    std::vector<std::string> out;
+    for (ConvPath p : paths) out.emplace_back(ifx::ops::path_name(p));
+    return out;
+  };
+  using V = std::vector<std::string>;
+  const ConvCall pointwise = conv(1, 16, 32, 7, 7, 1, 1, 1, kF32, false, Activation::kRelu);
+  EXPECT_EQ(names(ifx::ops::conv_paths_covering(pointwise, MathFlags{})),
+            (V{"aten", "pointwise", "cudnn_fused_relu", "cudnn+epilogue"}));
+  const ConvCall single_pixel = conv(2, 16, 32, 1, 1, 1, 1, 1, kBF16, true, Activation::kSilu);
+  EXPECT_EQ(names(ifx::ops::conv_paths_covering(single_pixel, MathFlags{})),
+            (V{"aten", "few_rows_matmul", "pointwise", "cudnn+epilogue"}));
+  const ConvCall depthwise = conv(2, 16, 16, 9, 9, 5, 2, 16, kF16, false, Activation::kHardswish);
+  EXPECT_EQ(names(ifx::ops::conv_paths_covering(depthwise, MathFlags{})), (V{"aten", "depthwise", "cudnn+epilogue"}));
+  ConvCall none = depthwise;
+  none.kernels_apply = false;
+  EXPECT_EQ(names(ifx::ops::conv_paths_covering(none, MathFlags{})), (V{"aten"}));
+}
+
+LinearCall linear(int64_t rows, int64_t in, int64_t out, ElementType dtype, Activation activation) {
+  LinearCall c;
+  c.dtype = dtype;
+  c.rows = rows;
+  c.in_features = in;
+  c.out_features = out;
+  c.has_bias = true;
+  c.activation = activation;
+  return c;
+}
+
+TEST(KernelChoice, LinearRules) {
+  const KernelOverride none;
+  EXPECT_EQ(ifx::ops::choose_linear_path(linear(1, 2048, 1000, kF32, Activation::kNone), none),
+            LinearPath::kFewRowsMatmul);  // 8 KB
+  EXPECT_EQ(ifx::ops::choose_linear_path(linear(1, 2049, 1000, kF32, Activation::kNone), none), LinearPath::kCublas);
+  EXPECT_EQ(ifx::ops::choose_linear_path(linear(2, 2048, 1000, kF16, Activation::kHardswish), none),
+            LinearPath::kFewRowsMatmul);
+  EXPECT_EQ(ifx::ops::choose_linear_path(linear(9, 16, 16, kF32, Activation::kRelu), none),
+            LinearPath::kCublasThenActivation);  // past the kernel's rows
+  LinearCall empty = linear(1, 16, 16, kF32, Activation::kRelu);
+  empty.kernels_apply = false;
+  EXPECT_EQ(ifx::ops::choose_linear_path(empty, none), LinearPath::kAten);
+  KernelOverride force;
+  force.linear = LinearPath::kFewRowsMatmul;
+  EXPECT_EQ(ifx::ops::choose_linear_path(linear(8, 9216, 4096, kF32, Activation::kRelu), force),
+            LinearPath::kFewRowsMatmul);
+  force.linear = LinearPath::kCublas;  // would drop the activation: not taken
+  EXPECT_EQ(ifx::ops::choose_linear_path(linear(8, 9216, 4096, kF32, Activation::kRelu), force),
+            LinearPath::kCublasThenActivation);
+}
+
+TEST(KernelChoice, PathNamesRoundTrip) {
+  for (ConvPath path : {ConvPath::kAten, ConvPath::kDepthwise, ConvPath::kFewRowsMatmul, ConvPath::kPointwise,
+                        ConvPath::kCudnnFusedRelu, ConvPath::kCudnnThenEpilogue, ConvPath::kImplicitGemm,
+                        ConvPath::kImplicitGemmSmall}) {
+    EXPECT_EQ(ifx::ops::conv_path_named(ifx::ops::path_name(path)), path);
+  }
+  EXPECT_FALSE(ifx::ops::conv_path_named("fastest").has_value());
+  EXPECT_EQ(ifx::ops::linear_path_named("cublas+activation"), LinearPath::kCublasThenActivation);
+}
+
+}  // namespace
+}  // namespace ifx_test
