@@ -34,7 +34,7 @@ from torch import nn
 
 import ifx_torch
 from ifx_torch import models
-from ifx_torch.bench import CONFIGS, environment, kernel_profile, math_settings
+from ifx_torch.bench import CONFIGS, environment, hand_made_graph, kernel_profile, math_settings
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -63,23 +63,9 @@ def model_builders():
 
 
 def bare_replay(module, x):
-    """A hand-made graph of `module`: copy in, replay, static output."""
-    static_x = x.clone()
-    side = torch.cuda.Stream()
-    side.wait_stream(torch.cuda.current_stream())
-    with torch.cuda.stream(side):
-        for _ in range(3):
-            module(static_x)
-    torch.cuda.current_stream().wait_stream(side)
-    graph = torch.cuda.CUDAGraph()
-    with torch.cuda.graph(graph):
-        static_y = module(static_x)
-
-    def run(inp):
-        static_x.copy_(inp)
-        graph.replay()
-        return static_y
-    return run, graph
+    """A hand-made graph of `module` (copy in, replay, static output) and the graph."""
+    run = hand_made_graph(module, x)
+    return run, run.graph
 
 
 def latencies_ms(variants, x, iters, rounds=8):
