@@ -3,6 +3,7 @@
 PYTHON     ?= python3
 BUILD_DIR  ?= build/cmake
 CMAKE_ARGS ?=
+CMAKE_TARGETS ?=
 export MAX_JOBS ?= $(shell nproc)
 # On CI (CI=true) a missing GoogleTest is an error, not a skip.
 REQUIRE_GTEST ?= $(if $(filter true,$(CI)),1,0)
@@ -33,7 +34,7 @@ build-cpp:
 	generator=; command -v ninja >/dev/null && generator="-G Ninja"; \
 	cmake -S . -B $(BUILD_DIR) $$generator -DIFX_BUILD_TESTS=$$gtest -DPython3_EXECUTABLE="$$(command -v $(PYTHON))" \
 	  -DCMAKE_PREFIX_PATH="$$($(PYTHON) -c 'import torch; print(torch.utils.cmake_prefix_path)');$(GTEST_ROOT)" \
-	  $(CMAKE_ARGS) >/dev/null && cmake --build $(BUILD_DIR) -j $(MAX_JOBS)
+	  $(CMAKE_ARGS) >/dev/null && cmake --build $(BUILD_DIR) -j $(MAX_JOBS) $(if $(CMAKE_TARGETS),--target $(CMAKE_TARGETS))
 
 # Installs the C++ package and builds a separate project against it (tests/cmake_consumer).
 build-consumer: build-cpp
@@ -58,7 +59,7 @@ test-python:
 # the caller as an exception.
 SANITIZE = -O1 -fsanitize=address,undefined -fno-sanitize=vptr -fno-sanitize-recover=undefined -fno-omit-frame-pointer
 test-sanitizers: deps
-	$(MAKE) build-cpp BUILD_DIR=build/sanitizers CMAKE_ARGS="-DCMAKE_BUILD_TYPE=None -DIFX_COMPILE_KERNELS=OFF \
+	$(MAKE) build-cpp BUILD_DIR=build/sanitizers CMAKE_TARGETS=ifx_tests CMAKE_ARGS="-DCMAKE_BUILD_TYPE=None -DIFX_COMPILE_KERNELS=OFF \
 	  -DCMAKE_CXX_FLAGS='$(SANITIZE)' -DCMAKE_EXE_LINKER_FLAGS='$(SANITIZE)' -DCMAKE_SHARED_LINKER_FLAGS='$(SANITIZE)'"
 	cd build/sanitizers && ASAN_OPTIONS=detect_leaks=0:halt_on_error=1:allocator_may_return_null=1 \
 	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 ./ifx_tests
