@@ -548,3 +548,27 @@ def test_torchscript_path_passes_other_warnings_on(monkeypatch):
     messages = [str(w.message) for w in caught]
     assert "something else about this model" in messages
     assert any("tracing it with example_inputs instead" in m for m in messages)
+
+
+@pytest.mark.parametrize("route", ["register_fake", "fake_impl_holder"])
+def test_fused_graph_exports_with_a_symbolic_batch_and_the_meta_kernels_come_back(route, monkeypatch):
+    """The fused graph re-exports (as save_package does) with the batch symbolic, through both ways
+    of putting the symbolic fake kernels over the C++ Meta kernels: torch 2.13's register_fake, and
+    the fake-kernel holder that torch 2.11 / 2.12 need; afterwards the C++ Meta kernels serve again."""
+    from ifx_torch.export_frontend import fake_kernels, package
+    if route == "fake_impl_holder":
+        monkeypatch.setattr(fake_kernels, "_register_fake_can_override", lambda library: False)
+    torch.manual_seed(0)
+    model = layers._randomize_batchnorm(families.ResNeXtBottleneck()).double()
+    exported = ifx_torch.optimize(model, (torch.randn(2, 32, 8, 8, dtype=torch.float64),), frontend="export")
+    program = package.export_program(exported)
+    user_inputs = set(program.graph_signature.user_inputs)
+    inputs = [node for node in program.graph.nodes if node.op == "placeholder" and node.name in user_inputs]
+    assert inputs and all(isinstance(node.meta["val"].shape[0], torch.SymInt) for node in inputs)
+    assert any(node.op == "call_function" and str(node.target).startswith("ifx.conv2d_act") for node in program.graph.nodes)
+    holder = torch._library.simple_registry.singleton.find("ifx::conv2d_act").fake_impl
+    assert holder.kernel is None  # the Python fake kernel is gone again
+    meta = torch.empty(3, 32, 8, 8, device="meta", dtype=torch.float64)
+    weight = torch.empty(16, 32, 1, 1, device="meta", dtype=torch.float64)
+    out = torch.ops.ifx.conv2d_act(meta, weight, None, [1, 1], [0, 0], [1, 1], 1, None, "relu")
+    assert out.shape == (3, 16, 8, 8)

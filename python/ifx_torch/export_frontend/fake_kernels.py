@@ -60,11 +60,15 @@ KERNELS = {
 }
 
 
+def _register_fake_can_override(library) -> bool:
+    return "allow_override" in inspect.signature(library._register_fake).parameters
+
+
 def _register_over_meta(library, name: str, kernel) -> None:
     """`kernel` as the fake kernel of ifx::`name` while `library` lives, over the op's C++ Meta
     kernel. torch 2.13 overrides by default; 2.11 and 2.12 refuse unless their fake-kernel holder
     is asked to override (its Library._register_fake cannot pass that on)."""
-    if "allow_override" in inspect.signature(library._register_fake).parameters:
+    if _register_fake_can_override(library):
         library._register_fake(name, kernel, allow_override=True)
         return
     holder = torch._library.simple_registry.singleton.find(f"ifx::{name}").fake_impl
