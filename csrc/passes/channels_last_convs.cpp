@@ -11,12 +11,17 @@ namespace {
 
 using Layout = ifx_torch::OptimizeOptions::Layout;
 
-bool should_convert(const at::Tensor& weight, Layout layout, bool tf32_allowed) {
+bool should_convert(const at::Tensor& weight, bool fused, Layout layout, bool tf32_allowed) {
   if (weight.dim() != 4 || !at::isFloatingType(weight.scalar_type())) return false;
   if (weight.is_contiguous(at::MemoryFormat::ChannelsLast)) return false;
   if (layout == Layout::kChannelsLast) return true;
-  if (layout == Layout::kKeep || !weight.is_cuda()) return false;
+  if (layout == Layout::kKeep) return false;
   const auto type = weight.scalar_type();
+  if (weight.is_cpu()) {  // oneDNN runs fp32 convs NHWC without reorders (docs/benchmarks.md, CPU);
+    // only fused convs, so that a model with nothing fused stays free of ifx ops
+    return fused && type == at::kFloat && at::hasMKLDNN() && at::globalContext().userEnabledMkldnn();
+  }
+  if (!weight.is_cuda()) return false;
   return type == at::kHalf || type == at::kBFloat16 || (type == at::kFloat && tf32_allowed);
 }
 
@@ -61,7 +66,7 @@ int64_t UseChannelsLastConvs(const std::shared_ptr<torch::jit::Graph>& graph, La
   for (const c10::Symbol kind : {conv2d_act, c10::aten::conv2d}) {
     for (Node* conv : nodes_of_kind(graph, kind)) {
       const auto weight = constant_tensor(conv->input(1));
-      if (!weight || !should_convert(*weight, layout, tf32_allowed)) continue;
+      if (!weight || !should_convert(*weight, kind == conv2d_act, layout, tf32_allowed)) continue;
       torch::jit::WithInsertPoint insert_point(conv);
       conv->replaceInput(1, graph->insertConstant(weight->contiguous(at::MemoryFormat::ChannelsLast)));
       ++converted;

@@ -1,6 +1,8 @@
-// Contract: for a model on CUDA, stores the constant weight of each
-// ifx::conv2d_act / aten::conv2d channels_last where the kernels run NHWC
-// natively (16-bit weights, and fp32 ones while cuDNN may use TF32), so the
+// Contract: stores the constant weight of each ifx::conv2d_act /
+// aten::conv2d channels_last where the kernels run NHWC natively (on CUDA
+// 16-bit weights, and fp32 ones while cuDNN may use TF32; on the CPU the
+// fp32 weights of ifx::conv2d_act while torch's oneDNN convs are available
+// and enabled, so a model with nothing fused stays as it is), so the
 // convs run without NCHW <-> NHWC transposes: the first conv converts the
 // input once, and every conv after it reads and writes channels_last. Each
 // tensor the graph returns is wrapped in ifx::like_layout(out, input), so

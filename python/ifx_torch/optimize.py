@@ -27,9 +27,10 @@ def optimize(model: torch.nn.Module, example_inputs: Optional[ExampleInputs] = N
     ``fuse_layers=False``, batch norms fold into convs and each conv2d / linear with its residual
     add and activation becomes one ``ifx::conv2d_act`` / ``ifx::linear_act``, and (unless
     ``fuse_squeeze_excitation=False``) each squeeze-and-excitation block one ``ifx::squeeze_excite``.
-    ``conv_layout`` ("auto", "channels_last" or "keep"): with "auto", the convs of a CUDA model
-    run channels_last where the GPU's kernels are NHWC (16-bit models, and fp32 ones while
-    ``torch.backends.cudnn.allow_tf32`` is on, torch's default); outputs keep eager's layout.
+    ``conv_layout`` ("auto", "channels_last" or "keep"): with "auto", convs run channels_last
+    where the kernels are NHWC: on CUDA 16-bit models, and fp32 ones while
+    ``torch.backends.cudnn.allow_tf32`` is on (torch's default); on the CPU the fused fp32 convs
+    while torch's oneDNN (``torch.backends.mkldnn``) is available and enabled. Outputs keep eager's layout.
     The result runs in Python, saves with ``torch.jit.save`` and loads (in Python after
     ``import ifx_torch``, or in C++ linked against libifx_torch). ``ifx_torch.report(result)``
     says what was fused.

@@ -220,7 +220,24 @@ def test_fuse_layers_false_keeps_aten_convs():
     exported = ifx_torch.optimize(model, (torch.randn(2, 8, 7, 5),), frontend="export", fuse_layers=False)
     assert not calls(exported, ifx.conv2d_act.default, ifx.squeeze_excite.default)
     assert calls(exported, aten.conv2d.default) == 4 and calls(exported, ifx.hardsigmoid.default) == 1
-    assert not calls(exported, ifx.like_layout.default)  # conv_layout "auto" on the CPU: weights as they are
+
+
+@pytest.mark.parametrize("case", layers.CPU_LAYOUT_CASES)
+def test_conv_layout_auto_on_the_cpu_runs_fp32_convs_channels_last(case):
+    dtype, onednn, converted = layers.CPU_LAYOUT_CASES[case]
+    model = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.Hardswish(), nn.Conv2d(8, 8, 3), nn.ReLU()).eval().to(dtype)
+    x = layers.nonzero_randn(2, 3, 9, 7).to(dtype)
+    with torch.backends.mkldnn.flags(enabled=onednn):
+        exported = ifx_torch.optimize(model, (x,), frontend="export", dynamic_batch=False)
+    weights = [operator.attrgetter(n.args[1].target)(exported.graph_module) for n in exported.graph.nodes
+               if n.target is ifx.conv2d_act.default]
+    assert len(weights) == 2 and all(w.is_contiguous(memory_format=torch.channels_last) == converted for w in weights)
+    assert bool(calls(exported, ifx.like_layout.default)) == converted
+    with torch.no_grad():
+        got, want = exported(x), model.double()(x.double())
+    assert got.dtype == dtype and got.is_contiguous()
+    torch.testing.assert_close(got.double(), want, **({"rtol": 1e-4, "atol": 1e-4} if dtype == torch.float32 else
+                                                       {"rtol": 1e-10, "atol": 1e-10}))
 
 
 # --- squeeze-and-excitation (test_squeeze_excite) --------------------------------------------------------

@@ -450,11 +450,31 @@ def test_channels_last_convs_keep_outputs_and_their_layout(input_format):
         ifx_torch.optimize(model, conv_layout="nhwc")
 
 
-def test_conv_layout_auto_keeps_cpu_models_as_they_are():
-    optimized = ifx_torch.optimize(_randomize_batchnorm(models.resnet18(num_classes=10, width=8)))
-    assert not optimized.graph.findAllNodes("ifx::like_layout")
+CPU_LAYOUT_CASES = {  # conv_layout "auto" on the CPU: (model dtype, oneDNN enabled) -> weights channels_last?
+    "float32": (torch.float32, True, torch.backends.mkldnn.is_available()),
+    "float32-onednn-off": (torch.float32, False, False),
+    "float64": (torch.float64, True, False),
+}
+
+
+@pytest.mark.parametrize("case", CPU_LAYOUT_CASES)
+def test_conv_layout_auto_on_the_cpu_runs_fp32_convs_channels_last(case):
+    # oneDNN's fp32 convs run NHWC without reorders; other dtypes, and torch with oneDNN off, keep
+    # the weights as they are. Either way the outputs keep eager's values and memory format.
+    dtype, onednn, converted = CPU_LAYOUT_CASES[case]
+    model = _randomize_batchnorm(models.resnet18(num_classes=10, width=8)).to(dtype)
+    with torch.backends.mkldnn.flags(enabled=onednn):
+        optimized = ifx_torch.optimize(model)
     weights = [node.inputsAt(1).toIValue() for node in optimized.graph.findAllNodes("ifx::conv2d_act")]
-    assert all(w.is_contiguous() for w in weights)
+    assert len(weights) == 17
+    assert all(w.is_contiguous(memory_format=torch.channels_last) == converted for w in weights)
+    assert bool(optimized.graph.findAllNodes("ifx::like_layout")) == converted
+    x = nonzero_randn(2, 3, 32, 32).to(dtype)
+    with torch.no_grad():
+        got, want = optimized(x), model.double()(x.double())
+    assert got.dtype == dtype and got.is_contiguous()
+    torch.testing.assert_close(got.double(), want, **({"rtol": 1e-4, "atol": 1e-4} if dtype == torch.float32 else
+                                                       {"rtol": 1e-10, "atol": 1e-10}))
 
 
 def test_fuse_layers_false_keeps_aten_convs():

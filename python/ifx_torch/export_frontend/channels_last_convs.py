@@ -1,6 +1,7 @@
-"""Contract: for a model on CUDA, stores the constant weight of each ``ifx.conv2d_act`` /
-``aten.conv2d`` channels_last where the kernels run NHWC natively (16-bit weights, and fp32 ones
-while cuDNN may use TF32), so the convs run without NCHW <-> NHWC transposes; each tensor the graph
+"""Contract: stores the constant weight of each ``ifx.conv2d_act`` / ``aten.conv2d``
+channels_last where the kernels run NHWC natively (on CUDA 16-bit weights, and fp32 ones while
+cuDNN may use TF32; on the CPU the fp32 weights of ``ifx.conv2d_act`` while torch's oneDNN convs are
+available and enabled, so a model with nothing fused stays as it is), so the convs run without NCHW <-> NHWC transposes; each tensor the graph
 returns is then wrapped in ``ifx.like_layout(out, first tensor input)`` so outputs keep eager's
 memory format. layout "channels_last" converts every float 4-D weight on any device (tests),
 "keep" none. Returns how many weights it converted. (TorchScript: csrc/passes/channels_last_convs.cpp.)"""
@@ -12,14 +13,19 @@ from .graph import PassState, arguments, nodes_calling
 aten = torch.ops.aten
 
 
-def _should_convert(weight: torch.Tensor, layout: str, tf32_allowed: bool) -> bool:
+def _should_convert(weight: torch.Tensor, fused: bool, layout: str, tf32_allowed: bool) -> bool:
     if weight.dim() != 4 or not weight.is_floating_point():
         return False
     if weight.is_contiguous(memory_format=torch.channels_last):
         return False
     if layout == "channels_last":
         return True
-    if layout == "keep" or not weight.is_cuda:
+    if layout == "keep":
+        return False
+    if weight.device.type == "cpu":  # oneDNN runs fp32 convs NHWC without reorders (docs/benchmarks.md, CPU)
+        return (fused and weight.dtype == torch.float32 and torch.backends.mkldnn.is_available()
+                and torch.backends.mkldnn.enabled)
+    if not weight.is_cuda:
         return False
     return weight.dtype in (torch.float16, torch.bfloat16) or (weight.dtype == torch.float32 and tf32_allowed)
 
@@ -51,7 +57,8 @@ def use_channels_last_convs(state: PassState, layout: str, tf32_allowed: bool) -
                               aten.conv2d.padding):
         args = arguments(conv)
         weight = state.constant_tensor(args[1])
-        if weight is None or not _should_convert(weight, layout, tf32_allowed):
+        if weight is None or not _should_convert(weight, conv.target is torch.ops.ifx.conv2d_act.default, layout,
+                                                 tf32_allowed):
             continue
         args[1] = state.add_constant(weight.contiguous(memory_format=torch.channels_last), before=conv)
         conv.args, conv.kwargs = tuple(args), {}

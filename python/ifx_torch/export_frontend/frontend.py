@@ -133,17 +133,7 @@ def _remove_unused_constants(gm: fx.GraphModule) -> None:
             delattr(owner, attribute)
 
 
-def _device_of(args: Sequence[Any], gm: fx.GraphModule) -> torch.device:
-    for tensor in list(gm.parameters()) + list(gm.buffers()):
-        return tensor.device
-    for arg in args:
-        if isinstance(arg, torch.Tensor):
-            return arg.device
-    return torch.device("cpu")
-
-
-def run_passes(state: PassState, fuse_layers: bool, fuse_squeeze_excitation: bool, conv_layout: str,
-               on_cuda: bool) -> Dict[str, int]:
+def run_passes(state: PassState, fuse_layers: bool, fuse_squeeze_excitation: bool, conv_layout: str) -> Dict[str, int]:
     """The passes in the TorchScript pipeline's order; returns {pattern: count}."""
     # Hardswish first: it absorbs the hardsigmoid inside x * hardsigmoid(x).
     fused = {"hardswish": fuse_hardswish(state), "hardsigmoid": fuse_hardsigmoid(state)}
@@ -161,8 +151,7 @@ def run_passes(state: PassState, fuse_layers: bool, fuse_squeeze_excitation: boo
             blocks = squeeze_excitation.fuse_squeeze_excitation(state)
             if blocks:
                 fused["squeeze_excite"] = blocks
-        layout = conv_layout if (conv_layout != "auto" or on_cuda) else "keep"
-        use_channels_last_convs(state, layout, torch.backends.cudnn.allow_tf32)
+        use_channels_last_convs(state, conv_layout, torch.backends.cudnn.allow_tf32)
     return dict(sorted(fused.items()))
 
 
@@ -183,8 +172,7 @@ def optimize_exported(model: torch.nn.Module, example_inputs, fuse_aten_activati
         gm = exported.run_decompositions(DECOMPOSITIONS).module()
     ops_before = op_histogram(gm.graph)
     state = PassState(gm, fuse_aten_activations)
-    on_cuda = _device_of(args, gm).type == "cuda"
-    fused = run_passes(state, fuse_layers, fuse_squeeze_excitation, conv_layout, on_cuda)
+    fused = run_passes(state, fuse_layers, fuse_squeeze_excitation, conv_layout)
     unfused: List[List[str]] = state.take_refusals()
     _remove_unused_constants(gm)
     gm.graph.lint()
