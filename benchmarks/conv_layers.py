@@ -12,7 +12,7 @@ in fp32 under TF32 and in 16 bits), with the activation the model applies after 
 - every path that covers the call, forced (kernel_choice.h's names: implicit_gemm, cudnn+epilogue,
   cudnn_fused_relu where it applies, pointwise, depthwise, ...);
 
-GPU time per call from torch.profiler (the sum of the kernels of one call, over 20 calls).
+GPU time per call from torch.profiler (the time the kernels of 20 calls cover, per call).
 "chosen / best" above 1.03 means the choice is more than 3% slower than the best path measured.
 fp32 runs torch's default math (cuDNN TF32 on; the implicit GEMM uses TF32 too); -notf32 turns it off.
 """
@@ -25,7 +25,7 @@ import torch
 from torch import nn
 
 import ifx_torch
-from ifx_torch.bench import CONFIGS, environment, math_settings
+from ifx_torch.bench import CONFIGS, covered_us, cuda_kernel_events, environment, math_settings
 
 MODEL_ACTIVATIONS = {"mobilenet_v3_large": "hardswish", "resnet50": "relu", "efficientnet_b0": "silu"}
 
@@ -53,7 +53,7 @@ def conv_layers(name):
 
 
 def gpu_us(fn, calls=20):
-    """GPU time of one call: the kernels' device time over `calls` calls, averaged."""
+    """GPU time of one call: the time covered by the kernels of `calls` calls, averaged."""
     from torch.profiler import ProfilerActivity, profile
     for _ in range(3):
         fn()
@@ -62,8 +62,8 @@ def gpu_us(fn, calls=20):
         for _ in range(calls):
             fn()
         torch.cuda.synchronize()
-    kernels = [e for e in prof.events() if e.device_type == torch.autograd.DeviceType.CUDA]
-    return sum(e.device_time_total for e in kernels) / calls
+    kernels = cuda_kernel_events(prof)
+    return covered_us((e.time_range.start, e.time_range.end) for e in kernels) / calls
 
 
 def layer_rows(name, batch, config, kind):

@@ -53,3 +53,14 @@ def test_every_variant_is_measured_or_says_why(quick_run):
 def test_unknown_variant_is_refused():
     with pytest.raises(SystemExit):
         bench.parse_args(["--variants", "tensorrt"])
+
+
+@pytest.mark.parametrize("intervals, covered", [
+    ([], 0.0),
+    ([(0, 2), (5, 6)], 3.0),           # apart: both durations
+    ([(0, 4), (3, 6)], 6.0),           # overlapping, as a PDL launch waits inside its predecessor's tail
+    ([(0, 10), (2, 3), (4, 5)], 10.0),  # nested
+    ([(5, 6), (0, 2), (1, 3)], 4.0),   # any order
+])
+def test_gpu_busy_time_counts_overlapping_kernels_once(intervals, covered):
+    assert bench.covered_us(intervals) == covered
