@@ -1,16 +1,19 @@
-"""C++ (ifx_run) against Python on the same optimized TorchScript file, batch 1, in one run.
+"""C++ (ifx_run) against Python on the same optimized file, batch 1, in one run.
 
     python3 benchmarks/cpp_vs_python.py [--device cuda|cpu] [--quick] [--models NAME ...]
-        [--configs fp32 fp16-cl ...] [--warmup N] [--iters N] [--no-plain] [--ifx-run PATH]
-        [--json PATH]
+        [--configs fp32 fp16-cl ...] [--frontends torchscript export] [--warmup N] [--iters N]
+        [--no-plain] [--ifx-run PATH] [--json PATH]
 
 Per model (torchvision's mobilenet_v3_large and resnet50; the built-in definitions of
 ifx_torch.models when torchvision is missing) and config (fp32 with torch's default math,
-fp32-notf32 with TF32 off, fp16 channels_last; ifx_torch.bench's names), the model is optimized once in Python (ifx_torch.optimize without graph replay)
-and saved with torch.jit.save. The same file is then measured
+fp32-notf32 with TF32 off, fp16 channels_last; ifx_torch.bench's names) and front end, the model is
+optimized once in Python (ifx_torch.optimize without graph replay) and saved: the TorchScript
+front end's result with torch.jit.save (.pt), the export front end's with ifx_torch.save_package
+(an AOTInductor .pt2; compiling it takes seconds to minutes). The same file is then measured
 
-- in Python: torch.jit.load, wrapped in ifx_torch.CudaGraphModule as README says for a loaded
-  model (mode "graphs"), and the loaded module as it is (mode "plain");
+- in Python: torch.jit.load (.pt) or ifx_torch.load_package (.pt2), wrapped in
+  ifx_torch.CudaGraphModule as README says for a loaded model (mode "graphs"), and the loaded
+  module as it is (mode "plain");
 - in C++: ifx_run --cuda-graphs ("graphs") and ifx_run without it ("plain"),
 
 with the same warm-up and iteration counts, on the identical input: it is written with
@@ -45,6 +48,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # name -> (dtype, memory format): the benchmark's configurations that TOLERANCE covers
 CONFIGS = {name: BENCH_CONFIGS[name] for name in ("fp32", "fp32-notf32", "fp32-cl", "fp16", "fp16-cl")}
 MODES = ["graphs", "plain"]
+FRONTENDS = ["torchscript", "export"]
 # |C++ - Python| allowed, relative to the output's largest magnitude. Both sides run the same
 # file on the same device, so they normally agree bit for bit; kernels picked differently per
 # process (cuDNN heuristics) may round differently.
@@ -56,6 +60,7 @@ class Row:
     model: str
     source: str
     config: str
+    frontend: str
     mode: str
     status: str = "ok"
     python_ms: Optional[float] = None
@@ -87,19 +92,23 @@ def model_builders():
 
 # --- the shared file and input --------------------------------------------------------------------
 
-def prepare(build, config: str, size: int, device: torch.device, workdir: str, stem: str):
+def prepare(build, config: str, frontend: str, size: int, device: torch.device, workdir: str, stem: str):
     """Optimize the model once, save it and its input. Returns (model path, input path, input)."""
     dtype, memory_format, _ = CONFIGS[config]
     torch.manual_seed(0)
     # Random init: calibrated BN statistics keep activations finite in fp16 (docs/benchmarks.md).
     model = models.calibrate_batchnorm(build().to(device), (8, 3, size, size), device)
     model = model.to(dtype).to(memory_format=memory_format)
-    optimized = ifx_torch.optimize(model, cuda_graphs=False)
-    model_path, input_path = os.path.join(workdir, f"{stem}.pt"), os.path.join(workdir, f"{stem}.input.pt")
-    torch.jit.save(optimized, model_path)
     x = torch.randn(1, 3, size, size, generator=torch.Generator().manual_seed(1))
     x = x.to(dtype).to(memory_format=memory_format)
+    input_path = os.path.join(workdir, f"{stem}.input.pt")
     torch.save(x, input_path)  # a CPU tensor, strides kept: ifx_run --input moves it to the device
+    if frontend == "export":
+        optimized = ifx_torch.optimize(model, (x.to(device),), frontend="export", cuda_graphs=False)
+        model_path = ifx_torch.save_package(optimized, os.path.join(workdir, f"{stem}.pt2"))
+    else:
+        model_path = os.path.join(workdir, f"{stem}.pt")
+        torch.jit.save(ifx_torch.optimize(model, cuda_graphs=False), model_path)
     return model_path, input_path, x.to(device)
 
 
@@ -107,7 +116,10 @@ def prepare(build, config: str, size: int, device: torch.device, workdir: str, s
 
 def run_python(model_path: str, x: torch.Tensor, mode: str, warmup: int, iters: int) -> dict:
     """The saved file loaded in Python and run as the Python API runs it."""
-    loaded = torch.jit.load(model_path, map_location=x.device)
+    if model_path.endswith(".pt2"):
+        loaded = ifx_torch.load_package(model_path, device_index=x.device.index if x.is_cuda else -1)
+    else:
+        loaded = torch.jit.load(model_path, map_location=x.device)
     runner = ifx_torch.CudaGraphModule(loaded) if mode == "graphs" else loaded
     with torch.no_grad():  # ifx_run runs under a NoGradGuard
         for _ in range(warmup):
@@ -172,25 +184,28 @@ def run_all(args, device: torch.device) -> List[Row]:
     with tempfile.TemporaryDirectory(prefix="cpp_vs_python_") as workdir:
         for config in args.configs:
             for name in args.models:
-                source, build = builders[name]
-                pending = [Row(name, source, config, mode) for mode in args.modes]
-                rows += pending
-                log(f"{name} ({source}) {config}: optimizing and saving")
-                try:
-                    with math_settings(CONFIGS[config].tf32):
-                        paths = prepare(build, config, args.size, device, workdir, f"{name}-{config}")
-                except Exception as error:  # reported, and the run goes on
-                    for row in pending:
-                        row.status = f"error: optimize/save: {first_line(error)}"
-                    log(f"{name} {config}: FAILED to optimize/save ({first_line(error)})")
-                    continue
-                for row in pending:
+                for frontend in args.frontends:
+                    source, build = builders[name]
+                    pending = [Row(name, source, config, frontend, mode) for mode in args.modes]
+                    rows += pending
+                    log(f"{name} ({source}) {config} {frontend}: optimizing and saving")
                     try:
-                        measure(row, args, *paths, device)
-                    except Exception as error:
-                        row.status = f"error: {first_line(error)}"
-                    log(progress_line(row))
-    order = lambda r: (args.models.index(r.model), args.configs.index(r.config), args.modes.index(r.mode))  # noqa: E731
+                        with math_settings(CONFIGS[config].tf32):
+                            paths = prepare(build, config, frontend, args.size, device, workdir,
+                                            f"{name}-{config}-{frontend}")
+                    except Exception as error:  # reported, and the run goes on
+                        for row in pending:
+                            row.status = f"error: optimize/save: {first_line(error)}"
+                        log(f"{name} {config} {frontend}: FAILED to optimize/save ({first_line(error)})")
+                        continue
+                    for row in pending:
+                        try:
+                            measure(row, args, *paths, device)
+                        except Exception as error:
+                            row.status = f"error: {first_line(error)}"
+                        log(progress_line(row))
+    order = lambda r: (args.models.index(r.model), args.configs.index(r.config),  # noqa: E731
+                       args.frontends.index(r.frontend), args.modes.index(r.mode))
     return sorted(rows, key=order)
 
 
@@ -200,8 +215,8 @@ def first_line(error: Exception) -> str:
 
 def progress_line(row: Row) -> str:
     if row.status != "ok":
-        return f"{row.model} {row.config} {row.mode}: {row.status}"
-    return (f"{row.model} {row.config} {row.mode}: python {row.python_ms:.3f} ms, C++ {row.cpp_ms:.3f} ms, "
+        return f"{row.model} {row.config} {row.frontend} {row.mode}: {row.status}"
+    return (f"{row.model} {row.config} {row.frontend} {row.mode}: python {row.python_ms:.3f} ms, C++ {row.cpp_ms:.3f} ms, "
             f"max diff {row.max_diff:.2e}{'' if row.agree else ' (DISAGREE)'}")
 
 
@@ -214,14 +229,14 @@ def cell(value, digits=3) -> str:
 
 
 def print_table(rows: List[Row], device: torch.device) -> None:
-    log("\n| model | dtype | mode | python ms | C++ ms | python/C++ | max diff | agree | graphs py/C++ |")
-    log("|---|---|---|---|---|---|---|---|---|")
+    log("\n| model | dtype | front end | mode | python ms | C++ ms | python/C++ | max diff | agree | graphs py/C++ |")
+    log("|---|---|---|---|---|---|---|---|---|---|")
     for row in rows:
         if row.status != "ok":
-            log(f"| {row.model} | {row.config} | {row.mode} | {row.status} | | | | | |")
+            log(f"| {row.model} | {row.config} | {row.frontend} | {row.mode} | {row.status} | | | | | |")
             continue
         graphs = f"{cell(row.python_graphs, 0)}/{cell(row.cpp_graphs, 0)}" if row.mode == "graphs" else "-"
-        log(f"| {row.model} | {row.config} | {row.mode} | {cell(row.python_ms)} | {cell(row.cpp_ms)} | "
+        log(f"| {row.model} | {row.config} | {row.frontend} | {row.mode} | {cell(row.python_ms)} | {cell(row.cpp_ms)} | "
             f"{cell(row.ratio, 2)} | {row.max_diff:.2e} | {cell(row.agree)} | {graphs} |")
     note = "no graph replay on the CPU: both modes run the module as it is" if device.type == "cpu" else \
         "graphs: ifx_torch.CudaGraphModule in Python, ifx_run --cuda-graphs in C++"
@@ -236,6 +251,8 @@ def parse_args(argv=None):
     parser.add_argument("--models", nargs="+", default=["mobilenet_v3_large", "resnet50"],
                         choices=["mobilenet_v3_large", "resnet50"])
     parser.add_argument("--configs", nargs="+", choices=sorted(CONFIGS))
+    parser.add_argument("--frontends", nargs="+", choices=FRONTENDS, default=["torchscript"],
+                        help="torchscript (a .pt from torch.jit.save) and / or export (a .pt2 package)")
     parser.add_argument("--size", type=int, help="input height and width (default 224, 64 with --quick)")
     parser.add_argument("--warmup", type=int, help="calls before timing, each side (default 20, 2 with --quick)")
     parser.add_argument("--iters", type=int, help="timed calls, each side (default 200, 5 with --quick)")
@@ -269,8 +286,8 @@ def main(argv=None) -> int:
         rows = run_all(args, device)
     print_table(rows, device)
     if args.json:
-        settings = {key: getattr(args, key) for key in ("models", "configs", "modes", "size", "warmup", "iters",
-                                                         "ifx_run")}
+        settings = {key: getattr(args, key) for key in ("models", "configs", "frontends", "modes", "size", "warmup",
+                                                         "iters", "ifx_run")}
         with open(args.json, "w") as file:
             json.dump({"environment": env, "settings": settings, "rows": [dataclasses.asdict(r) for r in rows]},
                       file, indent=2)

@@ -9,7 +9,7 @@
 #   ab        the A/B benchmark's default matrix (python -m ifx_torch.bench), torch's default math
 #   ab_notf32 the same models in fp32 with TF32 off
 #   replay    benchmarks/replay_overhead.py: the replay runner against a bare CUDAGraph.replay()
-#   latency   benchmarks/cpp_vs_python.py: the same optimized file from C++ and Python
+#   latency   benchmarks/cpp_vs_python.py: the same optimized file from C++ and Python (.pt and .pt2)
 #   sweep     benchmarks/zoo_sweep.py: torchvision / timm models through optimize
 #   sanitize  the CUDA op tests under compute-sanitizer (memcheck, racecheck)
 # With DEADLINE=SECONDS, a stage still running that long after the start is
@@ -63,7 +63,9 @@ stage_conv() {
 stage_ab() { python3 -m ifx_torch.bench --out "$RESULTS/ab" ${AB_ARGS:-}; }  # torch's default math (TF32 on) and fp16-cl
 stage_ab_notf32() { python3 -m ifx_torch.bench --configs fp32-notf32 --out "$RESULTS/ab-notf32"; }
 stage_replay() { python3 benchmarks/replay_overhead.py --json "$RESULTS/replay.json"; }
-stage_latency() { python3 benchmarks/cpp_vs_python.py --ifx-run "$IFX_RUN" --json "$RESULTS/cpp_vs_python.json"; }
+stage_latency() {
+  python3 benchmarks/cpp_vs_python.py --ifx-run "$IFX_RUN" --frontends torchscript export --json "$RESULTS/cpp_vs_python.json"
+}
 stage_sweep() { python3 benchmarks/zoo_sweep.py --out "$RESULTS/sweep" ${SWEEP_ARGS:-}; }
 stage_sanitize() {  # every CUDA kernel of ours, on a few shapes each: the sanitizers are slow
   local fusion="(matches_float64 and (float16 or float32)) or pointwise_on_single_pixel or linear_act_cuda"

@@ -1,5 +1,6 @@
 """benchmarks/cpp_vs_python.py in its quick CPU configuration: the table, the JSON and that the
-C++ program's outputs agree with Python's on the same file and input (not speed)."""
+C++ program's outputs agree with Python's on the same file and input (not speed), for a
+TorchScript file and for an AOTInductor package from the export front end."""
 import importlib.util
 import json
 import os
@@ -30,6 +31,15 @@ def quick_run(tmp_path_factory):
     return benchmark, status, json.loads(out.read_text())
 
 
+@pytest.fixture(scope="module")
+def quick_package_run(tmp_path_factory):
+    """The export front end's .pt2 (AOTInductor compiles C++ here: one model, one config)."""
+    out = tmp_path_factory.mktemp("cpp_vs_python_pt2") / "results.json"
+    status = load_benchmark().main(["--device", "cpu", "--quick", "--models", "mobilenet_v3_large", "--configs",
+                                    "fp32", "--frontends", "export", "--ifx-run", ifx_run_path(), "--json", str(out)])
+    return status, json.loads(out.read_text())
+
+
 def test_every_model_config_and_mode_is_measured(quick_run):
     benchmark, status, data = quick_run
     assert status == 0
@@ -42,13 +52,18 @@ def test_every_model_config_and_mode_is_measured(quick_run):
         assert row["status"] == "ok", row
         assert row["python_ms"] > 0 and row["cpp_ms"] > 0 and row["ratio"] > 0
         assert row["source"] in ("torchvision", "ifx_torch.models")
+        assert row["frontend"] == "torchscript"
     assert data["environment"]["device"] == "cpu"
     assert data["settings"]["iters"] == 5
 
 
-def test_cpp_and_python_outputs_agree(quick_run):
-    _, _, data = quick_run
+@pytest.mark.parametrize("run", ["torchscript", "export"])
+def test_cpp_and_python_outputs_agree(run, request):
+    data = request.getfixturevalue("quick_run")[2] if run == "torchscript" else \
+        request.getfixturevalue("quick_package_run")[1]
+    assert {(r["frontend"], r["mode"]) for r in data["rows"]} >= {(run, "graphs"), (run, "plain")}
     for row in data["rows"]:
+        assert row["status"] == "ok", row
         # The same file, input and kernels on one CPU: equal, within the fp32 tolerance at most.
         assert row["agree"] is True and row["max_diff"] < 1e-4, row
         if row["mode"] == "graphs":  # nothing is replayed on the CPU, on either side
@@ -60,8 +75,13 @@ def test_table_has_the_columns(quick_run, capsys):
     rows = [benchmark.Row(**row) for row in data["rows"]]
     benchmark.print_table(rows, benchmark.torch.device("cpu"))
     printed = capsys.readouterr().out
-    assert "| model | dtype | mode | python ms | C++ ms | python/C++ | max diff |" in printed
-    assert "| resnet50 | fp32-cl | graphs |" in printed
+    assert "| model | dtype | front end | mode | python ms | C++ ms | python/C++ | max diff |" in printed
+    assert "| resnet50 | fp32-cl | torchscript | graphs |" in printed
+
+
+def test_package_run_exits_cleanly(quick_package_run):
+    status, data = quick_package_run
+    assert status == 0 and data["settings"]["frontends"] == ["export"]
 
 
 def test_missing_program_is_a_clear_error(tmp_path, capsys):
