@@ -216,7 +216,8 @@ def first_line(error: Exception) -> str:
 def progress_line(row: Row) -> str:
     if row.status != "ok":
         return f"{row.model} {row.config} {row.frontend} {row.mode}: {row.status}"
-    return (f"{row.model} {row.config} {row.frontend} {row.mode}: python {row.python_ms:.3f} ms, C++ {row.cpp_ms:.3f} ms, "
+    return (f"{row.model} {row.config} {row.frontend} {row.mode}: python {row.python_ms:.3f} ms, "
+            f"C++ {row.cpp_ms:.3f} ms, "
             f"max diff {row.max_diff:.2e}{'' if row.agree else ' (DISAGREE)'}")
 
 
@@ -236,7 +237,8 @@ def print_table(rows: List[Row], device: torch.device) -> None:
             log(f"| {row.model} | {row.config} | {row.frontend} | {row.mode} | {row.status} | | | | | |")
             continue
         graphs = f"{cell(row.python_graphs, 0)}/{cell(row.cpp_graphs, 0)}" if row.mode == "graphs" else "-"
-        log(f"| {row.model} | {row.config} | {row.frontend} | {row.mode} | {cell(row.python_ms)} | {cell(row.cpp_ms)} | "
+        log(f"| {row.model} | {row.config} | {row.frontend} | {row.mode} | {cell(row.python_ms)} | "
+            f"{cell(row.cpp_ms)} | "
             f"{cell(row.ratio, 2)} | {row.max_diff:.2e} | {cell(row.agree)} | {graphs} |")
     note = "no graph replay on the CPU: both modes run the module as it is" if device.type == "cpu" else \
         "graphs: ifx_torch.CudaGraphModule in Python, ifx_run --cuda-graphs in C++"

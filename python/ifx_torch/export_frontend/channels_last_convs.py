@@ -1,10 +1,10 @@
 """Contract: stores the constant weight of each ``ifx.conv2d_act`` / ``aten.conv2d``
 channels_last where the kernels run NHWC natively (on CUDA 16-bit weights, and fp32 ones while
 cuDNN may use TF32; on the CPU the fp32 weights of ``ifx.conv2d_act`` while torch's oneDNN convs are
-available and enabled, so a model with nothing fused stays as it is), so the convs run without NCHW <-> NHWC transposes; each tensor the graph
-returns is then wrapped in ``ifx.like_layout(out, first tensor input)`` so outputs keep eager's
-memory format. layout "channels_last" converts every float 4-D weight on any device (tests),
-"keep" none. Returns how many weights it converted. (TorchScript: csrc/passes/channels_last_convs.cpp.)"""
+available and enabled, so a model with nothing fused stays as it is), so the convs run without
+NCHW <-> NHWC transposes; each tensor the graph returns is then wrapped in
+``ifx.like_layout(out, first tensor input)`` so outputs keep eager's memory format. layout
+"channels_last" converts every float 4-D weight on any device (tests), "keep" none. Returns how many weights it converted. (TorchScript: csrc/passes/channels_last_convs.cpp.)"""
 import torch
 from torch import fx
 
