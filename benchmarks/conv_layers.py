@@ -25,7 +25,7 @@ import torch
 from torch import nn
 
 import ifx_torch
-from ifx_torch.bench import CONFIGS, covered_us, cuda_kernel_events, environment, math_settings
+from ifx_torch.bench import CONFIGS, environment, kernel_profile, math_settings
 
 MODEL_ACTIVATIONS = {"mobilenet_v3_large": "hardswish", "resnet50": "relu", "efficientnet_b0": "silu"}
 
@@ -54,16 +54,10 @@ def conv_layers(name):
 
 def gpu_us(fn, calls=20):
     """GPU time of one call: the time covered by the kernels of `calls` calls, averaged."""
-    from torch.profiler import ProfilerActivity, profile
     for _ in range(3):
         fn()
-    torch.cuda.synchronize()
-    with profile(activities=[ProfilerActivity.CUDA]) as prof:
-        for _ in range(calls):
-            fn()
-        torch.cuda.synchronize()
-    kernels = cuda_kernel_events(prof)
-    return covered_us((e.time_range.start, e.time_range.end) for e in kernels) / calls
+    _, busy_ms = kernel_profile(lambda _: [fn() for _ in range(calls)], None, torch.device("cuda"))
+    return 1e3 * busy_ms / calls
 
 
 def layer_rows(name, batch, config, kind):

@@ -231,10 +231,6 @@ def covered_us(intervals) -> float:
     return total
 
 
-def cuda_kernel_events(prof):
-    return [e for e in prof.events() if e.device_type == torch.autograd.DeviceType.CUDA]
-
-
 def kernel_profile(fn, x, device):
     """(CUDA kernels per forward, GPU busy ms: the union of the kernels' intervals) from
     torch.profiler; (None, None) on CPU."""
@@ -245,7 +241,7 @@ def kernel_profile(fn, x, device):
     with profile(activities=[ProfilerActivity.CUDA]) as prof:
         fn(x)
         synchronize(device)
-    kernels = cuda_kernel_events(prof)
+    kernels = [e for e in prof.events() if e.device_type == torch.autograd.DeviceType.CUDA]
     return len(kernels), covered_us((e.time_range.start, e.time_range.end) for e in kernels) / 1e3
 
 

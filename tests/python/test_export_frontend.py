@@ -224,7 +224,7 @@ def test_fuse_layers_false_keeps_aten_convs():
 
 @pytest.mark.parametrize("case", layers.CPU_LAYOUT_CASES)
 def test_conv_layout_auto_on_the_cpu_runs_fp32_convs_channels_last(case):
-    dtype, onednn, converted = layers.CPU_LAYOUT_CASES[case]
+    dtype, onednn, converted, tolerance = layers.CPU_LAYOUT_CASES[case]
     model = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.Hardswish(), nn.Conv2d(8, 8, 3), nn.ReLU()).eval().to(dtype)
     x = layers.nonzero_randn(2, 3, 9, 7).to(dtype)
     with torch.backends.mkldnn.flags(enabled=onednn):
@@ -236,8 +236,7 @@ def test_conv_layout_auto_on_the_cpu_runs_fp32_convs_channels_last(case):
     with torch.no_grad():
         got, want = exported(x), model.double()(x.double())
     assert got.dtype == dtype and got.is_contiguous()
-    torch.testing.assert_close(got.double(), want, **({"rtol": 1e-4, "atol": 1e-4} if dtype == torch.float32 else
-                                                       {"rtol": 1e-10, "atol": 1e-10}))
+    torch.testing.assert_close(got.double(), want, rtol=tolerance, atol=tolerance)
 
 
 # --- squeeze-and-excitation (test_squeeze_excite) --------------------------------------------------------

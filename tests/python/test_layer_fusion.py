@@ -450,10 +450,11 @@ def test_channels_last_convs_keep_outputs_and_their_layout(input_format):
         ifx_torch.optimize(model, conv_layout="nhwc")
 
 
-CPU_LAYOUT_CASES = {  # conv_layout "auto" on the CPU: (model dtype, oneDNN enabled) -> weights channels_last?
-    "float32": (torch.float32, True, torch.backends.mkldnn.is_available()),
-    "float32-onednn-off": (torch.float32, False, False),
-    "float64": (torch.float64, True, False),
+# conv_layout "auto" on the CPU: (model dtype, oneDNN enabled, weights channels_last?, tolerance against float64)
+CPU_LAYOUT_CASES = {
+    "float32": (torch.float32, True, torch.backends.mkldnn.is_available(), 1e-4),
+    "float32-onednn-off": (torch.float32, False, False, 1e-4),
+    "float64": (torch.float64, True, False, 1e-10),
 }
 
 
@@ -461,7 +462,7 @@ CPU_LAYOUT_CASES = {  # conv_layout "auto" on the CPU: (model dtype, oneDNN enab
 def test_conv_layout_auto_on_the_cpu_runs_fp32_convs_channels_last(case):
     # oneDNN's fp32 convs run NHWC without reorders; other dtypes, and torch with oneDNN off, keep
     # the weights as they are. Either way the outputs keep eager's values and memory format.
-    dtype, onednn, converted = CPU_LAYOUT_CASES[case]
+    dtype, onednn, converted, tolerance = CPU_LAYOUT_CASES[case]
     model = _randomize_batchnorm(models.resnet18(num_classes=10, width=8)).to(dtype)
     with torch.backends.mkldnn.flags(enabled=onednn):
         optimized = ifx_torch.optimize(model)
@@ -473,8 +474,7 @@ def test_conv_layout_auto_on_the_cpu_runs_fp32_convs_channels_last(case):
     with torch.no_grad():
         got, want = optimized(x), model.double()(x.double())
     assert got.dtype == dtype and got.is_contiguous()
-    torch.testing.assert_close(got.double(), want, **({"rtol": 1e-4, "atol": 1e-4} if dtype == torch.float32 else
-                                                       {"rtol": 1e-10, "atol": 1e-10}))
+    torch.testing.assert_close(got.double(), want, rtol=tolerance, atol=tolerance)
 
 
 def test_fuse_layers_false_keeps_aten_convs():
