@@ -28,6 +28,7 @@ the outputs disagree.
 """
 import argparse
 import dataclasses
+import itertools
 import json
 import os
 import re
@@ -182,28 +183,25 @@ def run_all(args, device: torch.device) -> List[Row]:
     builders = model_builders()
     rows: List[Row] = []
     with tempfile.TemporaryDirectory(prefix="cpp_vs_python_") as workdir:
-        for config in args.configs:
-            for name in args.models:
-                for frontend in args.frontends:
-                    source, build = builders[name]
-                    pending = [Row(name, source, config, frontend, mode) for mode in args.modes]
-                    rows += pending
-                    log(f"{name} ({source}) {config} {frontend}: optimizing and saving")
-                    try:
-                        with math_settings(CONFIGS[config].tf32):
-                            paths = prepare(build, config, frontend, args.size, device, workdir,
-                                            f"{name}-{config}-{frontend}")
-                    except Exception as error:  # reported, and the run goes on
-                        for row in pending:
-                            row.status = f"error: optimize/save: {first_line(error)}"
-                        log(f"{name} {config} {frontend}: FAILED to optimize/save ({first_line(error)})")
-                        continue
-                    for row in pending:
-                        try:
-                            measure(row, args, *paths, device)
-                        except Exception as error:
-                            row.status = f"error: {first_line(error)}"
-                        log(progress_line(row))
+        for config, name, frontend in itertools.product(args.configs, args.models, args.frontends):
+            source, build = builders[name]
+            pending = [Row(name, source, config, frontend, mode) for mode in args.modes]
+            rows += pending
+            log(f"{name} ({source}) {config} {frontend}: optimizing and saving")
+            try:
+                with math_settings(CONFIGS[config].tf32):
+                    paths = prepare(build, config, frontend, args.size, device, workdir, f"{name}-{config}-{frontend}")
+            except Exception as error:  # reported, and the run goes on
+                for row in pending:
+                    row.status = f"error: optimize/save: {first_line(error)}"
+                log(f"{name} {config} {frontend}: FAILED to optimize/save ({first_line(error)})")
+                continue
+            for row in pending:
+                try:
+                    measure(row, args, *paths, device)
+                except Exception as error:
+                    row.status = f"error: {first_line(error)}"
+                log(progress_line(row))
     order = lambda r: (args.models.index(r.model), args.configs.index(r.config),  # noqa: E731
                        args.frontends.index(r.frontend), args.modes.index(r.mode))
     return sorted(rows, key=order)
