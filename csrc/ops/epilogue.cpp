@@ -69,7 +69,14 @@ at::Tensor epilogue_reference(at::Tensor y, const std::optional<at::Tensor>& res
   // Out of place while autograd records (in-place ops would overwrite values
   // it saved); in place otherwise, since `y` is ours.
   const bool in_place = !(c10::GradMode::is_enabled() && (y.requires_grad() || (residual && residual->requires_grad())));
-  if (residual.has_value()) y = at::add(y, *residual);
+  if (residual.has_value()) {
+    // In place only where the sum keeps y's size and dtype (no broadcast of y,
+    // no promotion). A fresh output of a large map costs page faults on the
+    // CPU: docs/benchmarks.md, "CPU".
+    const bool keeps_y = at::infer_size(y.sizes(), residual->sizes()) == y.sizes() &&
+                         at::result_type(y, *residual) == y.scalar_type();
+    y = in_place && keeps_y ? y.add_(*residual) : at::add(y, *residual);
+  }
   return apply_activation(std::move(y), activation, in_place);
 }
 

@@ -53,6 +53,29 @@ def test_conv2d_act_opcheck(activation):
     torch.testing.assert_close(torch.ops.ifx.conv2d_act(*args), conv_reference(*args), rtol=1e-12, atol=1e-12)
 
 
+# The CPU kernel adds the residual into the conv's fresh output in place where the sum keeps its
+# size and dtype; a residual that broadcasts, promotes or needs grad takes the out-of-place add.
+@pytest.mark.parametrize("residual_shape, residual_dtype, requires_grad", [
+    ((2, 6, 4, 4), torch.float32, False),   # in place
+    ((6, 1, 1), torch.float32, False),      # broadcasts to the output: still in place
+    ((2, 6, 4, 4), torch.float64, False),   # promotes the sum to float64: out of place
+    ((2, 6, 4, 4), torch.float32, True),    # autograd records the add: out of place
+])
+def test_conv2d_act_cpu_residual_forms_leave_the_residual_alone(residual_shape, residual_dtype, requires_grad):
+    generator = torch.Generator().manual_seed(len(residual_shape) * 10 + requires_grad)
+    x = nonzero_randn(2, 4, 7, 7, generator=generator).float()
+    w = torch.randn(6, 2, 3, 3, generator=generator)
+    r = torch.randn(residual_shape, dtype=torch.float64, generator=generator).to(residual_dtype)
+    r.requires_grad_(requires_grad)
+    kept = r.detach().clone()
+    out = torch.ops.ifx.conv2d_act(x, w, None, [2, 2], [1, 1], [1, 1], 2, r, "hardswish")
+    expected = conv_reference(x, w, None, [2, 2], [1, 1], [1, 1], 2, r.detach(), "hardswish")
+    assert out.dtype == torch.promote_types(torch.float32, residual_dtype)
+    assert out.requires_grad == requires_grad
+    torch.testing.assert_close(out.detach().double(), expected, rtol=1e-5, atol=1e-5)
+    assert torch.equal(r.detach(), kept)  # the residual is an input: never written
+
+
 @pytest.mark.parametrize("activation", ["relu", "hardswish", "sigmoid"])
 def test_linear_act_opcheck(activation):
     x = nonzero_randn(3, 5)
