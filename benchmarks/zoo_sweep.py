@@ -1,7 +1,7 @@
 """The model-zoo sweep: does ifx_torch.optimize keep every zoo model's outputs, and how fast is it?
 
     PYTHONPATH=python python3 benchmarks/zoo_sweep.py [--models NAME ...] [--batch 1 8]
-        [--configs fp32 fp16-cl] [--budget-s 300] [--no-graphs] [--out DIR] [--quick] [--list]
+        [--configs fp32 fp16-cl] [--budget-s 300] [--no-graphs] [--export] [--out DIR] [--quick] [--list]
 
 Models (default, in this order): torchvision-named (the torchvision classification models issue
 7 names), timm (one or two sizes of the timm families it names, and a few more), torchvision-rest
@@ -23,9 +23,12 @@ either match eager within the numerics rule of docs/benchmarks.md or refuse with
 Also: patterns fused (optimize's report), CUDA kernels per forward of eager and ifx
 (torch.profiler), max abs / relative error, and median sync latency of eager,
 torch.jit.optimize_for_inference (OFI), ifx without graph replay (like for like with OFI) and
-ifx with graph replay (what optimize returns on CUDA), taking turns. Writes zoo.csv, zoo.json
-(with the environment) and zoo.md into --out after every model, prints the markdown table at
-the end, and exits 1 when any row is a MISMATCH or a crash.
+ifx with graph replay (what optimize returns on CUDA), taking turns. With --export, the same model
+is also optimized through optimize(frontend="export") per configuration and batch: its outcome by
+the same numerics rule, the patterns it fused beside TorchScript's, and its latency (with and
+without replay) in the same turns, as export_vs_torchscript = TorchScript's / export's. Writes
+zoo.csv, zoo.json (with the environment) and zoo.md into --out after every model, prints the
+markdown table at the end, and exits 1 when any row (of either front end) is a MISMATCH or a crash.
 
 Memory: torch.jit.freeze, and so optimize and OFI, keeps each frozen module's weights until the
 process ends (pytorch/pytorch#96726), so a full sweep accumulates a few times the zoo's weights
@@ -113,6 +116,14 @@ class Row:
     speedup_vs_eager: Optional[float] = None  # eager_ms / ifx_ms
     speedup_vs_ofi: Optional[float] = None  # ofi_ms / ifx_ms
     graphs_speedup_vs_ofi: Optional[float] = None  # ofi_ms / ifx_graphs_ms
+    # --export: the same model through optimize(frontend="export"), timed in the same turns
+    export_status: str = ""  # as status; "" when the export front end was not run
+    export_patterns: str = ""
+    export_fused: Optional[int] = None
+    export_rel_err: Optional[float] = None
+    export_ms: Optional[float] = None  # without graph replay
+    export_graphs_ms: Optional[float] = None  # with graph replay
+    export_vs_torchscript: Optional[float] = None  # ifx_graphs_ms / export_graphs_ms (ifx_ms / export_ms on CPU)
     notes: str = ""
 
 
@@ -124,7 +135,7 @@ class Skipped(Exception):
 
 
 def failed(row: Row) -> bool:
-    return row.status.startswith(FAILURES)
+    return row.status.startswith(FAILURES) or row.export_status.startswith(FAILURES)
 
 
 def first_line(error: BaseException, limit: int = 300) -> str:
@@ -277,10 +288,14 @@ def optimize_outcome(error: Exception) -> str:
     return f"crash: optimize raised {first_line(error)}"
 
 
-def report_patterns(row: Row, optimized) -> None:
+def fused_patterns(optimized):
+    """(the report's counts summed, "pattern count, ...")."""
     fused = {pattern: count for pattern, count in ifx_torch.report(optimized).fused.items() if count}
-    row.fused = sum(fused.values())
-    row.patterns = ", ".join(f"{pattern} {count}" for pattern, count in sorted(fused.items()))
+    return sum(fused.values()), ", ".join(f"{pattern} {count}" for pattern, count in sorted(fused.items()))
+
+
+def report_patterns(row: Row, optimized) -> None:
+    row.fused, row.patterns = fused_patterns(optimized)
 
 
 class ConfigModels:
@@ -288,8 +303,9 @@ class ConfigModels:
     scripted model is optimized once for every batch; a traced one is traced again per input,
     since a trace may keep the shapes and dtype it saw."""
 
-    def __init__(self, model, scripted, dtype, memory_format, device, graphs: bool):
+    def __init__(self, model, scripted, dtype, memory_format, device, graphs: bool, export: bool = False):
         self.device, self.graphs, self.traced = device, graphs, isinstance(scripted, torch.jit.TracedModule)
+        self.export = export
         self.dtype, self.memory_format = dtype, memory_format
         self.eager, self.scripted = model, None if self.traced else scripted
         if dtype != torch.float32 or memory_format != torch.contiguous_format:  # else optimize and freeze copy
@@ -314,6 +330,19 @@ class ConfigModels:
                     built["ofi_error"] = f"OFI failed: {first_line(error, 120)}"
             if self.graphs:
                 built["graphs"] = CudaGraphModule(built["ifx"])
+            self.built[key] = built
+        return self.built[key]
+
+    def exported(self, x: torch.Tensor) -> dict:
+        """{"export": ..., "export_graphs": ...}: optimize(frontend="export") on the eager model,
+        with its default dynamic batch, built for each batch as a user would; raises when optimize does."""
+        key = ("export", x.shape[0])
+        if key not in self.built:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                built = {"export": ifx_torch.optimize(self.eager, (x,), frontend="export", cuda_graphs=False)}
+            if self.graphs:
+                built["export_graphs"] = CudaGraphModule(built["export"])
             self.built[key] = built
         return self.built[key]
 
@@ -350,14 +379,49 @@ def measure(row: Row, models: ConfigModels, x: torch.Tensor, reference: torch.Te
         return
     if wrong:
         row.status = f"MISMATCH: {wrong}"
+    if models.export:
+        built = dict(built, **measure_export(row, models, x, reference))
     if not args.no_timing:
         time_variants(row, models, built, x, args)
+
+
+def measure_export(row: Row, models: ConfigModels, x: torch.Tensor, reference: torch.Tensor) -> dict:
+    """The export front end's outcome, patterns and error on the row, by the same rule as
+    TorchScript's; returns its variants for the timing ({} when it failed)."""
+    try:
+        built = models.exported(x)
+    except Exception as error:
+        row.export_status = optimize_outcome(error)
+        return {}
+    row.export_fused, row.export_patterns = fused_patterns(built["export"])
+    if row.fused is not None and row.export_patterns != row.patterns:
+        add_note(row, "export fuses other patterns than TorchScript")
+    outputs = {}
+    try:
+        for name in ("export", "export_graphs"):
+            if name in built:
+                outputs[name] = first_tensor(built[name](x))
+    except Exception as error:
+        row.export_status = f"crash: the exported module raised {first_line(error)}"
+        return {}
+    wrong = None
+    for name, output in outputs.items():
+        if output.shape != reference.shape or not torch.isfinite(output).all():
+            wrong = wrong or f"{name} output is misshapen or not finite"
+            continue
+        rel_err = bench.errors(output, reference)[1]
+        row.export_rel_err = max(row.export_rel_err or 0.0, rel_err)
+        if rel_err > row.tolerance:
+            wrong = wrong or f"{name} rel err {rel_err:.3g} > tolerance {row.tolerance:.3g}"
+    row.export_status = f"MISMATCH: {wrong}" if wrong else "ok"
+    return built
 
 
 def time_variants(row: Row, models: ConfigModels, built: dict, x: torch.Tensor, args) -> None:
     """Median sync latency, the variants taking turns (ifx_torch.timing), then kernel counts in
     the steady state; fewer calls for a slow model, so no model eats the time budget."""
-    variants = {"eager": models.eager, "ofi": built.get("ofi"), "ifx": built["ifx"], "graphs": built.get("graphs")}
+    variants = {"eager": models.eager, "ofi": built.get("ofi"), "ifx": built["ifx"], "graphs": built.get("graphs"),
+                "export": built.get("export"), "export_graphs": built.get("export_graphs")}
     variants = {name: fn for name, fn in variants.items() if fn is not None}
     try:
         one_call_ms = sync_latencies_ms(models.eager, x, 1, models.device)[0]
@@ -370,6 +434,11 @@ def time_variants(row: Row, models: ConfigModels, built: dict, x: torch.Tensor, 
         return
     row.eager_ms, row.ofi_ms, row.ifx_ms = medians["eager"], medians.get("ofi"), medians["ifx"]
     row.ifx_graphs_ms = medians.get("graphs")
+    row.export_ms, row.export_graphs_ms = medians.get("export"), medians.get("export_graphs")
+    if row.export_graphs_ms and row.ifx_graphs_ms:
+        row.export_vs_torchscript = row.ifx_graphs_ms / row.export_graphs_ms
+    elif row.export_ms and not row.ifx_graphs_ms:
+        row.export_vs_torchscript = row.ifx_ms / row.export_ms
     row.speedup_vs_eager = row.eager_ms / row.ifx_ms
     if row.ofi_ms:
         row.speedup_vs_ofi = row.ofi_ms / row.ifx_ms
@@ -414,7 +483,7 @@ def sweep_model(name: str, args, device: torch.device, progress) -> List[Row]:
         dtype, memory_format, tf32 = bench.CONFIGS[config]
         try:
             with bench.math_settings(tf32):  # optimize decides the layout by these flags
-                models = ConfigModels(model, scripted, dtype, memory_format, device, args.graphs)
+                models = ConfigModels(model, scripted, dtype, memory_format, device, args.graphs, args.export)
         except Exception as error:
             rows += whole_model(f"skipped: cannot convert to {config}: {first_line(error)}")
             continue
@@ -509,6 +578,15 @@ def describe(row: Row) -> str:
         text += (f", eager {_num(row.eager_ms)} OFI {_num(row.ofi_ms)} ifx {_num(row.ifx_ms)} ifx+graphs "
                  f"{_num(row.ifx_graphs_ms)} ms, ifx {_ratio(row.speedup_vs_eager)} eager "
                  f"{_ratio(row.speedup_vs_ofi)} OFI")
+    if row.export_status:
+        text += f"; export: {row.export_status}"
+        if row.export_fused is not None:
+            text += f", fused {row.export_fused}"
+        if row.export_rel_err is not None:
+            text += f", rel err {_num(row.export_rel_err)}"
+        if row.export_vs_torchscript is not None:
+            text += (f", {_num(row.export_graphs_ms or row.export_ms)} ms, "
+                     f"{_ratio(row.export_vs_torchscript)} TorchScript's")
     return ("!!! " if failed(row) else "") + text + (f" [{row.notes}]" if row.notes else "")
 
 
@@ -528,7 +606,26 @@ def markdown_table(rows: List[Row]) -> str:
                  _num(row.eager_ms), _num(row.ofi_ms), _num(row.ifx_ms), _num(row.ifx_graphs_ms),
                  _ratio(row.speedup_vs_eager), _ratio(row.speedup_vs_ofi), _ratio(row.graphs_speedup_vs_ofi)]
         lines.append("| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |")
-    return "\n".join(lines) + "\n\n" + LEGEND
+    return "\n".join(lines) + "\n\n" + LEGEND + export_table(rows)
+
+
+def export_table(rows: List[Row]) -> str:
+    """The export front end beside TorchScript's ("" when it was not run)."""
+    rows = [row for row in rows if row.export_status]
+    if not rows:
+        return ""
+    head = ["model", "batch", "config", "export status", "same patterns", "fused ts / export", "rel err export",
+            "ifx ms ts / export", "ifx+graphs ms ts / export", "export vs TorchScript"]
+    lines = ["", "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for row in rows:
+        cells = [row.model, str(row.batch), row.config, row.export_status[:110],
+                 "yes" if row.export_patterns == row.patterns else f"no: {row.export_patterns or 'nothing'}",
+                 f"{_num(row.fused)} / {_num(row.export_fused)}", _num(row.export_rel_err),
+                 f"{_num(row.ifx_ms)} / {_num(row.export_ms)}", f"{_num(row.ifx_graphs_ms)} / {_num(row.export_graphs_ms)}",
+                 _ratio(row.export_vs_torchscript)]
+        lines.append("| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |")
+    return "\n".join(lines) + ("\n\nexport vs TorchScript: TorchScript's latency / the export front end's, with graph "
+                              "replay where it ran (above 1: export is faster).")
 
 
 def summary(rows: List[Row]) -> Dict[str, object]:
@@ -546,13 +643,21 @@ def summary(rows: List[Row]) -> Dict[str, object]:
             if values:
                 means[column] = statistics.geometric_mean(values)
         speedups[f"{config} batch {batch}"] = dict(means, models=len(group))
-    return {"outcomes": counts, "geomean_speedups": speedups,
-            "failures": [f"{r.model} {r.config} batch {r.batch}: {r.status}" for r in rows if failed(r)]}
+    ratios = [r.export_vs_torchscript for r in rows if r.export_status == "ok" and r.export_vs_torchscript]
+    export = {}
+    if ratios:
+        export = {"geomean": round(statistics.geometric_mean(ratios), 3), "min": round(min(ratios), 3),
+                  "rows": len(ratios), "patterns_differ": sum(r.export_patterns != r.patterns for r in rows
+                                                               if r.export_status == "ok")}
+    return {"outcomes": counts, "geomean_speedups": speedups, "export_vs_torchscript": export,
+            "failures": [f"{r.model} {r.config} batch {r.batch}: {r.status}"
+                         + (f"; export: {r.export_status}" if r.export_status else "") for r in rows if failed(r)]}
 
 
 def settings(args) -> Dict[str, object]:
     return {"models": args.models, "left_out_of_the_default_list": TORCHVISION_TOO_LARGE,
             "batch": args.batch, "configs": args.configs, "iters": args.iters, "budget_s": args.budget_s,
+            "export": args.export,
             "image_size": args.image_size or "per model", "tf32": False,
             "latency": "median wall time per call, device synchronized after each, variants taking turns; "
                        "ifx without graph replay; ifx+graphs with it" + ("" if args.graphs else " (not measured)")}
@@ -599,6 +704,8 @@ def parse_args(argv=None):
                         help="start no new model after this many seconds (0: no limit)")
     parser.add_argument("--no-graphs", action="store_true", help="do not measure ifx with graph replay")
     parser.add_argument("--no-timing", action="store_true", help="check outputs only")
+    parser.add_argument("--export", action="store_true",
+                        help="also optimize through frontend='export' and compare it with TorchScript's")
     parser.add_argument("--out", default="zoo_out")
     parser.add_argument("--quick", action="store_true", help="seconds on the CPU: built-in models, batch 1, fp32")
     parser.add_argument("--list", action="store_true", help="print the models the sweep would run and exit")
@@ -634,6 +741,8 @@ def main(argv=None) -> int:
     print("\n" + markdown_table(rows) + "\n")
     result = summary(rows)
     print("outcomes: " + ", ".join(f"{k} {v}" for k, v in sorted(result["outcomes"].items())))
+    if result.get("export_vs_torchscript"):
+        print("export front end: " + ", ".join(f"{k} {v}" for k, v in result["export_vs_torchscript"].items()))
     for group, means in result["geomean_speedups"].items():
         print(f"geomean over ok models, {group}: " + ", ".join(
             f"{k} {v:.2f}x" if isinstance(v, float) else f"{k} {v}" for k, v in means.items()))

@@ -138,3 +138,43 @@ def test_default_lists():
     args, _ = zoo_sweep.parse_args(["--device", "cpu", "--models", "timm", "resnet18", "timm"])
     assert args.models == [f"timm:{name}" for name in zoo_sweep.TIMM_MODELS] + ["resnet18"]
     assert args.batch == [1, 8]
+
+
+def test_export_front_end_beside_torchscript(tmp_path, capsys):
+    argv = ["--quick", "--device", "cpu", "--export", "--out", str(tmp_path), "--models",
+            "test_zoo_sweep:tiny_model", "test_zoo_sweep:scripted_differs"]
+    assert zoo_sweep.main(argv) == 1  # TorchScript's result for scripted_differs is wrong
+    rows = rows_by_model(tmp_path)
+    tiny = rows["test_zoo_sweep:tiny_model"]
+    assert (tiny["status"], tiny["export_status"]) == ("ok", "ok"), tiny
+    assert tiny["export_fused"] > 0 and "conv2d+hardswish" in tiny["export_patterns"], tiny
+    assert tiny["export_rel_err"] < 1e-4, tiny
+    assert tiny["export_ms"] > 0 and tiny["export_vs_torchscript"] == pytest.approx(tiny["ifx_ms"] / tiny["export_ms"])
+    # export never scripts, so the model's scripting-only branch is not taken: right there, wrong in TorchScript
+    differs = rows["test_zoo_sweep:scripted_differs"]
+    assert differs["status"].startswith("MISMATCH") and differs["export_status"] == "ok", differs
+    summary = json.loads((tmp_path / "zoo.json").read_text())["summary"]
+    assert summary["export_vs_torchscript"]["rows"] == 2
+    table = (tmp_path / "zoo.md").read_text()
+    assert "| model | batch | config | export status | same patterns |" in table
+    assert "export front end: geomean" in capsys.readouterr().out
+
+
+def test_an_export_failure_fails_the_run(tmp_path, monkeypatch):
+    real_optimize = zoo_sweep.ifx_torch.optimize
+
+    def optimize(model, *args, frontend="torchscript", **kwargs):
+        optimized = real_optimize(model, *args, frontend=frontend, **kwargs)
+        if frontend == "export":  # a stand-in for a wrong export-path result
+            return lambda x: optimized(x) + 1
+        return optimized
+
+    monkeypatch.setattr(zoo_sweep.ifx_torch, "optimize", optimize)
+    monkeypatch.setattr(zoo_sweep, "fused_patterns", lambda optimized: (0, ""))
+    argv = ["--quick", "--device", "cpu", "--export", "--no-timing", "--out", str(tmp_path), "--models",
+            "test_zoo_sweep:tiny_model"]
+    assert zoo_sweep.main(argv) == 1
+    row = rows_by_model(tmp_path)["test_zoo_sweep:tiny_model"]
+    assert row["status"] == "ok" and row["export_status"].startswith("MISMATCH: export rel err"), row
+    failures = json.loads((tmp_path / "zoo.json").read_text())["summary"]["failures"]
+    assert failures == ["test_zoo_sweep:tiny_model fp32 batch 1: ok; export: MISMATCH: " + row["export_status"][10:]]
