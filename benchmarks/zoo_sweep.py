@@ -269,16 +269,23 @@ def tolerance(dtype: torch.dtype, eager_rel_err: float) -> float:
     return max(FP32_REL_TOL, 2 * eager_rel_err)
 
 
+def judge(label: str, output: torch.Tensor, reference: torch.Tensor, bound: float):
+    """(why `output` is wrong or None, its max abs error, its relative error); the errors are None
+    when the output is misshapen or not finite."""
+    if output.shape != reference.shape:
+        return f"{label} output shape {tuple(output.shape)}, eager {tuple(reference.shape)}", None, None
+    if not torch.isfinite(output).all():
+        return f"{label} output is not finite", None, None
+    abs_err, rel_err = bench.errors(output, reference)
+    return (None if rel_err <= bound else f"{label} rel err {rel_err:.3g} > tolerance {bound:.3g}"), abs_err, rel_err
+
+
 def check(row: Row, label: str, output: torch.Tensor, reference: torch.Tensor, bound: float) -> Optional[str]:
     """Why `output` is wrong (None when it is right); records its errors on the row."""
-    if output.shape != reference.shape:
-        return f"{label} output shape {tuple(output.shape)}, eager {tuple(reference.shape)}"
-    if not torch.isfinite(output).all():
-        return f"{label} output is not finite"
-    abs_err, rel_err = bench.errors(output, reference)
-    if label == "ifx" or rel_err > (row.rel_err or 0):
+    wrong, abs_err, rel_err = judge(label, output, reference, bound)
+    if rel_err is not None and (label == "ifx" or rel_err > (row.rel_err or 0)):
         row.max_abs_err, row.rel_err = abs_err, rel_err
-    return None if rel_err <= bound else f"{label} rel err {rel_err:.3g} > tolerance {bound:.3g}"
+    return wrong
 
 
 def optimize_outcome(error: Exception) -> str:
@@ -406,13 +413,10 @@ def measure_export(row: Row, models: ConfigModels, x: torch.Tensor, reference: t
         return {}
     wrong = None
     for name, output in outputs.items():
-        if output.shape != reference.shape or not torch.isfinite(output).all():
-            wrong = wrong or f"{name} output is misshapen or not finite"
-            continue
-        rel_err = bench.errors(output, reference)[1]
-        row.export_rel_err = max(row.export_rel_err or 0.0, rel_err)
-        if rel_err > row.tolerance:
-            wrong = wrong or f"{name} rel err {rel_err:.3g} > tolerance {row.tolerance:.3g}"
+        why, _, rel_err = judge(name, output, reference, row.tolerance)
+        wrong = wrong or why
+        if rel_err is not None:
+            row.export_rel_err = max(row.export_rel_err or 0.0, rel_err)
     row.export_status = f"MISMATCH: {wrong}" if wrong else "ok"
     return built
 
@@ -590,6 +594,10 @@ def describe(row: Row) -> str:
     return ("!!! " if failed(row) else "") + text + (f" [{row.notes}]" if row.notes else "")
 
 
+def markdown_row(cells: List[str]) -> str:
+    return "| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |"
+
+
 def markdown_table(rows: List[Row]) -> str:
     head = ["model", "batch", "config", "status", "patterns fused", "kernels eager→ifx", "max abs err",
             "rel err (tol)", "eager ms", "OFI ms", "ifx ms", "ifx+graphs ms", "ifx vs eager", "ifx vs OFI",
@@ -605,7 +613,7 @@ def markdown_table(rows: List[Row]) -> str:
                  _num(row.max_abs_err), error,
                  _num(row.eager_ms), _num(row.ofi_ms), _num(row.ifx_ms), _num(row.ifx_graphs_ms),
                  _ratio(row.speedup_vs_eager), _ratio(row.speedup_vs_ofi), _ratio(row.graphs_speedup_vs_ofi)]
-        lines.append("| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |")
+        lines.append(markdown_row(cells))
     return "\n".join(lines) + "\n\n" + LEGEND + export_table(rows)
 
 
@@ -623,7 +631,7 @@ def export_table(rows: List[Row]) -> str:
                  f"{_num(row.fused)} / {_num(row.export_fused)}", _num(row.export_rel_err),
                  f"{_num(row.ifx_ms)} / {_num(row.export_ms)}", f"{_num(row.ifx_graphs_ms)} / {_num(row.export_graphs_ms)}",
                  _ratio(row.export_vs_torchscript)]
-        lines.append("| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |")
+        lines.append(markdown_row(cells))
     return "\n".join(lines) + ("\n\nexport vs TorchScript: TorchScript's latency / the export front end's, with graph "
                               "replay where it ran (above 1: export is faster).")
 
