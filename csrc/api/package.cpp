@@ -4,6 +4,7 @@
 // proxy executor), so they resolve in this library's registrations.
 #include <torch/csrc/inductor/aoti_package/model_package_loader.h>
 
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -33,6 +34,7 @@ std::string value_or(const std::unordered_map<std::string, std::string>& map, co
 
 std::vector<at::Tensor> Package::operator()(const std::vector<at::Tensor>& inputs) const {
   TORCH_CHECK(loader_ != nullptr, "ifx_torch::Package: not loaded (use ifx_torch::load_package)");
+  const std::lock_guard<std::mutex> turn(*run_turn_);
   return loader_->run(inputs);
 }
 
@@ -51,9 +53,12 @@ Package load_package(const std::string& path, const c10::Device& device) {
               " was compiled for ", compiled_for, " and runs there only, not on ", device.str(),
               " (save it from a model on that device)");
   const c10::DeviceIndex index = device.has_index() ? device.index() : -1;
+  // The single-threaded runner: the thread-aware one asks the GPU whether the previous run finished
+  // (cudaEventQuery), which a stream being captured into a CUDA graph does not permit, so graph
+  // replay could never capture a package. Package::operator() serializes the calls instead.
   try {
     package.loader_ = std::make_shared<torch::inductor::AOTIModelPackageLoader>(path, kModelName,
-                                                                                /*run_single_threaded=*/false,
+                                                                                /*run_single_threaded=*/true,
                                                                                 /*num_runners=*/1, index);
   } catch (const std::exception& error) {
     const std::string what = first_line(error.what());

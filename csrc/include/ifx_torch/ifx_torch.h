@@ -9,6 +9,7 @@
 
 #include <map>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -68,7 +69,8 @@ std::string report_json(const torch::jit::Module& module);
 // An AOTInductor package (.pt2) that Python's ifx_torch.save_package wrote
 // (optimize(..., frontend="export")), loaded by load_package. Calling it runs
 // the compiled graph: the model's tensor arguments in order in, its outputs
-// flattened in order out. Copies share one loaded model. The fused ops it calls
+// flattened in order out. Copies share one loaded model; calls from several
+// threads take turns, and CudaGraphModule captures it. The fused ops it calls
 // are this library's, so it runs in any program linked against libifx_torch.
 class Package {
  public:
@@ -83,6 +85,7 @@ class Package {
  private:
   friend Package load_package(const std::string& path, const c10::Device& device);
   std::shared_ptr<torch::inductor::AOTIModelPackageLoader> loader_;
+  std::shared_ptr<std::mutex> run_turn_ = std::make_shared<std::mutex>();
   std::unordered_map<std::string, std::string> metadata_;
   c10::Device device_ = c10::Device(c10::kCPU);
 };

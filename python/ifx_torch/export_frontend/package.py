@@ -8,6 +8,7 @@ the ifx ops through its proxy executor: the package's wrapper calls them by name
 ``ifx_torch::load_package`` is). The report rides in the package's metadata.
 """
 import os
+import threading
 from typing import Any, Dict, Optional
 
 import torch
@@ -64,13 +65,34 @@ def save_package(optimized, path: str, inductor_configs: Optional[Dict[str, Any]
         return torch._inductor.aoti_compile_and_package(program, package_path=str(path), inductor_configs=configs)
 
 
-def load_package(path: str, device_index: int = -1):
+class LoadedPackage:
+    """A loaded package (torch's AOTICompiledModel, whose attributes it passes through) whose calls
+    take turns. It runs on AOTInductor's single-threaded runner: the thread-aware one asks the GPU
+    whether the previous run finished (cudaEventQuery), which a stream being captured into a CUDA
+    graph does not permit, so graph replay could never capture a package. The lock gives back the
+    thread safety the single-threaded runner lacks."""
+
+    def __init__(self, compiled):
+        self._compiled = compiled
+        self._turn = threading.Lock()
+
+    def __call__(self, *args, **kwargs):
+        with self._turn:
+            return self._compiled(*args, **kwargs)
+
+    def __getattr__(self, name):  # loader, get_metadata, load_constants, ...
+        return getattr(self._compiled, name)
+
+
+def load_package(path: str, device_index: int = -1) -> LoadedPackage:
     """The package at ``path`` as a callable (``torch._inductor.aoti_load_package``), with the ifx
-    ops registered (importing this module did). ``ifx_torch.report`` reads its report."""
+    ops registered (importing this module did). Calls from several threads take turns; graph replay
+    (``ifx_torch.CudaGraphModule``) captures it. ``ifx_torch.report`` reads its report."""
     if not os.path.exists(path):
         raise FileNotFoundError(f"ifx_torch.load_package: no such file {path!r}")
     try:
-        return torch._inductor.aoti_load_package(str(path), device_index=device_index)
+        return LoadedPackage(torch._inductor.aoti_load_package(str(path), run_single_threaded=True,
+                                                               device_index=device_index))
     except RuntimeError as error:
         if "Could not find schema for ifx::" in str(error):
             raise RuntimeError(f"ifx_torch.load_package: {path}: {error} ({HOW_TO_LOAD}; this ifx_torch lacks "
