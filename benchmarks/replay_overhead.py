@@ -1,7 +1,7 @@
 """What graph replay costs beyond the graph: ifx_torch's runner against a bare CUDAGraph.replay().
 
     python3 benchmarks/replay_overhead.py [--models NAME ...] [--configs fp32 fp16-cl] [--iters 400]
-        [--ifx-run PATH] [--json PATH]
+        [--frontends torchscript export] [--ifx-run PATH] [--json PATH]
 
 Per model (a one-kernel model, then the zoo's small CNNs) and config, at batch 1: the module
 ifx_torch.optimize makes (without replay) is run, side by side in one process and in turns,
@@ -11,11 +11,14 @@ ifx_torch.optimize makes (without replay) is run, side by side in one process an
   costs);
 - "ifx": ifx_torch.CudaGraphModule (fresh outputs, what optimize returns on CUDA);
 - "ifx-static": the same with static_outputs=True (no output copy);
-- "bare-no-pdl": the bare graph captured with ifx's programmatic dependent launch off
-  (what PDL buys inside the graph; the others run with it on, the default);
+- "bare-pdl": the bare graph captured with ifx's programmatic dependent launch on (what PDL
+  buys inside the graph; the others run with it off, the default: csrc/kernels/launch.h);
 
 and, when ifx_run is built, the same file replayed from C++ (ifx_run --cuda-graphs), timed the
-same way in its own process. Also the graph's kernels and GPU busy time (torch.profiler over one
+same way in its own process (TorchScript results only; benchmarks/cpp_vs_python.py runs packages).
+With --frontends export the same rows are made for optimize(..., frontend="export"), whose bare
+replay beside TorchScript's says whether the two front ends differ in GPU work or in the runner's
+host work. Also the graph's kernels and GPU busy time (torch.profiler over one
 bare replay) and the gap per kernel, (bare latency - GPU busy) / kernels. Median sync latency
 (a device synchronize after each call). fp32 runs torch's default math (TF32 on for convs).
 """
@@ -103,7 +106,7 @@ def cpp_latency_ms(ifx_run, module, x, iters, tf32):
     return float(found.group(2))
 
 
-def measure(name, build, shape, config, args):
+def measure(name, build, shape, config, frontend, args):
     dtype, memory_format, tf32 = CONFIGS[config]
     torch.manual_seed(0)
     model = build().eval()
@@ -115,22 +118,22 @@ def measure(name, build, shape, config, args):
     if x.dim() == 4:
         x = x.contiguous(memory_format=memory_format)
     with math_settings(tf32), torch.no_grad():
-        module = ifx_torch.optimize(model, (x,), cuda_graphs=False)
+        module = ifx_torch.optimize(model, (x,), cuda_graphs=False, frontend=frontend)
         bare, graph = bare_replay(module, x)
         variants = {"bare": bare, "ifx": ifx_torch.CudaGraphModule(module),
                     "ifx-static": ifx_torch.CudaGraphModule(module, static_outputs=True)}
         pdl = ifx_torch._C.programmatic_launch()
-        ifx_torch._C.set_programmatic_launch(False)
+        ifx_torch._C.set_programmatic_launch(True)
         try:
-            variants["bare-no-pdl"], _ = bare_replay(module, x)
+            variants["bare-pdl"], _ = bare_replay(module, x)
         finally:
             ifx_torch._C.set_programmatic_launch(pdl)
         assert torch.equal(variants["ifx"](x), bare(x).clone())
         latency = latencies_ms(variants, x, args.iters)
         kernels, busy_ms = kernel_profile(lambda _: graph.replay(), None, torch.device("cuda"))
-        row = {"model": name, "config": config, "math": "TF32 on (torch's default)" if tf32 else "TF32 off",
+        row = {"model": name, "config": config, "frontend": frontend, "math": "TF32 on (torch's default)" if tf32 else "TF32 off",
                **{f"{v}_ms": latency[v] for v in variants}, "kernels": kernels, "gpu_busy_ms": busy_ms}
-        if args.ifx_run:
+        if args.ifx_run and frontend == "torchscript":
             row["cpp_ms"] = cpp_latency_ms(args.ifx_run, module, x, args.iters, tf32)
     row["bare_over_ifx"] = row["bare_ms"] / row["ifx_ms"]
     row["bare_over_cpp"] = row["bare_ms"] / row["cpp_ms"] if "cpp_ms" in row else None
@@ -143,6 +146,7 @@ def parse_args(argv=None):
     parser.add_argument("--models", nargs="+")
     parser.add_argument("--configs", nargs="+", default=["fp32", "fp16-cl"], choices=sorted(CONFIGS))
     parser.add_argument("--iters", type=int, default=400)
+    parser.add_argument("--frontends", nargs="+", default=["torchscript"], choices=["torchscript", "export"])
     default_run = os.environ.get("IFX_RUN") or os.path.join(ROOT, "build", "cmake", "ifx_run")
     parser.add_argument("--ifx-run", default=default_run if os.path.exists(default_run) else None)
     parser.add_argument("--json")
@@ -158,22 +162,24 @@ def main(argv=None):
     rows = []
     for name in names:
         for config in args.configs:
-            try:
-                rows.append(measure(name, *zoo[name], config, args))
-            except Exception as error:  # reported, and the run goes on
-                rows.append({"model": name, "config": config, "error": str(error).splitlines()[0][:200]})
-            print(rows[-1], flush=True)
-    print("\n| model | config | math | bare ms | ifx ms | bare / ifx | ifx static ms | C++ ms | bare / C++ | kernels |"
-          " GPU busy ms | gap us / kernel | bare without PDL ms |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+            for frontend in args.frontends:
+                try:
+                    rows.append(measure(name, *zoo[name], config, frontend, args))
+                except Exception as error:  # reported, and the run goes on
+                    rows.append({"model": name, "config": config, "frontend": frontend,
+                                 "error": str(error).splitlines()[0][:200]})
+                print(rows[-1], flush=True)
+    print("\n| model | config | front end | math | bare ms | ifx ms | bare / ifx | ifx static ms | C++ ms | bare / C++ | kernels |"
+          " GPU busy ms | gap us / kernel | bare with PDL ms |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         if "error" in r:
-            print(f"| {r['model']} | {r['config']} | error: {r['error']} |")
+            print(f"| {r['model']} | {r['config']} | {r['frontend']} | error: {r['error']} |")
             continue
         cpp = f"{r['cpp_ms']:.3f} | {r['bare_over_cpp']:.2f}" if r.get("cpp_ms") else "- | -"
-        print(f"| {r['model']} | {r['config']} | {r['math']} | {r['bare_ms']:.3f} | {r['ifx_ms']:.3f} | "
+        print(f"| {r['model']} | {r['config']} | {r['frontend']} | {r['math']} | {r['bare_ms']:.3f} | {r['ifx_ms']:.3f} | "
               f"{r['bare_over_ifx']:.2f} | {r['ifx-static_ms']:.3f} | {cpp} | {r['kernels']} | {r['gpu_busy_ms']:.3f} | "
-              f"{r['gap_us_per_kernel']:.2f} | {r['bare-no-pdl_ms']:.3f} |")
+              f"{r['gap_us_per_kernel']:.2f} | {r['bare-pdl_ms']:.3f} |")
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"environment": environment(torch.device("cuda")), "rows": rows}, f, indent=1)

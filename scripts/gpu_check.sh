@@ -18,7 +18,8 @@
 # JSON / CSV files. Carry .deps (Debian's libgtest-dev .deb) for the
 # GoogleTests and .whl (the nvidia-cutlass wheel, which the GPU machine's
 # image lacks) for the build. A stage that fails is reported; the others
-# still run.
+# still run. Extra arguments for a stage's script: SWEEP_ARGS, AB_ARGS,
+# REPLAY_ARGS, LATENCY_ARGS (PYTEST_ARGS names pytest's files).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 RESULTS=${RESULTS:-out/results}
@@ -62,9 +63,10 @@ stage_conv() {
 }
 stage_ab() { python3 -m ifx_torch.bench --out "$RESULTS/ab" ${AB_ARGS:-}; }  # torch's default math (TF32 on) and fp16-cl
 stage_ab_notf32() { python3 -m ifx_torch.bench --configs fp32-notf32 --out "$RESULTS/ab-notf32"; }
-stage_replay() { python3 benchmarks/replay_overhead.py --json "$RESULTS/replay.json"; }
+stage_replay() { python3 benchmarks/replay_overhead.py --json "$RESULTS/replay.json" ${REPLAY_ARGS:-}; }
 stage_latency() {
-  python3 benchmarks/cpp_vs_python.py --ifx-run "$IFX_RUN" --frontends torchscript export --json "$RESULTS/cpp_vs_python.json"
+  python3 benchmarks/cpp_vs_python.py --ifx-run "$IFX_RUN" --frontends torchscript export --json "$RESULTS/cpp_vs_python.json" \
+    ${LATENCY_ARGS:-}
 }
 stage_sweep() { python3 benchmarks/zoo_sweep.py --out "$RESULTS/sweep" ${SWEEP_ARGS:-}; }
 stage_sanitize() {  # every CUDA kernel of ours, on a few shapes each: the sanitizers are slow

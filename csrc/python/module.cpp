@@ -277,7 +277,7 @@ PYBIND11_MODULE(_C, m) {
         "Back to the environment's override (IFX_CONV_PATH, IFX_POINTWISE_KERNEL), if any.");
 #ifdef IFX_TORCH_WITH_CUDA
   m.def("set_programmatic_launch", &ifx::kernels::set_programmatic_launch, py::arg("enabled"),
-        "Whether ifx kernels launch with programmatic dependent launch (default on; IFX_PDL=0 turns it off). "
+        "Whether ifx kernels launch with programmatic dependent launch (default off; IFX_PDL=1 turns it on). "
         "Graphs keep the setting they were captured with.");
   m.def("programmatic_launch", &ifx::kernels::programmatic_launch);
 #endif

@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "kernels/launch.h"
 #include "ops/kernel_choice.h"
 
 namespace ifx_test {
@@ -283,6 +284,21 @@ TEST(KernelChoice, PathNamesRoundTrip) {
   }
   EXPECT_FALSE(ifx::ops::conv_path_named("fastest").has_value());
   EXPECT_EQ(ifx::ops::linear_path_named("cublas+activation"), LinearPath::kCublasThenActivation);
+}
+
+// PDL is off unless asked for (csrc/kernels/launch.h says what it measured).
+TEST(ProgrammaticLaunchSetting, OffUnlessIfxPdlIsOne) {
+  using ifx::kernels::programmatic_launch_setting;
+  for (const char* off : {static_cast<const char*>(nullptr), "", "0"}) {
+    EXPECT_FALSE(programmatic_launch_setting(off).enabled) << (off ? off : "unset");
+    EXPECT_TRUE(programmatic_launch_setting(off).valid) << (off ? off : "unset");
+  }
+  EXPECT_TRUE(programmatic_launch_setting("1").enabled);
+  EXPECT_TRUE(programmatic_launch_setting("1").valid);
+  for (const char* junk : {"on", "2", "10", " 1", "true"}) {
+    EXPECT_FALSE(programmatic_launch_setting(junk).enabled) << junk;
+    EXPECT_FALSE(programmatic_launch_setting(junk).valid) << junk;
+  }
 }
 
 }  // namespace

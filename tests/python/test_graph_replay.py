@@ -5,6 +5,7 @@ is tested on the CPU through the one C++ implementation, with a backend that "re
 re-running the module into static buffers. The real CUDA-graph behaviour is tested where a GPU
 is present.
 """
+import os
 import threading
 import warnings
 
@@ -375,3 +376,19 @@ def test_cuda_saved_model_loads_and_captures_again(tmp_path):
         replayed.save(str(tmp_path / "m.pt"))
         again = CudaGraphModule(torch.jit.load(str(tmp_path / "m.pt")))
         assert torch.equal(again(x), want) and again.captured_graphs == 1
+
+
+@requires_cuda
+def test_programmatic_launch_is_off_unless_ifx_pdl_is_one():
+    # csrc/kernels/launch.h: PDL showed no gain in the replay benchmark, so it is opt-in.
+    import subprocess
+    import sys
+    script = "import ifx_torch; print(ifx_torch._C.programmatic_launch())"
+    for value, expected in ((None, "False"), ("0", "False"), ("1", "True"), ("yes", "False")):
+        env = {k: v for k, v in os.environ.items() if k != "IFX_PDL"}
+        if value is not None:
+            env["IFX_PDL"] = value
+        done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.strip() == expected, (value, done.stdout)
+        assert ("is not a setting" in done.stderr) == (value == "yes"), done.stderr
