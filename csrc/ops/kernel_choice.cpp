@@ -291,20 +291,29 @@ std::vector<int64_t> tuning_key(const ConvCall& c, const MathFlags& f) {
           f.multiprocessors};
 }
 
+// The lock guards the map only: it is never held while kernels are timed. Held
+// across the timing, it hung eight threads calling one CUDA model at new shapes
+// (tests/python/test_graph_replay.py, eight callers); no thread waits for
+// another's timing now.
 std::mutex tuning_mutex;
 std::map<std::vector<int64_t>, ConvPath> tuned_paths;
+bool timing_under_way = false;  // one timing at a time, so that timings do not share the GPU
 
 }  // namespace
 
 ConvPath tuned_conv_path(const ConvCall& c, const MathFlags& flags, const std::function<double(ConvPath)>& time_us) {
   const std::vector<int64_t> key = tuning_key(c, flags);
-  const std::lock_guard<std::mutex> lock(tuning_mutex);
-  const auto known = tuned_paths.find(key);
-  if (known != tuned_paths.end()) return known->second;
   const std::vector<ConvPath> candidates = conv_candidates(c, flags);
-  if (!time_us) return candidates.front();  // nothing remembered: a later call with a clock tunes
+  {
+    const std::lock_guard<std::mutex> lock(tuning_mutex);
+    const auto known = tuned_paths.find(key);
+    if (known != tuned_paths.end()) return known->second;
+    // Nothing remembered: a later call with a clock, or after the timing under way, tunes.
+    if (!time_us || candidates.size() == 1 || timing_under_way) return candidates.front();
+    timing_under_way = true;
+  }
   ConvPath best = candidates.front();
-  if (candidates.size() > 1) {
+  try {
     double best_us = time_us(best);
     for (size_t i = 1; i < candidates.size(); ++i) {
       const double us = time_us(candidates[i]);
@@ -313,7 +322,13 @@ ConvPath tuned_conv_path(const ConvCall& c, const MathFlags& flags, const std::f
         best_us = us;
       }
     }
+  } catch (...) {
+    const std::lock_guard<std::mutex> lock(tuning_mutex);
+    timing_under_way = false;
+    throw;
   }
+  const std::lock_guard<std::mutex> lock(tuning_mutex);
+  timing_under_way = false;
   tuned_paths.emplace(key, best);
   return best;
 }

@@ -3,6 +3,8 @@
 // functions: this runs on the CPU.
 #include <gtest/gtest.h>
 
+#include <future>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -190,6 +192,58 @@ TEST(KernelChoice, TuningTimesTheCandidatesOnceAndKeepsTheFastest) {
   EXPECT_EQ(ifx::ops::tuned_conv_path(untimed, flags, nullptr), candidates.front());
   ifx::ops::tuned_conv_path(untimed, flags, fake_times);
   EXPECT_EQ(timed, 3 * static_cast<int>(candidates.size()));
+  ifx::ops::clear_conv_tuning();
+}
+
+TEST(KernelChoice, CallsDuringAnotherThreadsTimingTakeTheRulesChoiceWithoutWaiting) {
+  ifx::ops::clear_conv_tuning();
+  const MathFlags flags{true, true, 132};
+  const ConvCall call = implicit_gemm_ready(conv(8, 64, 64, 28, 28, 3, 1, 1, kF16, true, Activation::kHardswish));
+  const ConvPath rules = ifx::ops::conv_candidates(call, flags).front();
+  std::promise<void> timing_started, may_finish;
+  std::shared_future<void> finish = may_finish.get_future().share();
+  bool signalled = false;
+  const auto slow_times = [&](ConvPath path) {
+    if (!signalled) {
+      signalled = true;
+      timing_started.set_value();
+      finish.wait();
+    }
+    return path == ConvPath::kCudnnThenEpilogue ? 10.0 : 20.0;
+  };
+  std::future<ConvPath> tuning =
+      std::async(std::launch::async, [&] { return ifx::ops::tuned_conv_path(call, flags, slow_times); });
+  timing_started.get_future().wait();
+  // The first thread is inside its timing: others neither wait nor time.
+  int timed = 0;
+  const auto counted = [&](ConvPath) { return static_cast<double>(++timed); };
+  ConvCall other = call;
+  other.batch = 9;
+  EXPECT_EQ(ifx::ops::tuned_conv_path(call, flags, counted), rules);
+  EXPECT_EQ(ifx::ops::tuned_conv_path(other, flags, counted), ifx::ops::conv_candidates(other, flags).front());
+  EXPECT_EQ(timed, 0);
+  may_finish.set_value();
+  EXPECT_EQ(tuning.get(), ConvPath::kCudnnThenEpilogue);
+  EXPECT_EQ(ifx::ops::tuned_conv_path(call, flags, counted), ConvPath::kCudnnThenEpilogue);
+  EXPECT_EQ(timed, 0);
+  ifx::ops::tuned_conv_path(other, flags, counted);  // remembered for no one: tuned now
+  EXPECT_GT(timed, 0);
+  ifx::ops::clear_conv_tuning();
+}
+
+TEST(KernelChoice, ATimingThatThrowsLeavesTheShapeToBeTunedLater) {
+  ifx::ops::clear_conv_tuning();
+  const MathFlags flags{true, true, 132};
+  const ConvCall call = implicit_gemm_ready(conv(8, 64, 64, 28, 28, 3, 1, 1, kF16, true, Activation::kHardswish));
+  const auto failing = [](ConvPath) -> double { throw std::runtime_error("out of memory"); };
+  EXPECT_THROW(ifx::ops::tuned_conv_path(call, flags, failing), std::runtime_error);
+  int timed = 0;
+  const auto fake_times = [&](ConvPath path) {
+    ++timed;
+    return path == ConvPath::kCudnnThenEpilogue ? 10.0 : 20.0;
+  };
+  EXPECT_EQ(ifx::ops::tuned_conv_path(call, flags, fake_times), ConvPath::kCudnnThenEpilogue);
+  EXPECT_EQ(timed, static_cast<int>(ifx::ops::conv_candidates(call, flags).size()));
   ifx::ops::clear_conv_tuning();
 }
 
