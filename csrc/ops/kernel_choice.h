@@ -131,10 +131,12 @@ kernels::ConvMath implicit_gemm_math(const ConvCall& call, const MathFlags& flag
 // same shape, dtype, layout, epilogue and flags takes the fastest. Calls made
 // while a stream captures cannot time: they take the tuned path where the key
 // is known (so a replayed graph runs the kernels a plain call runs), else the
-// rules' choice. IFX_CONV_TUNING=0 takes the rules' choice always.
+// rules' choice. So do calls made while another thread is timing (one timing
+// at a time; nothing waits for it). IFX_CONV_TUNING=0 takes the rules' choice always.
 std::vector<ConvPath> conv_candidates(const ConvCall& call, const MathFlags& flags);
 // `time_us(path)` runs the call through `path` and returns its time; it is
-// called only on a key's first use, and never when `time_us` is empty.
+// called only on a key's first use, never when `time_us` is empty, and
+// without the tuning lock held; what it throws reaches the caller, untuned.
 ConvPath tuned_conv_path(const ConvCall& call, const MathFlags& flags, const std::function<double(ConvPath)>& time_us);
 bool conv_tuning_enabled();  // IFX_CONV_TUNING, read once per process (default on)
 void clear_conv_tuning();    // forgets every tuned choice
