@@ -303,11 +303,12 @@ bool timing_under_way = false;  // one timing at a time, so that timings do not 
 
 ConvPath tuned_conv_path(const ConvCall& c, const MathFlags& flags, const std::function<double(ConvPath)>& time_us) {
   const std::vector<int64_t> key = tuning_key(c, flags);
-  const std::vector<ConvPath> candidates = conv_candidates(c, flags);
+  std::vector<ConvPath> candidates;
   {
     const std::lock_guard<std::mutex> lock(tuning_mutex);
     const auto known = tuned_paths.find(key);
-    if (known != tuned_paths.end()) return known->second;
+    if (known != tuned_paths.end()) return known->second;  // every call after the first: no more work
+    candidates = conv_candidates(c, flags);
     // Nothing remembered: a later call with a clock, or after the timing under way, tunes.
     if (!time_us || candidates.size() == 1 || timing_under_way) return candidates.front();
     timing_under_way = true;
