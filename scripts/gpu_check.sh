@@ -11,6 +11,7 @@
 #   replay    benchmarks/replay_overhead.py: the replay runner against a bare CUDAGraph.replay()
 #   latency   benchmarks/cpp_vs_python.py: the same optimized file from C++ and Python (.pt and .pt2)
 #   sweep     benchmarks/zoo_sweep.py: torchvision / timm models through optimize
+#   breakdown benchmarks/kernel_breakdown.py: where each model's GPU time goes, ifx_torch beside torch.compile
 #   sanitize  the CUDA op tests under compute-sanitizer (memcheck, racecheck)
 # With DEADLINE=SECONDS, a stage still running that long after the start is
 # stopped (and reported failed) so that the logs come back whole.
@@ -19,7 +20,7 @@
 # GoogleTests and .whl (the nvidia-cutlass wheel, which the GPU machine's
 # image lacks) for the build. A stage that fails is reported; the others
 # still run. Extra arguments for a stage's script: SWEEP_ARGS, AB_ARGS,
-# REPLAY_ARGS, LATENCY_ARGS (PYTEST_ARGS names pytest's files).
+# REPLAY_ARGS, LATENCY_ARGS, BREAKDOWN_ARGS (PYTEST_ARGS names pytest's files).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 RESULTS=${RESULTS:-out/results}
@@ -69,6 +70,10 @@ stage_latency() {
     ${LATENCY_ARGS:-}
 }
 stage_sweep() { python3 benchmarks/zoo_sweep.py --out "$RESULTS/sweep" ${SWEEP_ARGS:-}; }
+stage_breakdown() {
+  python3 benchmarks/kernel_breakdown.py --variants ifx_torch+graphs compile-reduce-overhead \
+    --json "$RESULTS/breakdown.json" ${BREAKDOWN_ARGS:-}
+}
 stage_sanitize() {  # every CUDA kernel of ours, on a few shapes each: the sanitizers are slow
   local fusion="(matches_float64 and (float16 or float32)) or pointwise_on_single_pixel or linear_act_cuda"
   local sanitize=(compute-sanitizer --error-exitcode 9)
