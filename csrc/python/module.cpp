@@ -1,5 +1,7 @@
 // ifx_torch._C: the Python face of the C++ library. Importing it registers the
 // ifx:: ops (their static registrations are linked into this module).
+#include <algorithm>
+
 #include <torch/csrc/jit/python/pybind_utils.h>
 #include <torch/extension.h>
 
@@ -153,12 +155,24 @@ class PyGraphBackend : public ifx_torch::GraphBackend {
 // Python callable (called back with the GIL, on each plain run, warm-up and capture).
 struct GraphRunner {
   std::optional<torch::jit::Module> module;
+  std::optional<c10::FunctionSchema> schema;  // module's forward, looked up once
+  // How many positional tensors a call of module's forward takes when every
+  // argument but self is a plain Tensor: such calls skip the schema matching.
+  std::optional<size_t> tensor_arguments;
   std::unique_ptr<ifx_torch::CudaGraphModule> runner;
 
   GraphRunner(std::optional<torch::jit::Module> scripted, ifx_torch::GraphCall call, size_t max_graphs,
               int warmup_calls, bool static_outputs, std::shared_ptr<ifx_torch::GraphBackend> backend,
               py::object warn)
       : module(std::move(scripted)) {
+    if (module.has_value()) {
+      schema = module->get_method("forward").function().getSchema();
+      const auto& arguments = schema->arguments();
+      const bool plain_tensors = std::all_of(arguments.begin() + 1, arguments.end(), [](const c10::Argument& a) {
+        return a.type()->kind() == c10::TypeKind::TensorType && !a.kwarg_only();
+      });
+      if (plain_tensors) tensor_arguments = arguments.size() - 1;
+    }
     ifx_torch::CudaGraphOptions options;
     options.max_graphs = max_graphs;
     options.warmup_calls = warmup_calls;
@@ -177,9 +191,10 @@ struct GraphRunner {
   py::object forward(const py::args& args, const py::kwargs& kwargs) {
     std::vector<c10::IValue> inputs;
     if (module.has_value()) {
-      const auto& schema = module->get_method("forward").function().getSchema();
-      inputs = torch::jit::createStackForSchema(schema, args, kwargs, module->_ivalue());
-      inputs.erase(inputs.begin());  // self
+      if (!take_tensors(args, kwargs, inputs)) {
+        inputs = torch::jit::createStackForSchema(*schema, args, kwargs, module->_ivalue());
+        inputs.erase(inputs.begin());  // self
+      }
     } else {
       TORCH_CHECK(kwargs.empty(), "ifx_torch: a runner over a Python callable takes positional arguments only");
       for (const auto& arg : args) inputs.push_back(to_ivalue(arg));
@@ -190,6 +205,19 @@ struct GraphRunner {
       output = runner->forward(inputs);
     }
     return torch::jit::toPyObject(std::move(output));
+  }
+
+  // The common call, `forward(x)` with tensors where the schema takes plain
+  // tensors: the arguments as they are, without matching them to the schema
+  // (which also gives the wrong count and the wrong types their errors).
+  bool take_tensors(const py::args& args, const py::kwargs& kwargs, std::vector<c10::IValue>& inputs) const {
+    if (!tensor_arguments || !kwargs.empty() || args.size() != *tensor_arguments) return false;
+    for (const auto& arg : args) {
+      if (!THPVariable_Check(arg.ptr())) return false;
+    }
+    inputs.reserve(args.size());
+    for (const auto& arg : args) inputs.emplace_back(THPVariable_Unpack(arg.ptr()));
+    return true;
   }
 };
 

@@ -107,6 +107,33 @@ def test_scripted_module_signatures_in_the_runner():
     assert backend.captures == 2 and runner.captured_graphs == 2
 
 
+class TwoInputs(nn.Module):
+    def forward(self, x, y, scale: float = 2.0):
+        return x * scale + y
+
+
+class TwoTensors(nn.Module):
+    def forward(self, x, y):
+        return x - y
+
+
+def test_scripted_module_arguments_positional_keyword_and_wrong():
+    """Positional tensors take the runner's direct path, anything else is matched to the schema:
+    both give the module's result, and wrong arguments its errors."""
+    x, y = torch.randn(2, 3), torch.randn(2, 3)
+    tensors_only = CudaGraphModule(torch.jit.script(TwoTensors()), backend=RecomputingBackend())
+    torch.testing.assert_close(tensors_only(x, y), x - y)
+    torch.testing.assert_close(tensors_only(x, y=y), x - y)
+    with pytest.raises(RuntimeError, match="argument"):
+        tensors_only(x)
+    with pytest.raises(RuntimeError, match="Tensor"):
+        tensors_only(x, 3.0)
+    with_default = CudaGraphModule(torch.jit.script(TwoInputs()), backend=RecomputingBackend())
+    torch.testing.assert_close(with_default(x, y), x * 2 + y)
+    torch.testing.assert_close(with_default(x, y, 3.0), x * 3 + y)
+    torch.testing.assert_close(with_default(x, y, scale=0.5), x * 0.5 + y)
+
+
 def test_nested_inputs_and_outputs_replay_correctly():
     runner = CudaGraphModule(Structured(), backend=RecomputingBackend())
     for _ in range(3):
