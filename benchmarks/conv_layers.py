@@ -1,7 +1,7 @@
 """Per-layer GPU time of ifx::conv2d_act's kernel paths, for every distinct conv of the A/B models.
 
     python3 benchmarks/conv_layers.py [--kind dense|depthwise|all] [--batch 1 64] [--configs fp32 fp16-cl]
-        [--models NAME ...] [--json PATH]
+        [--models NAME ...] [--compile] [--json PATH]
 
 For each distinct conv (in/out channels, kernel, stride, groups, input size) of torchvision's
 mobilenet_v3_large, resnet50 and efficientnet_b0 (the seed-style MobileNetV3 has
@@ -12,8 +12,11 @@ in fp32 under TF32 and in 16 bits), with the activation the model applies after 
 - every path that covers the call, forced (kernel_choice.h's names: implicit_gemm, cudnn+epilogue,
   cudnn_fused_relu where it applies, pointwise, depthwise, ...);
 
+and with --compile, "torch.compile": the same layer as torch.compile makes it (conv2d with its bias,
+then the activation; a fresh compile per layer, seconds each), the peer a user would otherwise have.
 GPU time per call from torch.profiler (the time the kernels of 20 calls cover, per call).
-"chosen / best" above 1.03 means the choice is more than 3% slower than the best path measured.
+"chosen / best" above 1.03 means the choice is more than 3% slower than the best path measured
+(torch.compile is not one of ours: "chosen / compile" compares against it separately).
 fp32 runs torch's default math (cuDNN TF32 on; the implicit GEMM uses TF32 too); -notf32 turns it off.
 """
 import argparse
@@ -22,6 +25,7 @@ import statistics
 import sys
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 import ifx_torch
@@ -60,7 +64,22 @@ def gpu_us(fn, calls=20):
     return 1e3 * busy_ms / calls
 
 
-def layer_rows(name, batch, config, kind):
+TORCH_ACTIVATIONS = {"hardswish": F.hardswish, "relu": F.relu, "silu": F.silu}
+
+
+def compiled_layer(x, weight, bias, conv, activation):
+    """torch.compile of conv2d + bias + activation for this layer (default mode: cuDNN's conv and
+    a generated kernel for what follows), compiled afresh so no earlier layer's guards apply."""
+    act = TORCH_ACTIVATIONS[activation]
+
+    def layer(inp):
+        return act(F.conv2d(inp, weight, bias, conv.stride, conv.padding, conv.dilation, conv.groups))
+    torch._dynamo.reset()
+    compiled = torch.compile(layer, dynamic=False)
+    return lambda: compiled(x)
+
+
+def layer_rows(name, batch, config, kind, with_compile=False):
     dtype, _, tf32 = CONFIGS[config]
     activation = MODEL_ACTIVATIONS[name]
     rows = []
@@ -87,14 +106,20 @@ def layer_rows(name, batch, config, kind):
                     times[path] = gpu_us(lambda: torch.ops.ifx.conv2d_act(*args))
                 finally:
                     ifx_torch._C.reset_kernel_override()
-        best_path = min((p for p in times if p != "chosen"), key=times.get)
+            if with_compile:
+                with torch.no_grad():
+                    times["torch.compile"] = gpu_us(compiled_layer(x, weight, bias, conv, activation))
+        best_path = min((p for p in times if p not in ("chosen", "torch.compile")), key=times.get)
         rows.append({"model": name, "batch": batch, "config": config,
                      "layer": f"{conv.in_channels}->{conv.out_channels} k{conv.kernel_size[0]} s{conv.stride[0]} "
                               f"g{conv.groups} {h}x{w} +{activation}",
                      "chosen_path": chosen, "best_path": best_path, "us": times,
                      "chosen_over_best": times["chosen"] / times[best_path]})
+        if "torch.compile" in times:
+            rows[-1]["chosen_over_compile"] = times["chosen"] / times["torch.compile"]
+        peer = f", torch.compile {times['torch.compile']:8.1f} us" if "torch.compile" in times else ""
         print(f"{name:20s} b{batch:<3d} {config:12s} {rows[-1]['layer']:38s} chosen {chosen:20s} "
-              f"{times['chosen']:8.1f} us, best {best_path:20s} {times[best_path]:8.1f} us", flush=True)
+              f"{times['chosen']:8.1f} us, best {best_path:20s} {times[best_path]:8.1f} us{peer}", flush=True)
     return rows
 
 
@@ -104,6 +129,7 @@ def main(argv=None):
     parser.add_argument("--batch", nargs="+", type=int, default=[1, 64])
     parser.add_argument("--configs", nargs="+", default=["fp32", "fp16-cl"], choices=sorted(CONFIGS))
     parser.add_argument("--models", nargs="+", default=list(MODEL_ACTIVATIONS), choices=list(MODEL_ACTIVATIONS))
+    parser.add_argument("--compile", action="store_true", help="also time torch.compile's version of each layer")
     parser.add_argument("--json")
     args = parser.parse_args(argv)
     if not torch.cuda.is_available():
@@ -112,9 +138,10 @@ def main(argv=None):
     for name in args.models:
         for config in args.configs:
             for batch in args.batch:
-                rows += layer_rows(name, batch, config, args.kind)
-    print("\n| config | batch | layers | geomean chosen / best | worst chosen / best | over 1.03 | paths chosen |")
-    print("|---|---|---|---|---|---|---|")
+                rows += layer_rows(name, batch, config, args.kind, args.compile)
+    print("\n| config | batch | layers | geomean chosen / best | worst chosen / best | over 1.03 | paths chosen |"
+          + (" geomean chosen / compile | worst chosen / compile |" if args.compile else ""))
+    print("|---|---|---|---|---|---|---|" + ("---|---|" if args.compile else ""))
     for config in args.configs:
         for batch in args.batch:
             group = [r for r in rows if r["config"] == config and r["batch"] == batch]
@@ -124,8 +151,11 @@ def main(argv=None):
             paths = {}
             for r in group:
                 paths[r["chosen_path"]] = paths.get(r["chosen_path"], 0) + 1
+            peer = [r["chosen_over_compile"] for r in group if "chosen_over_compile" in r]
+            peer_cells = f" {statistics.geometric_mean(peer):.3f} | {max(peer):.3f} |" if peer else ""
             print(f"| {config} | {batch} | {len(group)} | {statistics.geometric_mean(ratios):.3f} | {max(ratios):.3f} | "
-                  f"{sum(r > 1.03 for r in ratios)} | {', '.join(f'{p} {n}' for p, n in sorted(paths.items()))} |")
+                  f"{sum(r > 1.03 for r in ratios)} | {', '.join(f'{p} {n}' for p, n in sorted(paths.items()))} |"
+                  + peer_cells)
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"environment": environment(torch.device("cuda")), "rows": rows}, f, indent=1)
