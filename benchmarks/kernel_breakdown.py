@@ -111,7 +111,8 @@ def main(argv=None) -> int:
                                                         "torchvision:resnet50"])
     parser.add_argument("--configs", nargs="+", choices=sorted(CONFIGS), default=["fp16-cl", "fp32"])
     parser.add_argument("--batch", nargs="+", type=int, default=[64])
-    parser.add_argument("--variants", nargs="+", default=["ifx_torch+graphs"])
+    parser.add_argument("--variants", nargs="+", default=["ifx_torch+graphs"],
+                        help="names as in python -m ifx_torch.bench, e.g. compile-reduce-overhead, ifx_torch-export+graphs")
     parser.add_argument("--top", type=int, default=14)
     parser.add_argument("--json")
     args = parser.parse_args(argv)

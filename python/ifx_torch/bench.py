@@ -10,8 +10,10 @@ turns TF32 off; -cl is channels_last; fp16 / bf16 likewise. Every row says which
 Models: built-in names (see --list), ``torchvision:NAME`` and ``timm:NAME`` when those packages
 import, a TorchScript file (``path.pt``), or ``package.module:factory``. Variants: eager,
 jit.freeze, optimize_for_inference, the latter under a hand-made CUDA graph, torch.compile
-(default and reduce-overhead), ifx_torch without and with graph replay; one that fails to
-build or run is reported with its error and the run goes on. Per model, configuration and
+(default and reduce-overhead), ifx_torch without and with graph replay, and on CUDA, outside the
+default matrix, the export front end with replay (``ifx_torch-export+graphs``) and its AOTInductor
+package loaded back (``ifx_torch-pt2+graphs``); one that fails to build or run is reported with
+its error and the run goes on. Per model, configuration and
 batch: sync latency (median, p90), throughput, CUDA kernels per forward and GPU busy time
 (torch.profiler), max and relative error against a float64 reference, build time, and the
 speedup over eager and over the best peer. Writes results.csv, results.json (with the
@@ -27,6 +29,7 @@ import os
 import platform
 import statistics
 import sys
+import tempfile
 import time
 import warnings
 from typing import Callable, Dict, List, NamedTuple, Optional
@@ -85,12 +88,13 @@ def math_settings(tf32: bool):
 
 
 VARIANTS = ["eager", "jit.freeze", "optimize_for_inference", "ofi+cuda_graph", "compile", "compile-reduce-overhead",
-            "ifx_torch", "ifx_torch+graphs"]
+            "ifx_torch", "ifx_torch+graphs", "ifx_torch-export+graphs", "ifx_torch-pt2+graphs"]
 # The peers a user would otherwise pick (the A/B matrix's default): eager, optimize_for_inference
 # without and with a hand-made CUDA graph, and torch.compile's fastest mode.
 DEFAULT_VARIANTS = ["eager", "optimize_for_inference", "ofi+cuda_graph", "compile-reduce-overhead", "ifx_torch",
                     "ifx_torch+graphs"]
-CUDA_ONLY = {"ofi+cuda_graph", "compile-reduce-overhead", "ifx_torch+graphs"}
+CUDA_ONLY = {"ofi+cuda_graph", "compile-reduce-overhead", "ifx_torch+graphs", "ifx_torch-export+graphs",
+             "ifx_torch-pt2+graphs"}
 PEERS = [v for v in VARIANTS if not v.startswith("ifx_torch") and v != "eager"]
 
 
@@ -199,6 +203,14 @@ def build_variant(variant: str, model: torch.nn.Module, x: torch.Tensor) -> Call
         return optimize(model, (x,), cuda_graphs=False)
     if variant == "ifx_torch+graphs":
         return CudaGraphModule(optimize(model, (x,), cuda_graphs=False))
+    # The export front end, in process and as the AOTInductor package a C++ program would load.
+    if variant == "ifx_torch-export+graphs":
+        return CudaGraphModule(optimize(model, (x,), cuda_graphs=False, frontend="export"))
+    if variant == "ifx_torch-pt2+graphs":
+        from .export_frontend import load_package, save_package
+        path = os.path.join(tempfile.mkdtemp(prefix="ifx_bench_"), "model.pt2")
+        save_package(optimize(model, (x,), cuda_graphs=False, frontend="export"), path)
+        return CudaGraphModule(load_package(path))
     raise ValueError(f"unknown variant '{variant}'; known: {VARIANTS}")
 
 

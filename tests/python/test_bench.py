@@ -64,3 +64,18 @@ def test_unknown_variant_is_refused():
 ])
 def test_gpu_busy_time_counts_overlapping_kernels_once(intervals, covered):
     assert bench.covered_us(intervals) == covered
+
+
+@pytest.mark.parametrize("variant", ["ifx_torch-export+graphs", "ifx_torch-pt2+graphs"])
+def test_export_front_end_variants_build_and_match_float64(variant):
+    """The export variants (CUDA-only in the matrix) build on the CPU too: the in-process module
+    and the .pt2 package loaded back, each under the replay runner, within fp32's error."""
+    torch.manual_seed(0)
+    model = tiny_model().eval()
+    x = torch.randn(2, 3, 32, 32)
+    with torch.no_grad():
+        reference = model.double()(x.double())
+        model.float()
+        output = bench.build_variant(variant, model, x)(x)
+    _, rel_err = bench.errors(output, reference)
+    assert output.shape == reference.shape and rel_err < 1e-4
