@@ -134,6 +134,27 @@ def test_scripted_module_arguments_positional_keyword_and_wrong():
     torch.testing.assert_close(with_default(x, y, scale=0.5), x * 0.5 + y)
 
 
+class SplitOutputs(nn.Module):
+    def forward(self, *tensors):
+        return {"sum": sum(tensors), "first": [tensors[0] * 3]} if len(tensors) > 1 else tensors[0] + 1
+
+
+def test_python_callable_positional_tensors_keep_their_output_structures():
+    """Calls of n positional tensors skip the tree walk of their arguments: each count still gets
+    its own signature and its own output structure, leaf or nested, and mixes with other calls."""
+    backend = RecomputingBackend()
+    runner = CudaGraphModule(SplitOutputs(), backend=backend)
+    a, b = torch.randn(2, 3), torch.randn(2, 3)
+    for _ in range(2):
+        torch.testing.assert_close(runner(a), a + 1)
+        out = runner(a, b)
+        torch.testing.assert_close(out["sum"], a + b)
+        torch.testing.assert_close(out["first"][0], a * 3)
+        torch.testing.assert_close(runner(*(a, b)), {"sum": a + b, "first": [a * 3]})
+    torch.testing.assert_close(runner(a, b, a), {"sum": a + b + a, "first": [a * 3]})
+    assert backend.captures == 3
+
+
 def test_nested_inputs_and_outputs_replay_correctly():
     runner = CudaGraphModule(Structured(), backend=RecomputingBackend())
     for _ in range(3):
