@@ -21,24 +21,15 @@ from typing import Dict, List, Tuple
 
 import torch
 
-from ifx_torch.bench import CONFIGS, build_variant, covered_us, load_model, math_settings
+from ifx_torch.bench import CONFIGS, build_variant, covered_us, cuda_kernels, load_model, math_settings
 from ifx_torch import models as builtin_models
-from ifx_torch.timing import synchronize
-
-# Kernel names that say more by a prefix than by their full template spelling.
-_KIND_PREFIXES = [
-    ("cutlass::Kernel", "cutlass implicit GEMM"),
-    ("void cutlass::Kernel", "cutlass implicit GEMM"),
-]
-
 
 def kernel_kind(name: str) -> str:
     """A kernel's name without template arguments, parameter lists and return type: the group it
-    is counted in."""
-    for prefix, kind in _KIND_PREFIXES:
-        if name.startswith(prefix):
-            return kind
+    is counted in (every CUTLASS kernel, whose name is all template, is one group)."""
     name = re.sub(r"^void ", "", name)
+    if name.startswith("cutlass::Kernel"):
+        return "cutlass implicit GEMM"
     depth, kept = 0, []
     for ch in name:  # drop everything inside <...> and (...)
         if ch in "<(":
@@ -63,16 +54,6 @@ def group_kernels(events: List[Tuple[str, float, float]]) -> Tuple[List[Tuple[st
     return rows, covered_us((start, end) for _, start, end in events)
 
 
-def profile_forward(fn, x) -> List[Tuple[str, float, float]]:
-    from torch.profiler import ProfilerActivity, profile
-    synchronize(x.device)
-    with profile(activities=[ProfilerActivity.CUDA]) as prof:
-        fn(x)
-        synchronize(x.device)
-    return [(e.name, e.time_range.start, e.time_range.end) for e in prof.events()
-            if e.device_type == torch.autograd.DeviceType.CUDA]
-
-
 def breakdown(name: str, config: str, batch: int, variants: List[str]) -> Dict[str, dict]:
     dtype, memory_format, tf32 = CONFIGS[config]
     torch.manual_seed(0)
@@ -87,7 +68,7 @@ def breakdown(name: str, config: str, batch: int, variants: List[str]) -> Dict[s
                 fn = build_variant(variant, model, x)
                 for _ in range(5):
                     fn(x)
-                rows, busy = group_kernels(profile_forward(fn, x))
+                rows, busy = group_kernels(cuda_kernels(fn, x, x.device))
             result[variant] = {"busy_us": busy, "kernels": sum(r[1] for r in rows), "groups": rows}
         except Exception as error:  # a variant that fails is reported, the others still run
             result[variant] = {"error": f"{type(error).__name__}: {str(error).splitlines()[0][:160]}"}

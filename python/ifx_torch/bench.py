@@ -243,18 +243,24 @@ def covered_us(intervals) -> float:
     return total
 
 
-def kernel_profile(fn, x, device):
-    """(CUDA kernels per forward, GPU busy ms: the union of the kernels' intervals) from
-    torch.profiler; (None, None) on CPU."""
-    if device.type != "cuda":
-        return None, None
+def cuda_kernels(fn, x, device):
+    """(name, start us, end us) of each CUDA kernel that one call fn(x) runs, from torch.profiler."""
     from torch.profiler import ProfilerActivity, profile
     synchronize(device)
     with profile(activities=[ProfilerActivity.CUDA]) as prof:
         fn(x)
         synchronize(device)
-    kernels = [e for e in prof.events() if e.device_type == torch.autograd.DeviceType.CUDA]
-    return len(kernels), covered_us((e.time_range.start, e.time_range.end) for e in kernels) / 1e3
+    return [(e.name, e.time_range.start, e.time_range.end) for e in prof.events()
+            if e.device_type == torch.autograd.DeviceType.CUDA]
+
+
+def kernel_profile(fn, x, device):
+    """(CUDA kernels per forward, GPU busy ms: the union of the kernels' intervals) from
+    torch.profiler; (None, None) on CPU."""
+    if device.type != "cuda":
+        return None, None
+    kernels = cuda_kernels(fn, x, device)
+    return len(kernels), covered_us((start, end) for _, start, end in kernels) / 1e3
 
 
 def errors(output: torch.Tensor, reference: torch.Tensor):
