@@ -77,6 +77,25 @@ template <int kN, typename C> __device__ __forceinline__ void load_shared(const 
   }
 }
 
+// Copies `units` values through `put(index, value)`, each thread taking
+// every `threads`-th one and issuing kBatch loads before their stores, so
+// that their memory latencies overlap.
+template <int kBatch, typename Unit, typename Put>
+__device__ __forceinline__ void stage_in_batches(const Unit* __restrict__ source, int units, int thread, int threads,
+                                                 Put put) {
+  for (int first = thread; first < units; first += threads * kBatch) {
+    Unit values[kBatch];
+#pragma unroll
+    for (int b = 0; b < kBatch; ++b) {
+      if (first + b * threads < units) values[b] = source[first + b * threads];
+    }
+#pragma unroll
+    for (int b = 0; b < kBatch; ++b) {
+      if (first + b * threads < units) put(first + b * threads, values[b]);
+    }
+  }
+}
+
 // Block (x, y): blockDim.x channel vectors starting at vector blockIdx.y *
 // blockDim.x, by blockDim.y * items_per_thread consecutive strips. A thread
 // walks the K input rows of its strip; per row it loads each of the
@@ -103,12 +122,26 @@ __global__ void __launch_bounds__(kMaxThreads)
   const int group_size = min(group_channels, s.channels - c_begin);
   {
     // The group's filters are contiguous in global memory: coalesced loads,
-    // transposed on the way into shared memory.
+    // transposed on the way into shared memory. Loaded a batch at a time and
+    // 16 bytes at a time where the weight allows: one load in flight per
+    // thread made the staging a chain of up to 100 memory round trips, most
+    // of a batch-1 layer's time (docs/notes/depthwise_and_se_kernels.md).
     const T* group_weight = weight + c_begin * kTaps;
     const int threads = blockDim.x * blockDim.y;
-    for (int e = threadIdx.y * blockDim.x + threadIdx.x; e < group_size * kTaps; e += threads) {
+    const int thread = threadIdx.y * blockDim.x + threadIdx.x;
+    const int elements = group_size * kTaps;  // whole vectors: group_size is a multiple of kVec
+    const auto put = [&](int e, T value) {
       const int channel = e / kTaps;
-      taps[(e - channel * kTaps) * group_channels + channel] = load_as_compute(group_weight[e]);
+      taps[(e - channel * kTaps) * group_channels + channel] = load_as_compute(value);
+    };
+    if (reinterpret_cast<uintptr_t>(group_weight) % sizeof(Pack<T>) == 0) {
+      stage_in_batches<4>(reinterpret_cast<const Pack<T>*>(group_weight), elements / kVec, thread, threads,
+                          [&](int p, const Pack<T>& v) {
+#pragma unroll
+                            for (int i = 0; i < kVec; ++i) put(p * kVec + i, v.v[i]);
+                          });
+    } else {
+      stage_in_batches<8>(group_weight, elements, thread, threads, put);
     }
   }
   __syncthreads();

@@ -298,6 +298,33 @@ def test_conv2d_act_cuda_large_depthwise_and_unaligned_epilogue(dtype):
                                        msg=lambda m: f"{path}: {m}")
 
 
+# The channels_last depthwise kernel stages each block's filters in shared memory, 16 bytes at a
+# time where the weight sits on the 16-byte grid and element by element where it does not; the
+# shapes take one to many staging rounds per block (960 channels of 5x5 at batch 1: 13 rounds).
+@requires_cuda
+@pytest.mark.usefixtures("no_tf32")
+@pytest.mark.parametrize("dtype", [torch.float16, torch.float32], ids=str)
+@pytest.mark.parametrize("weight_offset", [0, 1], ids=["aligned_weight", "unaligned_weight"])
+@pytest.mark.parametrize("channels, size, kernel, stride", [(960, 7, 5, 1), (72, 56, 5, 2), (200, 14, 3, 1)], ids=str)
+def test_conv2d_act_cuda_depthwise_filter_staging(dtype, weight_offset, channels, size, kernel, stride):
+    generator = torch.Generator().manual_seed(channels + kernel)
+    x = nonzero_randn(1, channels, size, size, generator=generator).to(dtype).double()
+    storage = (torch.randn(weight_offset + channels * kernel * kernel, dtype=torch.float64, generator=generator)
+               / kernel).to(dtype)
+    b = torch.randn(channels, dtype=torch.float64, generator=generator).to(dtype).double()
+    w = storage[weight_offset:].double().view(channels, 1, kernel, kernel)
+    args = ([stride, stride], [kernel // 2, kernel // 2], [1, 1], channels, None, "hardswish")
+    expected = conv_reference(x, w, b, *args)
+    wg = storage.cuda()[weight_offset:].view(channels, 1, kernel, kernel)
+    assert (wg.data_ptr() % 16 == 0) == (weight_offset == 0)
+    outputs = conv2d_act_every_path(x.to("cuda", dtype).contiguous(memory_format=torch.channels_last), wg,
+                                    b.to("cuda", dtype), *args)
+    assert "depthwise" in outputs
+    for path, out in outputs.items():
+        torch.testing.assert_close(out.double().cpu(), expected, rtol=CUDA_DTYPES[dtype], atol=CUDA_DTYPES[dtype],
+                                   msg=lambda m: f"{path}: {m}")
+
+
 # The CUTLASS implicit-GEMM kernels on shapes that span several tiles in every GEMM dimension
 # (N*P*Q output pixels, K output channels, C*R*S reduction), with and without TF32 for fp32:
 # each path's error against float64 stays within what cuDNN's own conv shows for the same
