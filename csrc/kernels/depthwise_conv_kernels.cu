@@ -30,23 +30,21 @@ template <typename T> __device__ __forceinline__ T finish(compute_t<T> value, bo
 
 // ---- NHWC: a vector of channels by a strip of output columns per thread ----------------------
 
-// Output columns per thread. Four make each input vector of a row serve up to
-// K outputs while a strip re-reads only K - stride columns of its neighbour's,
-// and at 16 bits they also spread each half-to-float conversion over more
-// products (16-bit 5x5 is near the FMA rate). 16-bit vectors are 8 floats, so
-// 16-bit stride 2 and 7x7 hold two: with four, stride 2 already spilled at 128
-// registers (accumulators, a filter row and the loads in flight).
-template <typename T, int kK, int kS> __host__ __device__ constexpr int nhwc_columns() {
-  return sizeof(T) == 2 && (kK > 5 || kS > 1) ? 2 : 4;
-}
+// Output columns per thread: four make each input vector of a row serve up to
+// K outputs while a strip re-reads only K - stride columns of its neighbour's.
+constexpr int kNhwcColumns = 4;
 
-// Channel vectors per block: the block shares its channels' filters, staged in
-// shared memory as [tap][channel] so that a thread reads a tap's weights for
-// its channel vector with 16-byte loads. 16-bit 7x7 takes fewer so that the
-// staged filters stay under the 48 KB a launch gets without opting in.
-template <typename T, int kK> __host__ __device__ constexpr int nhwc_max_group() {
-  return sizeof(T) == 2 && kK == 7 ? 24 : 32;
-}
+// Channel vectors per block at most: the block shares its channels' filters,
+// staged in shared memory as [tap][channel] so that a thread reads a tap's
+// weights for its channel vector with 16-byte loads (7x7: 25 KB).
+constexpr int kNhwcMaxGroup = 32;
+
+// The channels a thread takes, loaded and stored as one access (see
+// depthwise_nhwc_channels in shapes.h for why 16-bit types take 4).
+template <typename T> struct alignas(sizeof(T) * depthwise_nhwc_channels(sizeof(T))) ChannelVector {
+  static constexpr int kSize = depthwise_nhwc_channels(sizeof(T));
+  T v[kSize];
+};
 
 struct NhwcGrid {
   int strips;            // output column strips per row
@@ -108,9 +106,9 @@ __global__ void __launch_bounds__(kMaxThreads)
     depthwise_nhwc_kernel(const T* __restrict__ input, const T* __restrict__ weight, T* __restrict__ output,
                           DepthwiseShape s, TypedEpilogue<T> epilogue, NhwcGrid g) {
   using C = compute_t<T>;
-  constexpr int kVec = Pack<T>::kSize;
+  constexpr int kVec = ChannelVector<T>::kSize;
   constexpr int kTaps = kK * kK;
-  constexpr int kColumns = nhwc_columns<T, kK, kS>();
+  constexpr int kColumns = kNhwcColumns;
   constexpr int kSpan = (kColumns - 1) * kS + kK;
   static_assert(kSpan <= 32, "the column mask is one word");
   extern __shared__ __align__(16) unsigned char shared_bytes[];
@@ -134,9 +132,9 @@ __global__ void __launch_bounds__(kMaxThreads)
       const int channel = e / kTaps;
       taps[(e - channel * kTaps) * group_channels + channel] = load_as_compute(value);
     };
-    if (reinterpret_cast<uintptr_t>(group_weight) % sizeof(Pack<T>) == 0) {
-      stage_in_batches<4>(reinterpret_cast<const Pack<T>*>(group_weight), elements / kVec, thread, threads,
-                          [&](int p, const Pack<T>& v) {
+    if (reinterpret_cast<uintptr_t>(group_weight) % sizeof(ChannelVector<T>) == 0) {
+      stage_in_batches<4>(reinterpret_cast<const ChannelVector<T>*>(group_weight), elements / kVec, thread, threads,
+                          [&](int p, const ChannelVector<T>& v) {
 #pragma unroll
                             for (int i = 0; i < kVec; ++i) put(p * kVec + i, v.v[i]);
                           });
@@ -188,7 +186,7 @@ __global__ void __launch_bounds__(kMaxThreads)
       for (int i = 0; i < kSpan; ++i) {
         C x[kVec];
         if (column_ok >> i & 1u) {
-          const Pack<T> p = *reinterpret_cast<const Pack<T>*>(input + (row + i) * s.channels + c);
+          const ChannelVector<T> p = *reinterpret_cast<const ChannelVector<T>*>(input + (row + i) * s.channels + c);
 #pragma unroll
           for (int v = 0; v < kVec; ++v) x[v] = load_as_compute(p.v[v]);
         } else {
@@ -210,15 +208,15 @@ __global__ void __launch_bounds__(kMaxThreads)
       const int ow = ow0 + j;
       if (ow >= s.out_w) break;
       const int at = ((n * s.out_h + oh) * s.out_w + ow) * s.channels + c;
-      Pack<T> residual;
-      if (has_residual) residual = *reinterpret_cast<const Pack<T>*>(epilogue.residual + at);
-      Pack<T> out;
+      ChannelVector<T> residual;
+      if (has_residual) residual = *reinterpret_cast<const ChannelVector<T>*>(epilogue.residual + at);
+      ChannelVector<T> out;
 #pragma unroll
       for (int v = 0; v < kVec; ++v) {
         const C r = has_residual ? load_as_compute(residual.v[v]) : C(0);
         out.v[v] = finish<T>(acc[j][v], has_bias, bias[v], has_residual, r, epilogue.activation);
       }
-      *reinterpret_cast<Pack<T>*>(output + at) = out;
+      *reinterpret_cast<ChannelVector<T>*>(output + at) = out;
     }
   }
 }
@@ -241,10 +239,10 @@ constexpr int64_t kManyBlocks = 4096;
 template <typename T, int kK, int kS>
 cudaError_t launch_nhwc(const DepthwiseShape& s, const T* input, const T* weight, T* output,
                         const TypedEpilogue<T>& epilogue, cudaStream_t stream) {
-  constexpr int kVec = Pack<T>::kSize;
-  constexpr int kColumns = nhwc_columns<T, kK, kS>();
+  constexpr int kVec = ChannelVector<T>::kSize;
+  constexpr int kColumns = kNhwcColumns;
   const int vectors = s.channels / kVec;
-  const int group = channel_group(vectors, nhwc_max_group<T, kK>());
+  const int group = channel_group(vectors, kNhwcMaxGroup);
   const int groups = (vectors + group - 1) / group;
   NhwcGrid g;
   g.strips = (s.out_w + kColumns - 1) / kColumns;

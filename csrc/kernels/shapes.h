@@ -210,15 +210,23 @@ inline bool depthwise_tiled_geometry(const DepthwiseShape& s) {
   return filter && stride && s.dilation_h == 1 && s.dilation_w == 1;
 }
 
+// Channels per thread of the NHWC kernel, moved as one access: 16 bytes of
+// fp32 / fp64, but 4 channels (8 bytes) of a 16-bit type. With 8 16-bit
+// channels a thread held twice the fp32 kernel's accumulators (99 registers,
+// half its threads per multiprocessor), and the 16-bit kernel took longer than
+// the fp32 one on the same layer for half the bytes (docs/benchmarks.md,
+// "Depthwise convs, per shape").
+constexpr int depthwise_nhwc_channels(int element_bytes) { return element_bytes == 2 ? 4 : 16 / element_bytes; }
+
 // The variant launch_depthwise_conv2d runs for `s`. `element_bytes` is 2, 4
 // or 8; `vectors_aligned` says that input, output and residual (if any)
-// start on 16 bytes. The NHWC kernel moves 16-byte vectors of channels, so it
-// needs whole vectors per pixel; grid.y counts its channel groups (at least
-// 12 vectors each), which stops at 65535.
+// start on 16 bytes (more than the 8 a 16-bit vector needs). The NHWC kernel
+// moves whole vectors of channels, so it needs whole vectors per pixel;
+// grid.y counts its channel groups (at least 12 vectors each), which stops at 65535.
 inline DepthwiseVariant depthwise_variant(const DepthwiseShape& s, int element_bytes, bool vectors_aligned) {
   if (!depthwise_supported(s) || !depthwise_tiled_geometry(s)) return DepthwiseVariant::kGeneric;
   if (!s.channels_last) return DepthwiseVariant::kPlanarTiled;
-  const int vector = 16 / element_bytes;
+  const int vector = depthwise_nhwc_channels(element_bytes);
   const bool vectors = vectors_aligned && s.channels % vector == 0 && s.channels / vector <= 65535 * 12;
   return vectors ? DepthwiseVariant::kChannelsLastTiled : DepthwiseVariant::kGeneric;
 }
