@@ -111,6 +111,7 @@ def test_conv2d_act_rejects_unknown_activation():
 CONV_SHAPES = [
     (8, 8, 3, 1, 1, 1, 8), (8, 8, 3, 2, 1, 1, 8), (8, 8, 5, 1, 2, 1, 8), (8, 8, 5, 2, 2, 1, 8),
     (8, 8, 7, 1, 3, 1, 8), (8, 8, 7, 2, 0, 1, 8), (8, 8, 3, 1, 2, 2, 8), (6, 6, (3, 5), 1, (1, 2), 1, 6),
+    (12, 12, 3, 1, 1, 1, 12),  # three 4-channel vectors of the 16-bit channels_last kernel
     (8, 16, 1, 1, 0, 1, 1), (8, 16, 3, 2, 1, 1, 1), (8, 12, 3, 1, 1, 1, 4),
 ]
 CUDA_DTYPES = {torch.float32: 1e-5, torch.float16: 2e-2, torch.bfloat16: 8e-2, torch.float64: 1e-11}
