@@ -1,0 +1,49 @@
+// CUDA kernels compiled as host C++ (force-included before a kernel source):
+// the CUDA headers for their types and host conversions, then the kernel
+// keywords made plain C++, and the built-in indices as per-thread variables
+// that launch.cuh (this folder's, which the kernel source includes in place of
+// csrc/kernels/launch.cuh) sets for every CUDA thread it runs as a host thread.
+// __syncthreads is a barrier of the block's threads, so a barrier that not
+// every thread reaches hangs the test instead of passing it.
+#pragma once
+
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <barrier>
+#include <cmath>
+
+#undef __global__
+#define __global__
+#undef __device__
+#define __device__
+#undef __forceinline__
+#define __forceinline__ inline
+#undef __launch_bounds__
+#define __launch_bounds__(...)
+#undef __shared__
+#define __shared__
+
+namespace ifx::emulation {
+struct Index {
+  unsigned x = 0, y = 0, z = 0;
+};
+inline thread_local Index thread_index, block_index;
+inline Index block_dim, grid_dim;
+inline thread_local std::barrier<>* block_barrier = nullptr;
+// The running block's dynamic shared memory (blocks run one at a time).
+inline unsigned char* shared_memory = nullptr;
+}  // namespace ifx::emulation
+
+#define threadIdx ::ifx::emulation::thread_index
+#define blockIdx ::ifx::emulation::block_index
+#define blockDim ::ifx::emulation::block_dim
+#define gridDim ::ifx::emulation::grid_dim
+inline void __syncthreads() { ifx::emulation::block_barrier->arrive_and_wait(); }
+using std::exp;
+using std::log1p;
+using std::max;
+using std::min;
+using std::tanh;

@@ -1,0 +1,129 @@
+// csrc/kernels/depthwise_conv_kernels.cu run on the CPU (cuda_on_host.h):
+// every variant (NHWC tiled, NCHW tiled, generic) for each element type,
+// against a float64 reference of the same rounded inputs, with bias, residual
+// and hardswish, and with the weight on and off the 16-byte grid (the NHWC
+// kernel stages filters with vector loads only on it). This checks indexing,
+// barriers, bounds, alignment handling and numerics on a machine without a GPU;
+// speed, and what only the GPU does, are for the CUDA tests on the GPU machine.
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <memory>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "kernels/depthwise_conv_kernels.h"
+
+namespace ifx::kernels {
+namespace {
+
+template <typename T> T from_double(double v) { return T(float(v)); }
+template <> double from_double<double>(double v) { return v; }
+template <typename T> double to_double(T v) { return double(float(v)); }
+template <> double to_double<double>(double v) { return v; }
+
+double hardswish(double x) { return x * std::min(std::max(x + 3, 0.0), 6.0) / 6; }
+
+struct Case {
+  int batch, channels, height, kernel, stride, dilation;
+  bool channels_last;
+  int weight_offset;  // elements past a 64-byte boundary
+  bool residual;
+};
+
+std::string case_name(const Case& c) {
+  return "n" + std::to_string(c.batch) + "c" + std::to_string(c.channels) + "h" + std::to_string(c.height) + "k" +
+         std::to_string(c.kernel) + "s" + std::to_string(c.stride) + "d" + std::to_string(c.dilation) +
+         (c.channels_last ? "_nhwc" : "_nchw") + (c.weight_offset ? "_unaligned_weight" : "") +
+         (c.residual ? "_residual" : "");
+}
+
+// The largest error relative to (1 + |reference|) over the output.
+template <typename T> double worst_error(ElementType type, const Case& c) {
+  const int pad = c.dilation * (c.kernel / 2), width = c.height + 1;
+  const int span = c.dilation * (c.kernel - 1) + 1;
+  DepthwiseShape s{c.batch, c.channels, c.height, width, (c.height + 2 * pad - span) / c.stride + 1,
+                   (width + 2 * pad - span) / c.stride + 1, c.kernel, c.kernel, c.stride, c.stride, pad, pad,
+                   c.dilation, c.dilation, c.channels_last};
+  std::mt19937 generator(c.channels * 131 + c.kernel * 7 + c.stride);
+  std::normal_distribution<double> normal;
+  const size_t taps = size_t(c.kernel) * c.kernel;
+  const size_t inputs = size_t(s.batch) * s.channels * s.in_h * s.in_w;
+  const size_t outputs = size_t(s.batch) * s.channels * s.out_h * s.out_w;
+  std::vector<T> x(inputs), bias(s.channels), residual(outputs), y(outputs);
+  for (T& v : x) v = from_double<T>(3 * normal(generator));
+  for (T& v : bias) v = from_double<T>(normal(generator));
+  for (T& v : residual) v = from_double<T>(normal(generator));
+  const size_t weights = taps * s.channels + c.weight_offset;
+  std::unique_ptr<T, decltype(&std::free)> weight_storage(
+      static_cast<T*>(std::aligned_alloc(64, (weights * sizeof(T) + 63) / 64 * 64)), &std::free);
+  T* weight = weight_storage.get() + c.weight_offset;
+  for (size_t i = 0; i < taps * s.channels; ++i) weight[i] = from_double<T>(normal(generator) / c.kernel);
+
+  const auto input_at = [&](int n, int ch, int h, int w) {
+    return c.channels_last ? ((size_t(n) * s.in_h + h) * s.in_w + w) * s.channels + ch
+                           : ((size_t(n) * s.channels + ch) * s.in_h + h) * s.in_w + w;
+  };
+  const auto output_at = [&](int n, int ch, int h, int w) {
+    return c.channels_last ? ((size_t(n) * s.out_h + h) * s.out_w + w) * s.channels + ch
+                           : ((size_t(n) * s.channels + ch) * s.out_h + h) * s.out_w + w;
+  };
+  Epilogue epilogue;
+  epilogue.bias = bias.data();
+  epilogue.residual = c.residual ? residual.data() : nullptr;
+  epilogue.activation = Activation::kHardswish;
+  EXPECT_EQ(launch_depthwise_conv2d(type, s, x.data(), weight, y.data(), epilogue, nullptr), cudaSuccess);
+
+  double worst = 0;
+  for (int n = 0; n < s.batch; ++n) {
+    for (int ch = 0; ch < s.channels; ++ch) {
+      for (int oh = 0; oh < s.out_h; ++oh) {
+        for (int ow = 0; ow < s.out_w; ++ow) {
+          double sum = to_double(bias[ch]);
+          for (int kh = 0; kh < c.kernel; ++kh) {
+            for (int kw = 0; kw < c.kernel; ++kw) {
+              const int ih = oh * c.stride - pad + kh * c.dilation, iw = ow * c.stride - pad + kw * c.dilation;
+              if (ih < 0 || iw < 0 || ih >= s.in_h || iw >= s.in_w) continue;
+              sum += to_double(x[input_at(n, ch, ih, iw)]) * to_double(weight[ch * taps + kh * c.kernel + kw]);
+            }
+          }
+          if (c.residual) sum += to_double(residual[output_at(n, ch, oh, ow)]);
+          const double expected = hardswish(sum);
+          const double error = std::abs(to_double(y[output_at(n, ch, oh, ow)]) - expected) / (1 + std::abs(expected));
+          if (!(error <= worst)) worst = error;  // a NaN output stays the worst
+        }
+      }
+    }
+  }
+  return worst;
+}
+
+class DepthwiseOnHost : public testing::TestWithParam<Case> {};
+
+// Each type's error bound: a few roundings of the output (the accumulation is in float or double).
+TEST_P(DepthwiseOnHost, EveryElementTypeMatchesFloat64) {
+  const Case c = GetParam();
+  EXPECT_LE(worst_error<float>(ElementType::kFloat32, c), 2e-6);
+  EXPECT_LE(worst_error<double>(ElementType::kFloat64, c), 1e-14);
+  EXPECT_LE(worst_error<__half>(ElementType::kFloat16, c), 1e-3);
+  EXPECT_LE(worst_error<__nv_bfloat16>(ElementType::kBFloat16, c), 8e-3);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Shapes, DepthwiseOnHost,
+    testing::Values(
+        // NHWC tiled: a wide 5x5 layer at batch 1 (many staging rounds per block), strides, 7x7,
+        // channel counts of whole 4-channel vectors but not 8 (12, 20, 36), batch > 1.
+        Case{1, 960, 7, 5, 1, 1, true, 0, false}, Case{1, 960, 7, 5, 1, 1, true, 1, true},
+        Case{1, 72, 28, 5, 2, 1, true, 0, true}, Case{2, 200, 14, 3, 1, 1, true, 1, false},
+        Case{1, 12, 9, 3, 1, 1, true, 0, true}, Case{1, 12, 9, 7, 2, 1, true, 1, true},
+        Case{3, 20, 11, 3, 2, 1, true, 0, false}, Case{1, 64, 16, 7, 1, 1, true, 0, true},
+        Case{2, 36, 10, 5, 1, 1, true, 1, true},
+        // NCHW tiled, and the generic kernel (dilation; 6 NHWC channels, whole vectors only in fp64).
+        Case{2, 8, 13, 3, 1, 1, false, 1, true}, Case{1, 16, 12, 5, 2, 1, false, 0, false},
+        Case{1, 8, 10, 3, 1, 2, true, 0, true}, Case{1, 6, 9, 3, 2, 1, true, 1, true}),
+    [](const testing::TestParamInfo<Case>& info) { return case_name(info.param); });
+
+}  // namespace
+}  // namespace ifx::kernels
