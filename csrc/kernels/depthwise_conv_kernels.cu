@@ -120,10 +120,11 @@ __global__ void __launch_bounds__(kMaxThreads)
   const int group_size = min(group_channels, s.channels - c_begin);
   {
     // The group's filters are contiguous in global memory: coalesced loads,
-    // transposed on the way into shared memory. Loaded a batch at a time and
-    // 16 bytes at a time where the weight allows: one load in flight per
-    // thread made the staging a chain of up to 100 memory round trips, most
-    // of a batch-1 layer's time (docs/notes/depthwise_and_se_kernels.md).
+    // transposed on the way into shared memory. Loaded a batch at a time, a
+    // channel vector per load where the weight's address allows: one element
+    // per load and one load in flight per thread made the staging a chain of
+    // up to 100 memory round trips, most of a batch-1 layer's time
+    // (docs/notes/depthwise_and_se_kernels.md).
     const T* group_weight = weight + c_begin * kTaps;
     const int threads = blockDim.x * blockDim.y;
     const int thread = threadIdx.y * blockDim.x + threadIdx.x;
