@@ -37,6 +37,21 @@ def cutlass_include_dir():
                        "pip install --no-deps nvidia-cutlass==4.2.0.0")
 
 
+def use_hopper_arch_variant():
+    """The Hopper GEMM kernels (csrc/kernels/hopper_gemm_*.cu) exist only as sm_90a code, which
+    runs on the same GPUs as sm_90 code: every 9.0 in TORCH_CUDA_ARCH_LIST becomes 9.0a. Unset, the
+    list is this machine's GPUs, or 9.0a where none is visible (torch's own default would name
+    plain 9.0, which those kernels refuse to build for)."""
+    arch_list = os.environ.get("TORCH_CUDA_ARCH_LIST", "").replace(";", " ").split()
+    if not arch_list:
+        arch_list = sorted({"%d.%d" % torch.cuda.get_device_capability(i) for i in range(torch.cuda.device_count())}
+                           or {"9.0"})
+    arch_list = ["9.0a" + arch[3:] if arch.startswith("9.0") and not arch.startswith("9.0a") else arch
+                 for arch in arch_list]
+    os.environ["TORCH_CUDA_ARCH_LIST"] = " ".join(arch_list)
+    print("ifx_torch: building CUDA kernels for TORCH_CUDA_ARCH_LIST=%s" % os.environ["TORCH_CUDA_ARCH_LIST"])
+
+
 def extension():
     cpu_sources = [s for s in sources("csrc/ops/*.cpp") if not s.endswith("_cuda.cpp")]
     cpu_sources += sources("csrc/passes/*.cpp") + sources("csrc/api/*.cpp") + ["csrc/python/module.cpp"]
@@ -47,8 +62,10 @@ def extension():
         return CppExtension("ifx_torch._C", cpu_sources, include_dirs=include_dirs,
                             extra_compile_args={"cxx": cxx_flags})
     cuda_sources = sources("csrc/ops/*_cuda.cpp") + sources("csrc/kernels/*.cu")
-    # CUTLASS's headers call constexpr host functions from device code.
-    nvcc_flags = ["-O3", "--expt-relaxed-constexpr"]
+    use_hopper_arch_variant()
+    # CUTLASS's headers call constexpr host functions from device code. NDEBUG: CUTLASS's device
+    # asserts are calls, which make ptxas serialize the Hopper kernels' warp-group MMAs.
+    nvcc_flags = ["-O3", "-DNDEBUG", "--expt-relaxed-constexpr"]
     include_dirs.append(cutlass_include_dir())
     return CUDAExtension("ifx_torch._C", cpu_sources + cuda_sources, include_dirs=include_dirs,
                          define_macros=[("IFX_TORCH_WITH_CUDA", "1")],

@@ -25,7 +25,7 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 RESULTS=${RESULTS:-out/results}
 mkdir -p "$RESULTS"
-export TORCH_CUDA_ARCH_LIST=9.0 PYTHONUNBUFFERED=1 MAX_JOBS=${MAX_JOBS:-16} PYTHONPATH=python
+export TORCH_CUDA_ARCH_LIST=9.0a PYTHONUNBUFFERED=1 MAX_JOBS=${MAX_JOBS:-16} PYTHONPATH=python
 export IFX_RUN=build/cmake/ifx_run IFX_CONSUMER=build/consumer/ifx_consumer
 
 if ls .whl/*.whl >/dev/null 2>&1; then  # no package registry there: wheels travel with the tree

@@ -187,6 +187,53 @@ inline ConvTile implicit_gemm_conv_tile(const ImplicitGemmConvShape& s, int sm_c
 
 }  // namespace ifx::kernels
 
+// ---- Matrix products with the epilogue inside, on Hopper (hopper_gemm.h) ----
+// A 1x1 stride-1 convolution over NHWC activations is the product
+// [pixels, C] x [K, C]^T; these kernels run it (and any such product) with
+// bias, residual and activation in the same kernel.
+
+namespace ifx::kernels {
+
+// out[rows, cols] = activation(a[rows, depth] . b[cols, depth]^T + bias[cols] + residual[rows, cols]),
+// every matrix row-major and dense.
+struct HopperGemmShape {
+  int rows, depth, cols;
+};
+
+// The output tile of one block (rows x cols) and the warp-group schedule:
+// 64-row tiles run "ping-pong" (two warp groups take turns, one in its
+// epilogue while the other multiplies), the 128x256 tile "cooperative" (two
+// warp groups share one tile). Which one is fastest depends on the shape;
+// the op times them on first use.
+#define IFX_HOPPER_GEMM_TILES(X)                      \
+  X(Tile64x64, "64x64")   /* few output columns */   \
+  X(Tile64x128, "64x128") /* up to 128 columns */    \
+  X(Tile128x256, "128x256") /* wide, long products */
+
+enum class HopperGemmTile {
+#define IFX_HOPPER_GEMM_TILE_ENUM(name, text) k##name,
+  IFX_HOPPER_GEMM_TILES(IFX_HOPPER_GEMM_TILE_ENUM)
+#undef IFX_HOPPER_GEMM_TILE_ENUM
+};
+
+// True when launch_hopper_gemm handles (type, math, shape): fp16 or bf16, or
+// fp32 on TF32 tensor cores (there is no exact-fp32 Hopper tensor-core
+// product); depth and cols multiples of 16 bytes' worth of elements (the
+// tensor-memory-access copies need 16-byte row strides), positive sizes, and
+// each matrix under 2^31 elements.
+inline bool hopper_gemm_supported(ElementType type, ConvMath math, const HopperGemmShape& s) {
+  const bool type_fits = type == ElementType::kFloat16 || type == ElementType::kBFloat16 ||
+                         (type == ElementType::kFloat32 && math == ConvMath::kTf32);
+  if (!type_fits) return false;
+  if (s.rows <= 0 || s.depth <= 0 || s.cols <= 0) return false;
+  const int alignment = 16 / element_size(type);
+  if (s.depth % alignment != 0 || s.cols % alignment != 0) return false;
+  constexpr int64_t kLimit = int64_t(1) << 31;
+  return int64_t(s.rows) * s.depth < kLimit && int64_t(s.rows) * s.cols < kLimit && int64_t(s.cols) * s.depth < kLimit;
+}
+
+}  // namespace ifx::kernels
+
 // ---- Depthwise convolution: which kernel takes a shape (depthwise_conv_kernels.h) ----
 
 namespace ifx::kernels {

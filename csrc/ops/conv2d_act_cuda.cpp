@@ -17,6 +17,7 @@
 #include "kernel_dtype.h"
 #include "kernels/conv_kernels.h"
 #include "kernels/depthwise_conv_kernels.h"
+#include "kernels/hopper_gemm.h"
 #include "kernels/implicit_gemm_conv.h"
 #include "kernels/pointwise_conv_kernels.h"
 
@@ -102,6 +103,22 @@ at::Tensor run_implicit_gemm(const ConvCall& c, const MathFlags& flags, kernels:
   return out;
 }
 
+// The call's 1x1 stride-1 conv as one product: the NHWC input is [pixels, C]
+// and a dense 1x1 weight [K, C], whatever its memory format says.
+at::Tensor run_hopper_gemm(const ConvCall& c, const MathFlags& flags, ConvPath path, const at::Tensor& input,
+                           const at::Tensor& weight, const EpilogueOperands& operands, Activation activation,
+                           const std::vector<int64_t>& out_size) {
+  const at::Tensor x = input.contiguous(at::MemoryFormat::ChannelsLast);
+  const at::Tensor w = weight.is_contiguous(at::MemoryFormat::ChannelsLast) ? weight : weight.contiguous();
+  at::Tensor out = at::empty(out_size, input.options(), at::MemoryFormat::ChannelsLast);
+  check_launch(kernels::launch_hopper_gemm(c.dtype, implicit_gemm_math(c, flags), hopper_gemm_tile(path),
+                                           hopper_gemm_shape(c), x.const_data_ptr(), w.const_data_ptr(),
+                                           out.mutable_data_ptr(), operands.view(activation),
+                                           at::cuda::getCurrentCUDAStream()),
+               kOp);
+  return out;
+}
+
 struct Conv2dActCall {
   const at::Tensor& input;
   const at::Tensor& weight;
@@ -134,6 +151,10 @@ struct Conv2dActCall {
         return run_implicit_gemm(call, flags,
                                  path == ConvPath::kImplicitGemm ? kernels::ConvTile::kLarge : kernels::ConvTile::kSmall,
                                  input, weight, operands(), activation, out_size);
+      case ConvPath::kHopperGemm64x64:
+      case ConvPath::kHopperGemm64x128:
+      case ConvPath::kHopperGemm128x256:
+        return run_hopper_gemm(call, flags, path, input, weight, operands(), activation, out_size);
     }
     TORCH_CHECK(false, kOp, ": no kernel for path ", path_name(path));
   }
@@ -181,10 +202,6 @@ bool stream_is_capturing() {
   return status != cudaStreamCaptureStatusNone;
 }
 
-int multiprocessors(const at::Tensor& input) {
-  return at::cuda::getDeviceProperties(input.device().index())->multiProcessorCount;
-}
-
 at::Tensor conv2d_act_cuda(const at::Tensor& input, const at::Tensor& weight, const std::optional<at::Tensor>& bias,
                            at::IntArrayRef stride, at::IntArrayRef padding, at::IntArrayRef dilation, int64_t groups,
                            const std::optional<at::Tensor>& residual, c10::string_view activation_name) {
@@ -194,8 +211,7 @@ at::Tensor conv2d_act_cuda(const at::Tensor& input, const at::Tensor& weight, co
   const c10::cuda::CUDAGuard device_guard(input.device());
   const std::vector<int64_t> out_size = conv2d_output_size(input, weight, params);
   const ConvCall call = describe_conv2d_act(input, weight, bias, params, residual, activation, out_size);
-  MathFlags flags = current_math_flags();
-  flags.multiprocessors = multiprocessors(input);
+  const MathFlags flags = cuda_math_flags(input);
   const Conv2dActCall conv{input, weight, bias, params, residual, activation, out_size, call, flags};
   const KernelOverride override = current_override();
   const bool tune = call.kernels_apply && !override.conv.has_value() && override.pointwise == PointwisePolicy::kAuto &&

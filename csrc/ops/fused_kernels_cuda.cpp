@@ -2,11 +2,22 @@
 
 #include <ATen/ATen.h>
 #include <ATen/cuda/CUDAContext.h>
+#include <c10/cuda/CUDAGuard.h>
 
+#include "conv2d_act.h"
 #include "kernel_dtype.h"
+#include "kernels/hopper_gemm.h"
 #include "kernels/matmul_kernels.h"
 
 namespace ifx::ops {
+
+MathFlags cuda_math_flags(const at::Tensor& input) {
+  MathFlags flags = current_math_flags();
+  const c10::cuda::CUDAGuard device_guard(input.device());
+  flags.multiprocessors = at::cuda::getDeviceProperties(input.device().index())->multiProcessorCount;
+  flags.hopper_gemm = kernels::hopper_gemm_available();
+  return flags;
+}
 
 void check_launch(cudaError_t status, const char* op) {
   TORCH_CHECK(status == cudaSuccess, op, ": CUDA kernel launch failed: ", cudaGetErrorString(status));

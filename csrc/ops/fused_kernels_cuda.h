@@ -8,12 +8,17 @@
 
 #include <optional>
 
+#include "kernel_choice.h"
 #include "kernels/epilogue_args.h"
 
 namespace ifx::ops {
 
 // Throws a readable error naming `op` unless `status` is cudaSuccess.
 void check_launch(cudaError_t status, const char* op);
+
+// torch's math flags (current_math_flags) and what the kernel choice needs of
+// `input`'s CUDA device: its SM count and whether it runs the Hopper GEMM.
+MathFlags cuda_math_flags(const at::Tensor& input);
 
 // Bias and residual made dense in the output's layout (kept alive through the
 // launch), and the kernels' view of them.

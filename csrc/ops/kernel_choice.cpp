@@ -116,6 +116,14 @@ bool implicit_gemm_covers(const ConvCall& c, const MathFlags& flags) {
          kernels::implicit_gemm_conv_supported(c.dtype, implicit_gemm_shape(c), implicit_gemm_math(c, flags));
 }
 
+// A 1x1 stride-1 conv over NHWC activations is the product [pixels, C] x
+// [K, C]^T, which the Hopper GEMM reads in place (any dense 1x1 weight is
+// [K, C]); its copies need 16-byte aligned operands.
+bool hopper_gemm_covers(const ConvCall& c, const MathFlags& flags) {
+  return c.kernels_apply && flags.hopper_gemm && is_pointwise(c) && c.channels_last && c.operands_aligned &&
+         kernels::hopper_gemm_supported(c.dtype, implicit_gemm_math(c, flags), hopper_gemm_shape(c));
+}
+
 bool depthwise_kernel_is_faster(const ConvCall& c) {
   if (!is_16_bit(c.dtype) || !c.channels_last) return true;
   return c.batch * c.out_channels * c.out_h * c.out_w <= kDepthwise16BitChannelsLastMaxOutputs;
@@ -136,6 +144,9 @@ bool covers(ConvPath path, const ConvCall& c, const MathFlags& flags) {
     case ConvPath::kCudnnThenEpilogue: return c.kernels_apply;
     case ConvPath::kImplicitGemm:
     case ConvPath::kImplicitGemmSmall: return implicit_gemm_covers(c, flags);
+    case ConvPath::kHopperGemm64x64:
+    case ConvPath::kHopperGemm64x128:
+    case ConvPath::kHopperGemm128x256: return hopper_gemm_covers(c, flags);
   }
   return false;
 }
@@ -257,6 +268,18 @@ ConvPath choose_conv_path(const ConvCall& c, const MathFlags& flags, const Kerne
   return ConvPath::kCudnnThenEpilogue;
 }
 
+kernels::HopperGemmShape hopper_gemm_shape(const ConvCall& c) {
+  return {as_int(c.batch * c.in_h * c.in_w), as_int(c.in_channels), as_int(c.out_channels)};
+}
+
+kernels::HopperGemmTile hopper_gemm_tile(ConvPath path) {
+  switch (path) {
+    case ConvPath::kHopperGemm64x128: return kernels::HopperGemmTile::kTile64x128;
+    case ConvPath::kHopperGemm128x256: return kernels::HopperGemmTile::kTile128x256;
+    default: return kernels::HopperGemmTile::kTile64x64;
+  }
+}
+
 kernels::ConvMath implicit_gemm_math(const ConvCall& c, const MathFlags& flags) {
   return c.dtype != ElementType::kFloat32 || flags.allow_tf32 ? kernels::ConvMath::kTf32 : kernels::ConvMath::kExact;
 }
@@ -275,6 +298,9 @@ std::vector<ConvPath> conv_candidates(const ConvCall& c, const MathFlags& flags)
   if (c.batch * c.in_h * c.in_w <= kPointwiseMaxPixels) consider(ConvPath::kPointwise);
   consider(ConvPath::kImplicitGemm);
   consider(ConvPath::kImplicitGemmSmall);
+  consider(ConvPath::kHopperGemm64x64);
+  consider(ConvPath::kHopperGemm64x128);
+  consider(ConvPath::kHopperGemm128x256);
   consider(ConvPath::kCudnnFusedRelu);
   consider(ConvPath::kCudnnThenEpilogue);
   return paths;
@@ -288,7 +314,7 @@ std::vector<int64_t> tuning_key(const ConvCall& c, const MathFlags& f) {
           c.out_h, c.out_w, c.kernel_h, c.kernel_w, c.stride_h, c.stride_w, c.pad_h, c.pad_w, c.dilation_h,
           c.dilation_w, c.groups, c.has_bias, c.has_residual, c.residual_aligned, c.weight_channels_last,
           c.operands_aligned, static_cast<int64_t>(c.activation), c.kernels_apply, f.cudnn_enabled, f.allow_tf32,
-          f.multiprocessors};
+          f.multiprocessors, f.hopper_gemm};
 }
 
 // The lock guards the map only: it is never held while kernels are timed. Held

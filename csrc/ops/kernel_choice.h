@@ -27,7 +27,10 @@ namespace ifx::ops {
   X(CudnnFusedRelu, "cudnn_fused_relu")   /* cuDNN's conv + bias (+ add) + relu */              \
   X(CudnnThenEpilogue, "cudnn+epilogue")  /* cuDNN's conv, then our epilogue kernel */          \
   X(ImplicitGemm, "implicit_gemm")        /* CUTLASS implicit GEMM, 128x128 tiles, epilogue in */ \
-  X(ImplicitGemmSmall, "implicit_gemm_small") /* the same with 64x64 tiles, for small problems */
+  X(ImplicitGemmSmall, "implicit_gemm_small") /* the same with 64x64 tiles, for small problems */ \
+  X(HopperGemm64x64, "hopper_gemm_64x64")     /* 1x1 stride-1 conv as a Hopper GEMM, epilogue in */ \
+  X(HopperGemm64x128, "hopper_gemm_64x128")   /* the same, 64x128 output tiles */ \
+  X(HopperGemm128x256, "hopper_gemm_128x256") /* the same, 128x256 output tiles */
 
 // The paths of ifx::linear_act.
 #define IFX_LINEAR_PATHS(X)                                                  \
@@ -98,6 +101,7 @@ struct MathFlags {
   bool cudnn_enabled = true;  // torch.backends.cudnn.enabled
   bool allow_tf32 = false;    // torch.backends.cudnn.allow_tf32: fp32 convs may use TF32
   int multiprocessors = 132;  // of the call's device
+  bool hopper_gemm = false;   // the device runs the Hopper GEMM kernels (kernels::hopper_gemm_available)
 };
 
 // Forces a path, to compare paths on another GPU, to rule a kernel out, or
@@ -125,6 +129,11 @@ std::vector<LinearPath> linear_paths_covering(const LinearCall& call);
 // The implicit GEMM's math for the call: TF32 where torch lets cuDNN use it
 // for fp32 convs (16-bit types always run on tensor cores).
 kernels::ConvMath implicit_gemm_math(const ConvCall& call, const MathFlags& flags);
+
+// The Hopper GEMM paths' product for a 1x1 stride-1 call ([pixels, C] x
+// [K, C]^T), and the tile of each of those paths (kTile64x64 for any other).
+kernels::HopperGemmShape hopper_gemm_shape(const ConvCall& call);
+kernels::HopperGemmTile hopper_gemm_tile(ConvPath path);
 
 // Tuning: the first call of each shape times the paths worth trying
 // (conv_candidates, the rules' choice first) and every later call with the

@@ -8,7 +8,9 @@
 #ifdef IFX_TORCH_WITH_CUDA
 #include <ATen/cuda/CUDAContext.h>
 
+#include "kernels/hopper_gemm.h"
 #include "kernels/launch.h"
+#include "ops/fused_kernels_cuda.h"
 #endif
 
 #include "ifx_torch/cuda_graph_module.h"
@@ -50,7 +52,7 @@ std::pair<std::string, std::vector<std::string>> conv_paths(const at::Tensor& in
                                                   ifx::ops::conv2d_output_size(input, weight, params));
   auto flags = ifx::ops::current_math_flags();
 #ifdef IFX_TORCH_WITH_CUDA
-  if (input.is_cuda()) flags.multiprocessors = at::cuda::getDeviceProperties(input.device().index())->multiProcessorCount;
+  if (input.is_cuda()) flags = ifx::ops::cuda_math_flags(input);
 #endif
   return {ifx::ops::path_name(ifx::ops::choose_conv_path(call, flags, ifx::ops::current_override())),
           names(ifx::ops::conv_paths_covering(call, flags))};
@@ -308,5 +310,7 @@ PYBIND11_MODULE(_C, m) {
         "Whether ifx kernels launch with programmatic dependent launch (default off; IFX_PDL=1 turns it on). "
         "Graphs keep the setting they were captured with.");
   m.def("programmatic_launch", &ifx::kernels::programmatic_launch);
+  m.def("hopper_gemm_available", &ifx::kernels::hopper_gemm_available,
+        "Whether the current CUDA device runs the Hopper GEMM kernels (compute capability 9.0 and their sm_90a code in this build).");
 #endif
 }

@@ -3,6 +3,7 @@
 // functions: this runs on the CPU.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <future>
 #include <stdexcept>
 #include <string>
@@ -162,6 +163,73 @@ TEST(KernelChoice, ImplicitGemmMathFollowsTorchsTf32Flag) {
   // 3 input channels: only exact fp32 (one element per access) takes the RGB stem.
   EXPECT_EQ(ifx::ops::choose_conv_path(fp32, MathFlags{true, false, 132}, {}), ConvPath::kImplicitGemm);
   EXPECT_EQ(ifx::ops::choose_conv_path(fp32, MathFlags{true, true, 132}, {}), ConvPath::kCudnnThenEpilogue);
+}
+
+bool covers(const ConvCall& call, const MathFlags& flags, ConvPath path) {
+  const auto paths = ifx::ops::conv_paths_covering(call, flags);
+  return std::find(paths.begin(), paths.end(), path) != paths.end();
+}
+
+TEST(KernelChoice, HopperGemmTakesAligned1x1StrideOneChannelsLastConvsOnHopper) {
+  const MathFlags hopper{true, true, 132, true};
+  const ConvCall fp16 = conv(64, 16, 96, 112, 112, 1, 1, 1, kF16, true, Activation::kSilu);
+  const ConvPath tiles[] = {ConvPath::kHopperGemm64x64, ConvPath::kHopperGemm64x128, ConvPath::kHopperGemm128x256};
+  const auto candidates = ifx::ops::conv_candidates(fp16, hopper);
+  for (ConvPath tile : tiles) {
+    EXPECT_TRUE(covers(fp16, hopper, tile)) << ifx::ops::path_name(tile);
+    EXPECT_NE(std::find(candidates.begin(), candidates.end(), tile), candidates.end()) << ifx::ops::path_name(tile);
+  }
+  // The product: [pixels, C] x [K, C]^T.
+  const ifx::kernels::HopperGemmShape shape = ifx::ops::hopper_gemm_shape(fp16);
+  EXPECT_EQ(shape.rows, 64 * 112 * 112);
+  EXPECT_EQ(shape.depth, 16);
+  EXPECT_EQ(shape.cols, 96);
+  EXPECT_EQ(ifx::ops::hopper_gemm_tile(ConvPath::kHopperGemm64x64), ifx::kernels::HopperGemmTile::kTile64x64);
+  EXPECT_EQ(ifx::ops::hopper_gemm_tile(ConvPath::kHopperGemm64x128), ifx::kernels::HopperGemmTile::kTile64x128);
+  EXPECT_EQ(ifx::ops::hopper_gemm_tile(ConvPath::kHopperGemm128x256), ifx::kernels::HopperGemmTile::kTile128x256);
+
+  struct Row {
+    const char* why;
+    ConvCall call;
+    MathFlags flags;
+    bool covered;
+  };
+  ConvCall unaligned = fp16;
+  unaligned.operands_aligned = false;
+  ConvCall padded = fp16;
+  padded.pad_h = padded.pad_w = 1;
+  padded.out_h = padded.out_w = 114;
+  const Row rows[] = {
+      {"not a Hopper GPU, or no sm_90a code", fp16, MathFlags{true, true, 132, false}, false},
+      {"bf16", conv(8, 64, 256, 28, 28, 1, 1, 1, kBF16, true, Activation::kNone), hopper, true},
+      {"fp32 under TF32, 4-channel multiples", conv(8, 12, 20, 28, 28, 1, 1, 1, kF32, true, Activation::kHardswish),
+       hopper, true},
+      {"fp32 with TF32 off: no exact-fp32 product", conv(8, 64, 64, 28, 28, 1, 1, 1, kF32, true, Activation::kNone),
+       MathFlags{true, false, 132, true}, false},
+      {"fp64", conv(8, 64, 64, 28, 28, 1, 1, 1, kF64, true, Activation::kNone), hopper, false},
+      {"NCHW output", conv(8, 64, 64, 28, 28, 1, 1, 1, kF16, false, Activation::kNone), hopper, false},
+      {"stride 2", conv(8, 64, 64, 28, 28, 1, 2, 1, kF16, true, Activation::kNone), hopper, false},
+      {"3x3", conv(8, 64, 64, 28, 28, 3, 1, 1, kF16, true, Activation::kNone), hopper, false},
+      {"padded 1x1", padded, hopper, false},
+      {"12 fp16 channels: rows off the 16-byte grid", conv(8, 12, 64, 28, 28, 1, 1, 1, kF16, true, Activation::kNone),
+       hopper, false},
+      {"operands off the 16-byte grid", unaligned, hopper, false},
+  };
+  for (const Row& row : rows) {
+    for (ConvPath tile : tiles) EXPECT_EQ(covers(row.call, row.flags, tile), row.covered) << row.why;
+  }
+}
+
+TEST(KernelChoice, HopperGemmShapesStayUnder2To31Elements) {
+  using ifx::kernels::ConvMath;
+  using ifx::kernels::hopper_gemm_supported;
+  EXPECT_TRUE(hopper_gemm_supported(kF16, ConvMath::kTf32, {1 << 20, 1024, 1024}));
+  EXPECT_FALSE(hopper_gemm_supported(kF16, ConvMath::kTf32, {1 << 21, 1024, 8}));  // input of 2^31 elements
+  EXPECT_FALSE(hopper_gemm_supported(kF16, ConvMath::kTf32, {1 << 21, 8, 1024}));  // output of 2^31 elements
+  EXPECT_FALSE(hopper_gemm_supported(kF16, ConvMath::kTf32, {0, 8, 8}));
+  EXPECT_TRUE(hopper_gemm_supported(kF32, ConvMath::kTf32, {7, 4, 4}));
+  EXPECT_FALSE(hopper_gemm_supported(kF32, ConvMath::kExact, {7, 4, 4}));
+  EXPECT_FALSE(hopper_gemm_supported(kBF16, ConvMath::kTf32, {7, 4, 8}));  // 8-byte rows
 }
 
 TEST(KernelChoice, TuningTimesTheCandidatesOnceAndKeepsTheFastest) {
@@ -333,7 +401,8 @@ TEST(KernelChoice, LinearRules) {
 TEST(KernelChoice, PathNamesRoundTrip) {
   for (ConvPath path : {ConvPath::kAten, ConvPath::kDepthwise, ConvPath::kFewRowsMatmul, ConvPath::kPointwise,
                         ConvPath::kCudnnFusedRelu, ConvPath::kCudnnThenEpilogue, ConvPath::kImplicitGemm,
-                        ConvPath::kImplicitGemmSmall}) {
+                        ConvPath::kImplicitGemmSmall, ConvPath::kHopperGemm64x64, ConvPath::kHopperGemm64x128,
+                        ConvPath::kHopperGemm128x256}) {
     EXPECT_EQ(ifx::ops::conv_path_named(ifx::ops::path_name(path)), path);
   }
   EXPECT_FALSE(ifx::ops::conv_path_named("fastest").has_value());

@@ -373,6 +373,59 @@ def test_conv2d_act_cuda_implicit_gemm_within_cudnn_error(shape, dtype, tf32):
         torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = saved
 
 
+# The Hopper GEMM kernels (a 1x1 stride-1 conv over NHWC activations as one product, the
+# epilogue inside) on products that span several tiles of each size in both output dimensions
+# and end part-way through them, for every activation, with and without bias and residual. fp32
+# runs under TF32 (the kernels have no exact-fp32 product). On an H100 / H200 the build must hold
+# the kernels: every tile is among the paths that ran; elsewhere none is.
+HOPPER_GEMM_SHAPES = [  # (batch, in_ch, out_ch, size)
+    (2, 64, 128, 28), (3, 16, 96, 15), (1, 256, 24, 7), (4, 40, 264, 9), (1, 8, 8, 1),
+]
+HOPPER_GEMM_PATHS = {"hopper_gemm_64x64", "hopper_gemm_64x128", "hopper_gemm_128x256"}
+
+
+@requires_cuda
+@pytest.mark.parametrize("shape", HOPPER_GEMM_SHAPES, ids=str)
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16, torch.float32], ids=str)
+def test_conv2d_act_cuda_hopper_gemm_within_cudnn_error(shape, dtype):
+    n, c, k, size = shape
+    generator = torch.Generator().manual_seed(hash((shape, str(dtype))) % 2**31)
+    x = nonzero_randn(n, c, size, size, generator=generator).to(dtype).double()
+    w = (torch.randn(k, c, 1, 1, dtype=torch.float64, generator=generator) / c ** 0.5).to(dtype).double()
+    b = torch.randn(k, dtype=torch.float64, generator=generator).to(dtype).double()
+    r = torch.randn(n, k, size, size, dtype=torch.float64, generator=generator).to(dtype).double()
+    on_gpu = lambda t: t.to("cuda", dtype).contiguous(memory_format=torch.channels_last)  # noqa: E731
+    hopper = torch.cuda.get_device_capability() == (9, 0)
+    assert ifx_torch._C.hopper_gemm_available() == hopper
+    saved = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
+    torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = True
+    try:
+        cudnn = F.conv2d(on_gpu(x), w.to("cuda", dtype), b.to("cuda", dtype)).double().cpu() + r
+        truth = conv_reference(x, w, b, [1, 1], [0, 0], [1, 1], 1, r, "none")
+        cudnn_error = (cudnn - truth).abs().max().item()
+        if dtype == torch.float32:
+            # cuDNN may pick an exact-fp32 kernel for a small conv even with TF32 allowed; the
+            # bound is then TF32's own: each operand keeps 10 of its 23 mantissa bits.
+            magnitude = F.conv2d(x.abs(), w.abs()).max().item()
+            cudnn_error = max(cudnn_error, magnitude * 2.0 ** -10)
+        for (activation, residual), bias in zip(itertools.product(ACTIVATIONS, [False, True]),
+                                                itertools.cycle([True, True, False])):
+            args = (on_gpu(x), on_gpu(w), b.to("cuda", dtype) if bias else None, [1, 1], [0, 0], [1, 1], 1,
+                    on_gpu(r) if residual else None, activation)
+            expected = conv_reference(x, w, b if bias else None, [1, 1], [0, 0], [1, 1], 1, r if residual else None,
+                                      activation)
+            output_rounding = expected.abs().max().item() * torch.finfo(dtype).eps
+            outputs = conv2d_act_every_path(*args)
+            assert HOPPER_GEMM_PATHS & set(outputs) == (HOPPER_GEMM_PATHS if hopper else set()), sorted(outputs)
+            for path, out in outputs.items():
+                assert out.is_contiguous(memory_format=torch.channels_last), path
+                error = (out.double().cpu() - expected).abs().max().item()
+                assert error <= 2 * cudnn_error + output_rounding, (path, activation, residual, bias, error,
+                                                                    cudnn_error)
+    finally:
+        torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = saved
+
+
 @requires_cuda
 def test_conv2d_act_cuda_broadcast_residual_and_fake_tensor_agree():
     x = torch.randn(1, 8, 6, 6, device="cuda")
