@@ -32,25 +32,71 @@ __global__ void epilogue_kernel(T* __restrict__ data, Index numel, Index channel
   }
 }
 
-template <typename T>
-__global__ void epilogue_pack_kernel(T* __restrict__ data, int packs, int channels, int inner,
-                                     TypedEpilogue<T> epilogue) {
-  wait_for_previous_kernel();
+// Where the channels of a 16-byte pack come from, fixed per launch so that
+// the loop does one channel computation per pack (or none) instead of a
+// division and a modulo per element.
+enum class PackChannels {
+  kConsecutive,  // inner == 1 and channels % pack size == 0 (NHWC, linear rows): channels c .. c+size-1
+  kShared,       // inner % pack size == 0 (NCHW with H*W a multiple of the pack): one channel for the pack
+  kEach,         // anything else: each element's own channel
+};
+
+// The pack loop for one activation: the activation is a template argument
+// here, so the switch on it is taken once per thread (epilogue_pack_kernel)
+// rather than once per element, which left the loop bound by instruction
+// issue rather than by memory (docs/notes/hopper_gemm.md, "Measured", on the
+// same per-element switch in CUTLASS's epilogue). Additions in the order of
+// TypedEpilogue::apply: (value + bias) + residual.
+template <PackChannels kChannels, typename T, typename Activate>
+__device__ __forceinline__ void epilogue_packs(T* __restrict__ data, int packs, int channels, int inner,
+                                               const TypedEpilogue<T>& epilogue, Activate activate_one) {
   constexpr int kSize = Pack<T>::kSize;
+  using C = compute_t<T>;
   Pack<T>* out = reinterpret_cast<Pack<T>*>(data);
   const Pack<T>* residual = reinterpret_cast<const Pack<T>*>(epilogue.residual);
+  const T* bias = epilogue.bias;
   const int stride = gridDim.x * blockDim.x;
   for (int p = blockIdx.x * blockDim.x + threadIdx.x; p < packs; p += stride) {
     Pack<T> values = out[p];
-    Pack<T> residual_values;
-    if (residual != nullptr) residual_values = residual[p];
+    C sums[kSize];
 #pragma unroll
-    for (int j = 0; j < kSize; ++j) {
-      const int i = p * kSize + j;
-      const compute_t<T> r = residual != nullptr ? load_as_compute(residual_values.v[j]) : compute_t<T>(0);
-      values.v[j] = epilogue.apply(load_as_compute(values.v[j]), r, (i / inner) % channels);
+    for (int j = 0; j < kSize; ++j) sums[j] = load_as_compute(values.v[j]);
+    if (bias != nullptr) {
+      if constexpr (kChannels == PackChannels::kConsecutive) {
+        const Pack<T> b = reinterpret_cast<const Pack<T>*>(bias)[(p % (channels / kSize))];
+#pragma unroll
+        for (int j = 0; j < kSize; ++j) sums[j] += load_as_compute(b.v[j]);
+      } else if constexpr (kChannels == PackChannels::kShared) {
+        const C b = load_as_compute(bias[(p * kSize / inner) % channels]);
+#pragma unroll
+        for (int j = 0; j < kSize; ++j) sums[j] += b;
+      } else {
+#pragma unroll
+        for (int j = 0; j < kSize; ++j) sums[j] += load_as_compute(bias[((p * kSize + j) / inner) % channels]);
+      }
     }
+    if (residual != nullptr) {
+      const Pack<T> r = residual[p];
+#pragma unroll
+      for (int j = 0; j < kSize; ++j) sums[j] += load_as_compute(r.v[j]);
+    }
+#pragma unroll
+    for (int j = 0; j < kSize; ++j) values.v[j] = store_from_compute<T>(activate_one(sums[j]));
     out[p] = values;
+  }
+}
+
+template <typename T, PackChannels kChannels>
+__global__ void epilogue_pack_kernel(T* __restrict__ data, int packs, int channels, int inner,
+                                     TypedEpilogue<T> epilogue) {
+  wait_for_previous_kernel();
+  switch (epilogue.activation) {
+#define IFX_PACK_CASE(name, text, aten_op)                                           \
+  case Activation::k##name:                                                          \
+    return epilogue_packs<kChannels>(data, packs, channels, inner, epilogue,         \
+                                     [](compute_t<T> x) { return activation_math::name(x); });
+    IFX_ACTIVATIONS(IFX_PACK_CASE)
+#undef IFX_PACK_CASE
   }
 }
 
@@ -67,9 +113,18 @@ cudaError_t launch_epilogue_typed(void* data, int64_t numel, int64_t channels, i
   const TypedEpilogue<T> typed(epilogue);
   T* values = static_cast<T*>(data);
   if (pack_kernel_fits<T>(data, numel, epilogue)) {
-    const int packs = static_cast<int>(numel / Pack<T>::kSize);
-    return launch(epilogue_pack_kernel<T>, grid_size(packs), kThreads, 0, stream, values, packs,
-                  static_cast<int>(channels), static_cast<int>(inner), typed);
+    constexpr int kSize = Pack<T>::kSize;
+    const int packs = static_cast<int>(numel / kSize);
+    const auto run = [&](auto kernel) {
+      return launch(kernel, grid_size(packs), kThreads, 0, stream, values, packs, static_cast<int>(channels),
+                    static_cast<int>(inner), typed);
+    };
+    // Vector bias loads need the bias on the 16-byte grid.
+    if (inner == 1 && channels % kSize == 0 && (epilogue.bias == nullptr || aligned_16(epilogue.bias))) {
+      return run(epilogue_pack_kernel<T, PackChannels::kConsecutive>);
+    }
+    if (inner % kSize == 0) return run(epilogue_pack_kernel<T, PackChannels::kShared>);
+    return run(epilogue_pack_kernel<T, PackChannels::kEach>);
   }
   if (numel <= INT_MAX) {
     return launch(epilogue_kernel<T, int>, grid_size(numel), kThreads, 0, stream, values, static_cast<int>(numel),
