@@ -75,13 +75,13 @@ stage_breakdown() {
     --json "$RESULTS/breakdown.json" ${BREAKDOWN_ARGS:-}
 }
 stage_sanitize() {  # every CUDA kernel of ours, on a few shapes each: the sanitizers are slow
-  local fusion="(matches_float64 and (float16 or float32)) or pointwise_on_single_pixel or linear_act_cuda"
+  local fusion="(matches_float64 and (float16 or float32)) or pointwise_on_single_pixel or linear_act_cuda or hopper_gemm"
   local sanitize=(compute-sanitizer --error-exitcode 9)
   "${sanitize[@]}" --tool memcheck python3 -m pytest -q -p no:cacheprovider tests/python/test_layer_fusion.py -k "$fusion" &&
     "${sanitize[@]}" --tool memcheck python3 -m pytest -q -p no:cacheprovider tests/python/test_squeeze_excite.py \
       tests/python/test_ops.py -k cuda &&
     "${sanitize[@]}" --tool racecheck python3 -m pytest -q -p no:cacheprovider tests/python/test_layer_fusion.py \
-      -k "matches_float64 and float32 and nhwc" &&
+      -k "(matches_float64 and float32 and nhwc) or (hopper_gemm and 2-64-128)" &&
     "${sanitize[@]}" --tool racecheck python3 -m pytest -q -p no:cacheprovider tests/python/test_squeeze_excite.py -k cuda
 }
 
