@@ -41,12 +41,9 @@ enum class PackChannels {
   kEach,         // anything else: each element's own channel
 };
 
-// The pack loop for one activation: the activation is a template argument
-// here, so the switch on it is taken once per thread (epilogue_pack_kernel)
-// rather than once per element, which left the loop bound by instruction
-// issue rather than by memory (docs/notes/hopper_gemm.md, "Measured", on the
-// same per-element switch in CUTLASS's epilogue). Additions in the order of
-// TypedEpilogue::apply: (value + bias) + residual.
+// The pack loop for one activation (a functor, from with_activation: the
+// switch on it is taken once per thread, not per element). Additions in the
+// order of TypedEpilogue::apply: (value + bias) + residual.
 template <PackChannels kChannels, typename T, typename Activate>
 __device__ __forceinline__ void epilogue_packs(T* __restrict__ data, int packs, int channels, int inner,
                                                const TypedEpilogue<T>& epilogue, Activate activate_one) {
@@ -90,14 +87,9 @@ template <typename T, PackChannels kChannels>
 __global__ void epilogue_pack_kernel(T* __restrict__ data, int packs, int channels, int inner,
                                      TypedEpilogue<T> epilogue) {
   wait_for_previous_kernel();
-  switch (epilogue.activation) {
-#define IFX_PACK_CASE(name, text, aten_op)                                           \
-  case Activation::k##name:                                                          \
-    return epilogue_packs<kChannels>(data, packs, channels, inner, epilogue,         \
-                                     [](compute_t<T> x) { return activation_math::name(x); });
-    IFX_ACTIVATIONS(IFX_PACK_CASE)
-#undef IFX_PACK_CASE
-  }
+  with_activation<compute_t<T>>(epilogue.activation, [&](auto activate_one) {
+    epilogue_packs<kChannels>(data, packs, channels, inner, epilogue, activate_one);
+  });
 }
 
 // Whole 16-byte packs with 32-bit indices: the common case; anything else

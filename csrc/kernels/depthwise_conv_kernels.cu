@@ -19,13 +19,15 @@ namespace {
 
 constexpr int kMaxThreads = 256;
 
-template <typename T> __device__ __forceinline__ T finish(compute_t<T> value, bool has_bias, compute_t<T> bias,
-                                                          bool has_residual, compute_t<T> residual,
-                                                          Activation activation) {
+// `activate_one`: the activation as a functor (with_activation), so that the
+// kernels switch on it once around their stores.
+template <typename T, typename Activate>
+__device__ __forceinline__ T finish(compute_t<T> value, bool has_bias, compute_t<T> bias, bool has_residual,
+                                    compute_t<T> residual, Activate activate_one) {
   // The order TypedEpilogue::apply adds the terms in.
   if (has_bias) value += bias;
   if (has_residual) value += residual;
-  return store_from_compute<T>(activate(activation, value));
+  return store_from_compute<T>(activate_one(value));
 }
 
 // ---- NHWC: a vector of channels by a strip of output columns per thread ----------------------
@@ -204,21 +206,23 @@ __global__ void __launch_bounds__(kMaxThreads)
       }
     }
 
+    with_activation<C>(epilogue.activation, [&](auto activate_one) {
 #pragma unroll
-    for (int j = 0; j < kColumns; ++j) {
-      const int ow = ow0 + j;
-      if (ow >= s.out_w) break;
-      const int at = ((n * s.out_h + oh) * s.out_w + ow) * s.channels + c;
-      ChannelVector<T> residual;
-      if (has_residual) residual = *reinterpret_cast<const ChannelVector<T>*>(epilogue.residual + at);
-      ChannelVector<T> out;
+      for (int j = 0; j < kColumns; ++j) {
+        const int ow = ow0 + j;
+        if (ow >= s.out_w) break;
+        const int at = ((n * s.out_h + oh) * s.out_w + ow) * s.channels + c;
+        ChannelVector<T> residual;
+        if (has_residual) residual = *reinterpret_cast<const ChannelVector<T>*>(epilogue.residual + at);
+        ChannelVector<T> out;
 #pragma unroll
-      for (int v = 0; v < kVec; ++v) {
-        const C r = has_residual ? load_as_compute(residual.v[v]) : C(0);
-        out.v[v] = finish<T>(acc[j][v], has_bias, bias[v], has_residual, r, epilogue.activation);
+        for (int v = 0; v < kVec; ++v) {
+          const C r = has_residual ? load_as_compute(residual.v[v]) : C(0);
+          out.v[v] = finish<T>(acc[j][v], has_bias, bias[v], has_residual, r, activate_one);
+        }
+        *reinterpret_cast<ChannelVector<T>*>(output + at) = out;
       }
-      *reinterpret_cast<ChannelVector<T>*>(output + at) = out;
-    }
+    });
   }
 }
 
@@ -336,19 +340,21 @@ __global__ void __launch_bounds__(kMaxThreads)
   const bool has_bias = epilogue.bias != nullptr;
   const bool has_residual = epilogue.residual != nullptr;
   const C bias = has_bias ? load_as_compute(epilogue.bias[channel]) : C(0);
+  with_activation<C>(epilogue.activation, [&](auto activate_one) {
 #pragma unroll
-  for (int a = 0; a < kPlanarRows; ++a) {
-    const int oh = oh0 + a;
-    if (oh >= s.out_h) break;
+    for (int a = 0; a < kPlanarRows; ++a) {
+      const int oh = oh0 + a;
+      if (oh >= s.out_h) break;
 #pragma unroll
-    for (int b = 0; b < kPlanarColumns; ++b) {
-      const int ow = ow0 + b;
-      if (ow >= s.out_w) break;
-      const int at = (plane * s.out_h + oh) * s.out_w + ow;
-      const C r = has_residual ? load_as_compute(epilogue.residual[at]) : C(0);
-      output[at] = finish<T>(acc[a][b], has_bias, bias, has_residual, r, epilogue.activation);
+      for (int b = 0; b < kPlanarColumns; ++b) {
+        const int ow = ow0 + b;
+        if (ow >= s.out_w) break;
+        const int at = (plane * s.out_h + oh) * s.out_w + ow;
+        const C r = has_residual ? load_as_compute(epilogue.residual[at]) : C(0);
+        output[at] = finish<T>(acc[a][b], has_bias, bias, has_residual, r, activate_one);
+      }
     }
-  }
+  });
 }
 
 template <typename T, int kK, int kS>

@@ -10,6 +10,23 @@
 
 namespace ifx::kernels {
 
+// Calls body(activate_one), where activate_one is `activation` as a functor
+// on compute_t values: a kernel switches on the activation once, around its
+// unrolled stores, instead of once per element. Switched per element, each
+// unrolled element carried every activation's code (three to six times the
+// code of the same kernel without an activation; docs/notes/hopper_gemm.md,
+// "Measured", for what that cost in CUTLASS's epilogue).
+template <typename C, typename Body> __device__ __forceinline__ void with_activation(Activation activation, Body body) {
+  switch (activation) {
+#define IFX_WITH_ACTIVATION_CASE(name, text, aten_op)                     \
+  case Activation::k##name:                                               \
+    body([](C x) { return activation_math::name(x); });                   \
+    return;
+    IFX_ACTIVATIONS(IFX_WITH_ACTIVATION_CASE)
+#undef IFX_WITH_ACTIVATION_CASE
+  }
+}
+
 // 16 bytes per access: a 16-bit output moves 8 elements per load and store
 // instead of one, which is what keeps the epilogue pass at memory speed.
 template <typename T> struct alignas(16) Pack {

@@ -18,6 +18,7 @@
 #include "cutlass/gemm/kernel/gemm_universal.hpp"
 
 #include "activation_math.cuh"
+#include "epilogue_device.cuh"
 #include "hopper_gemm_entry.h"
 
 // The warp-group MMAs and tensor-memory-access copies exist only in sm_90a
@@ -58,31 +59,21 @@ template <typename T> struct RuntimeActivation {
 };
 
 // The visitor calls the functor on whole fragments, in an epilogue that
-// CUTLASS unrolls. The switch is taken once per fragment, around a loop over
-// its elements: switching per element (RuntimeActivation<T> in the loop)
-// interleaved every activation's code element by element, 7,000-22,000
+// CUTLASS unrolls: the switch is taken once per fragment (with_activation),
+// around a loop over its elements. Switched per element (RuntimeActivation<T>
+// in the loop), every activation's code sat beside every element: 7,000-22,000
 // instructions per kernel against about 2,000 without an activation, and each
 // tile ran about 10 us whatever its depth (docs/notes/hopper_gemm.md, "Measured").
 template <typename T, int N> struct RuntimeActivation<cutlass::Array<T, N>> {
   using Arguments = ActivationArguments;
-  template <typename Fn>
-  CUTLASS_DEVICE static void each(cutlass::Array<T, N>& out, const cutlass::Array<T, N>& values, Fn fn) {
-    CUTLASS_PRAGMA_UNROLL
-    for (int i = 0; i < N; ++i) out[i] = fn(values[i]);
-  }
-
   CUTLASS_HOST_DEVICE cutlass::Array<T, N> operator()(const cutlass::Array<T, N>& values, const Arguments& args) const {
 #if defined(__CUDA_ARCH__)
-    cutlass::Array<T, N> out;
-    switch (args.activation) {
-#define IFX_FRAGMENT_CASE(name, text, aten_op)                           \
-  case Activation::k##name:                                              \
-    each(out, values, [](T x) { return activation_math::name(x); });     \
+    cutlass::Array<T, N> out = values;
+    with_activation<T>(args.activation, [&](auto activate_one) {
+      CUTLASS_PRAGMA_UNROLL
+      for (int i = 0; i < N; ++i) out[i] = activate_one(values[i]);
+    });
     return out;
-      IFX_ACTIVATIONS(IFX_FRAGMENT_CASE)
-#undef IFX_FRAGMENT_CASE
-    }
-    return values;
 #else
     (void)args;
     return values;

@@ -1,7 +1,8 @@
 // csrc/kernels/depthwise_conv_kernels.cu run on the CPU (cuda_on_host.h):
 // every variant (NHWC tiled, NCHW tiled, generic) for each element type,
 // against a float64 reference of the same rounded inputs, with bias, residual
-// and hardswish, and with the weight on and off the 16-byte grid (the NHWC
+// and hardswish (and one more activation per case, whose reference is the
+// kernels' own activate<double>), and with the weight on and off the 16-byte grid (the NHWC
 // kernel stages filters with vector loads only on it). This checks indexing,
 // barriers, bounds, alignment handling and numerics on a machine without a GPU;
 // speed, and what only the GPU does, are for the CUDA tests on the GPU machine.
@@ -13,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "kernels/activation_math.cuh"
 #include "kernels/depthwise_conv_kernels.h"
 
 namespace ifx::kernels {
@@ -40,7 +42,7 @@ std::string case_name(const Case& c) {
 }
 
 // The largest error relative to (1 + |reference|) over the output.
-template <typename T> double worst_error(ElementType type, const Case& c) {
+template <typename T> double worst_error(ElementType type, const Case& c, Activation activation) {
   const int pad = c.dilation * (c.kernel / 2), width = c.height + 1;
   const int span = c.dilation * (c.kernel - 1) + 1;
   DepthwiseShape s{c.batch, c.channels, c.height, width, (c.height + 2 * pad - span) / c.stride + 1,
@@ -72,7 +74,7 @@ template <typename T> double worst_error(ElementType type, const Case& c) {
   Epilogue epilogue;
   epilogue.bias = bias.data();
   epilogue.residual = c.residual ? residual.data() : nullptr;
-  epilogue.activation = Activation::kHardswish;
+  epilogue.activation = activation;
   EXPECT_EQ(launch_depthwise_conv2d(type, s, x.data(), weight, y.data(), epilogue, nullptr), cudaSuccess);
 
   double worst = 0;
@@ -89,7 +91,7 @@ template <typename T> double worst_error(ElementType type, const Case& c) {
             }
           }
           if (c.residual) sum += to_double(residual[output_at(n, ch, oh, ow)]);
-          const double expected = hardswish(sum);
+          const double expected = activation == Activation::kHardswish ? hardswish(sum) : activate(activation, sum);
           const double error = std::abs(to_double(y[output_at(n, ch, oh, ow)]) - expected) / (1 + std::abs(expected));
           if (!(error <= worst)) worst = error;  // a NaN output stays the worst
         }
@@ -104,10 +106,17 @@ class DepthwiseOnHost : public testing::TestWithParam<Case> {};
 // Each type's error bound: a few roundings of the output (the accumulation is in float or double).
 TEST_P(DepthwiseOnHost, EveryElementTypeMatchesFloat64) {
   const Case c = GetParam();
-  EXPECT_LE(worst_error<float>(ElementType::kFloat32, c), 2e-6);
-  EXPECT_LE(worst_error<double>(ElementType::kFloat64, c), 1e-14);
-  EXPECT_LE(worst_error<__half>(ElementType::kFloat16, c), 1e-3);
-  EXPECT_LE(worst_error<__nv_bfloat16>(ElementType::kBFloat16, c), 8e-3);
+  // Hardswish everywhere, and each case one more activation (the kernels take the activation's
+  // code through one switch around their stores: each case must reach the right one).
+  // (height + batch) spreads the 13 cases below over all 8 activations.
+  const Activation other = kActivations[(c.height + c.batch) % kActivationCount].activation;
+  for (const Activation activation : {Activation::kHardswish, other}) {
+    SCOPED_TRACE(activation_info(activation).name);
+    EXPECT_LE(worst_error<float>(ElementType::kFloat32, c, activation), 2e-6);
+    EXPECT_LE(worst_error<double>(ElementType::kFloat64, c, activation), 1e-14);
+    EXPECT_LE(worst_error<__half>(ElementType::kFloat16, c, activation), 1e-3);
+    EXPECT_LE(worst_error<__nv_bfloat16>(ElementType::kBFloat16, c, activation), 8e-3);
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(
