@@ -18,6 +18,7 @@
 #include "cutlass/gemm/kernel/gemm_universal.hpp"
 
 #include "activation_math.cuh"
+#include "cutlass_launch.cuh"
 #include "epilogue_device.cuh"
 #include "hopper_gemm_entry.h"
 
@@ -156,17 +157,8 @@ template <typename Config> cudaError_t run_gemm(const GemmOperands& operands, cu
   const typename Kernel::Params params = Kernel::to_underlying_arguments(arguments, /*workspace=*/nullptr);
   const dim3 grid = Kernel::get_grid_shape(params);
   const dim3 block = Kernel::get_block_shape();
-  constexpr int kSharedBytes = Kernel::SharedStorageSize;
-  // Per call: the attribute belongs to the current device, and setting it is
-  // a cheap host-side call that stream capture allows.
-  cudaError_t status =
-      cudaFuncSetAttribute(cutlass::device_kernel<Kernel>, cudaFuncAttributeMaxDynamicSharedMemorySize, kSharedBytes);
-  if (status != cudaSuccess) {
-    (void)cudaGetLastError();  // returned here; do not leave it for an unrelated later check
-    return status;
-  }
-  cutlass::device_kernel<Kernel><<<grid, block, kSharedBytes, stream>>>(params);
-  return cudaGetLastError();
+  return launch_with_shared_memory(cutlass::device_kernel<Kernel>, grid, block, Kernel::SharedStorageSize, stream,
+                                   params);
 }
 
 template <typename Element> cudaError_t run_tile(HopperGemmTile tile, const GemmOperands& operands, cudaStream_t stream) {

@@ -19,6 +19,7 @@
 #include "cutlass/layout/tensor.h"
 
 #include "activation_math.cuh"
+#include "cutlass_launch.cuh"
 #include "implicit_gemm_conv_entry.h"
 
 namespace ifx::kernels::implicit_gemm_conv_detail {
@@ -161,22 +162,8 @@ template <typename Config> cudaError_t run_conv(const ConvOperands& operands, cu
   const typename Kernel::Params params(arguments, /*semaphore=*/nullptr);
   const dim3 grid = typename Kernel::ThreadblockSwizzle().get_grid_shape(params.grid_tiled_shape);
   const dim3 block(Kernel::kThreadCount, 1, 1);
-  constexpr int kSharedBytes = int(sizeof(typename Kernel::SharedStorage));
-  if constexpr (kSharedBytes >= (48 << 10)) {
-    // Per call rather than once: the attribute belongs to the current
-    // device, and setting it is a cheap host-side call that stream capture
-    // allows.
-    const cudaError_t status =
-        cudaFuncSetAttribute(cutlass::Kernel<Kernel>, cudaFuncAttributeMaxDynamicSharedMemorySize, kSharedBytes);
-    if (status != cudaSuccess) {
-      (void)cudaGetLastError();  // returned here; do not leave it for an unrelated later check
-      return status;
-    }
-  }
-  // Launched directly rather than through Device::run, which turns launch
-  // errors into a bare kErrorInternal after consuming cudaGetLastError().
-  cutlass::Kernel<Kernel><<<grid, block, kSharedBytes, stream>>>(params);
-  return cudaGetLastError();
+  return launch_with_shared_memory(cutlass::Kernel<Kernel>, grid, block, int(sizeof(typename Kernel::SharedStorage)),
+                                   stream, params);
 }
 
 }  // namespace ifx::kernels::implicit_gemm_conv_detail
