@@ -14,16 +14,12 @@
 #include <string>
 #include <vector>
 
+#include "host_values.h"
 #include "kernels/activation_math.cuh"
 #include "kernels/depthwise_conv_kernels.h"
 
 namespace ifx::kernels {
 namespace {
-
-template <typename T> T from_double(double v) { return T(float(v)); }
-template <> double from_double<double>(double v) { return v; }
-template <typename T> double to_double(T v) { return double(float(v)); }
-template <> double to_double<double>(double v) { return v; }
 
 double hardswish(double x) { return x * std::min(std::max(x + 3, 0.0), 6.0) / 6; }
 

@@ -16,16 +16,12 @@
 #include <string>
 #include <vector>
 
+#include "host_values.h"
 #include "kernels/activation_math.cuh"
 #include "kernels/conv_kernels.h"
 
 namespace ifx::kernels {
 namespace {
-
-template <typename T> T from_double(double v) { return T(float(v)); }
-template <> double from_double<double>(double v) { return v; }
-template <typename T> double to_double(T v) { return double(float(v)); }
-template <> double to_double<double>(double v) { return v; }
 
 struct Case {
   int rows, channels, inner;  // numel = rows * channels * inner; channel of element i: (i / inner) % channels
