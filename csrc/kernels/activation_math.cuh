@@ -32,8 +32,15 @@ template <typename C> __device__ __forceinline__ C Hardsigmoid(C x) {
   constexpr C one_sixth = C(1) / C(6);
   return clamp_0_6(x + C(3)) * one_sixth;
 }
-template <typename C> __device__ __forceinline__ C Silu(C x) { return x / (C(1) + exp(-x)); }
-template <typename C> __device__ __forceinline__ C Sigmoid(C x) { return C(1) / (C(1) + exp(-x)); }
+// x / (1 + e^-x). In float the division is __fdividef (a reciprocal and a
+// multiply, about 2 ulp) instead of IEEE division, whose slow-path call made
+// CUTLASS's GEMM epilogues 2-5x slower with silu than with relu (H100,
+// docs/notes/hopper_gemm.md, "Measured"). e^-x past 2^126 makes it 0, as the
+// exact quotient nearly is; infinities and NaN come out as ATen's.
+template <typename C> __device__ __forceinline__ C divide(C x, C y) { return x / y; }
+template <> __device__ __forceinline__ float divide(float x, float y) { return __fdividef(x, y); }
+template <typename C> __device__ __forceinline__ C Silu(C x) { return divide(x, C(1) + exp(-x)); }
+template <typename C> __device__ __forceinline__ C Sigmoid(C x) { return divide(C(1), C(1) + exp(-x)); }
 // x * tanh(softplus(x)), as ATen's CUDA kernel computes it.
 template <typename C> __device__ __forceinline__ C Mish(C x) { return x * tanh(log1p(exp(x))); }
 
