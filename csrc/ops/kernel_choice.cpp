@@ -298,9 +298,11 @@ std::vector<ConvPath> conv_candidates(const ConvCall& c, const MathFlags& flags)
   if (c.batch * c.in_h * c.in_w <= kPointwiseMaxPixels) consider(ConvPath::kPointwise);
   consider(ConvPath::kImplicitGemm);
   consider(ConvPath::kImplicitGemmSmall);
-  // The Hopper GEMM paths are not timed: on every 1x1 layer of efficientnet_b0 at batch 64 they
-  // measured 1.3-29x slower than cuDNN + the epilogue (docs/notes/hopper_gemm.md, "Measured"),
-  // so timing them only lengthened the first call. They stay reachable through IFX_CONV_PATH.
+  // The Hopper GEMM tiles: each is the fastest on some 1x1 layers (TF32 at batch 64 on most of
+  // them; docs/notes/hopper_gemm.md, "Measured"), and slower elsewhere, so all three are timed.
+  consider(ConvPath::kHopperGemm64x64);
+  consider(ConvPath::kHopperGemm64x128);
+  consider(ConvPath::kHopperGemm128x256);
   consider(ConvPath::kCudnnFusedRelu);
   consider(ConvPath::kCudnnThenEpilogue);
   return paths;

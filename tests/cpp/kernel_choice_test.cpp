@@ -174,12 +174,12 @@ TEST(KernelChoice, HopperGemmTakesAligned1x1StrideOneChannelsLastConvsOnHopper) 
   const MathFlags hopper{true, true, 132, true};
   const ConvCall fp16 = conv(64, 16, 96, 112, 112, 1, 1, 1, kF16, true, Activation::kSilu);
   const ConvPath tiles[] = {ConvPath::kHopperGemm64x64, ConvPath::kHopperGemm64x128, ConvPath::kHopperGemm128x256};
-  // Covered (so an override or the op tests can force them), but not timed on first use: they
-  // measured slower than cuDNN + the epilogue on every layer tried.
+  // Covered, and timed on first use beside cuDNN + the epilogue: each tile is the fastest on some
+  // layers and not on others.
   const auto candidates = ifx::ops::conv_candidates(fp16, hopper);
   for (ConvPath tile : tiles) {
     EXPECT_TRUE(covers(fp16, hopper, tile)) << ifx::ops::path_name(tile);
-    EXPECT_EQ(std::find(candidates.begin(), candidates.end(), tile), candidates.end()) << ifx::ops::path_name(tile);
+    EXPECT_NE(std::find(candidates.begin(), candidates.end(), tile), candidates.end()) << ifx::ops::path_name(tile);
     KernelOverride forced;
     forced.conv = tile;
     EXPECT_EQ(ifx::ops::choose_conv_path(fp16, hopper, forced), tile);
