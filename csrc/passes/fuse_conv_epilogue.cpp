@@ -16,17 +16,23 @@ namespace {
 
 // A conv and the nodes it absorbs. Values are read back from these nodes
 // when the plan is applied, so earlier replacements (which may have produced
-// this plan's residual) are seen.
+// this plan's residual) are seen. With neither an add nor an activation the
+// plan is the conv and its bias alone ("conv2d+bias"): on CUDA ATen adds a
+// conv's bias in a kernel of its own after cuDNN's, and the fused op puts it
+// in the conv's epilogue.
 struct ConvPlan {
   Node* conv = nullptr;
   Node* add = nullptr;  // the residual add, or null
   Node* activation = nullptr;
   std::string activation_name = "none";
-  Node* last() const { return activation ? activation : add; }
+  Node* last() const { return activation ? activation : add ? add : conv; }
   std::string pattern() const {
+    if (!add && !activation) return "conv2d+bias";
     return std::string("conv2d") + (add ? "+add" : "") + (activation ? "+" + activation_name : "");
   }
 };
+
+bool has_bias(Node* conv) { return !conv->input(2)->mustBeNone(); }
 
 using PlanOrReason = std::variant<ConvPlan, std::string>;
 
@@ -79,7 +85,10 @@ PlanOrReason plan_fusion(Node* conv, torch::jit::AliasDb& alias_db) {
       plan.activation_name = *name;
     }
   }
-  if (plan.last() == nullptr) return follower_refusal(conv->output(), "the conv");
+  if (plan.add == nullptr && plan.activation == nullptr) {
+    if (has_bias(conv)) return plan;
+    return follower_refusal(conv->output(), "the conv");
+  }
   // The fused op reads the conv input (and residual) where the chain ends.
   std::vector<Value*> read_late = {conv->input(0)};
   if (residual != nullptr) read_late.push_back(residual);
@@ -118,10 +127,14 @@ std::map<std::string, int64_t> FuseConvEpilogue(const std::shared_ptr<torch::jit
       refuse(conv, *reason);
       continue;
     }
-    const ConvPlan& plan = std::get<ConvPlan>(planned);
+    ConvPlan plan = std::get<ConvPlan>(planned);
     if (claimed.count(plan.last()) > 0) {
-      refuse(conv, "no activation or residual add follows the conv: its output is the residual of another fused conv2d");
-      continue;
+      // Another fused conv took the add that this one's output feeds (as its residual).
+      if (!has_bias(conv)) {
+        refuse(conv, "no activation or residual add follows the conv: its output is the residual of another fused conv2d");
+        continue;
+      }
+      plan = ConvPlan{conv};
     }
     claimed.insert(plan.last());
     plans.push_back(plan);

@@ -2,7 +2,8 @@
 // by one ifx::conv2d_act when the conv has constant weights and int padding,
 // each intermediate has no other user, and nothing in between writes to the
 // conv's input or the residual. A conv with neither an add nor an activation
-// is left alone. Returns counts per fused pattern, e.g. "conv2d+add+relu".
+// is fused alone when it has a bias ("conv2d+bias"), and left alone without
+// one. Returns counts per fused pattern, e.g. "conv2d+add+relu".
 // Run after the BN fold.
 #pragma once
 

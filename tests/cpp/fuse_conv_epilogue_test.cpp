@@ -22,6 +22,7 @@ const char* const kConvConstants = R"IR(
   %alpha2 : int = prim::Constant[value=2]()
   %f5 : float = prim::Constant[value=5.]()
   %groups : int = prim::Constant[value=4]()
+  %nobias : NoneType = prim::Constant()
 )IR";
 
 constexpr int64_t kChannels = 4;
@@ -90,6 +91,8 @@ TEST_P(ConvEpilogueSpelling, FusesToOneOpWithSameOutputs) {
 }
 
 const std::string kConv = "%y : Tensor = aten::conv2d(%x, %w, %b, %s1, %p1, %d1, %i1)\n";
+// Without a bias: a conv with one fuses alone when nothing else can join it.
+const std::string kConvNoBias = "%y : Tensor = aten::conv2d(%x, %w, %nobias, %s1, %p1, %d1, %i1)\n";
 
 INSTANTIATE_TEST_SUITE_P(
     FuseConvEpilogue, ConvEpilogueSpelling,
@@ -164,19 +167,42 @@ TEST(FuseConvEpilogue, ResidualSumUsedTwiceKeepsTheActivationOutside) {
   expect_same_conv_outputs(original, graph);
 }
 
+// relu(conv1(x) + conv2(x)): conv1 takes the add and the relu, with conv2's
+// output as its residual; conv2 keeps only its bias, or stays aten's without one.
 TEST(FuseConvEpilogue, SumOfTwoConvsIsAbsorbedOnce) {
-  const GraphPtr graph = conv_graph(
-      "%y1 : Tensor = aten::conv2d(%x, %w, %b, %s1, %p1, %d1, %i1)\n"
-      "%y2 : Tensor = aten::conv2d(%x, %w1x1, %b, %s1, %p0, %d1, %i1)\n"
-      "%a : Tensor = aten::add(%y1, %y2, %i1)\n"
-      "%o : Tensor = aten::relu(%a)\n"
-      "return (%o)",
-      "%x : Tensor");
-  const GraphPtr original = graph->copy();
-  EXPECT_EQ(fused_total(run_passes(graph)), 1);
-  EXPECT_EQ(count_nodes(graph, "ifx::conv2d_act"), 1);
-  EXPECT_EQ(count_nodes(graph, "aten::conv2d"), 1);
-  expect_same_conv_outputs(original, graph);
+  for (const std::string second_bias : {"%b", "%nobias"}) {
+    const GraphPtr graph = conv_graph(
+        "%y1 : Tensor = aten::conv2d(%x, %w, %b, %s1, %p1, %d1, %i1)\n"
+        "%y2 : Tensor = aten::conv2d(%x, %w1x1, " + second_bias + ", %s1, %p0, %d1, %i1)\n"
+        "%a : Tensor = aten::add(%y1, %y2, %i1)\n"
+        "%o : Tensor = aten::relu(%a)\n"
+        "return (%o)",
+        "%x : Tensor");
+    const GraphPtr original = graph->copy();
+    const std::map<std::string, int64_t> fused = run_passes(graph);
+    const bool with_bias = second_bias == "%b";
+    EXPECT_EQ(fused.count("conv2d+add+relu") ? fused.at("conv2d+add+relu") : 0, 1) << second_bias;
+    EXPECT_EQ(fused.count("conv2d+bias") ? fused.at("conv2d+bias") : 0, with_bias ? 1 : 0) << second_bias;
+    EXPECT_EQ(count_nodes(graph, "ifx::conv2d_act"), with_bias ? 2 : 1);
+    EXPECT_EQ(count_nodes(graph, "aten::conv2d"), with_bias ? 0 : 1);
+    expect_same_conv_outputs(original, graph);
+  }
+}
+
+// Nothing after the conv can join it, but it has a bias: the fused op takes
+// the conv and its bias alone, and whatever follows stays as it was.
+TEST(FuseConvEpilogue, ConvWithABiasFusesAlone) {
+  const std::string followers[] = {"return (%y)", "%o : Tensor = aten::relu(%y)\n return (%o, %y)",
+                                   "%o : Tensor = aten::hardtanh(%y, %f0, %f5)\n return (%o)"};
+  for (const std::string& follower : followers) {
+    const GraphPtr graph = conv_graph(kConv + follower);
+    const GraphPtr original = graph->copy();
+    const std::map<std::string, int64_t> fused = FuseConvEpilogue(graph);
+    EXPECT_EQ(fused, (std::map<std::string, int64_t>{{"conv2d+bias", 1}})) << follower;
+    EXPECT_EQ(count_nodes(graph, "aten::conv2d"), 0) << follower;
+    EXPECT_EQ(count_nodes(graph, "ifx::conv2d_act"), 1) << follower;
+    expect_same_conv_outputs(original, graph);
+  }
 }
 
 struct NearMiss {
@@ -198,17 +224,17 @@ TEST_P(ConvEpilogueNearMiss, StaysUnfused) {
 INSTANTIATE_TEST_SUITE_P(
     FuseConvEpilogue, ConvEpilogueNearMiss,
     testing::Values(
-        NearMiss{"conv_alone", kConv + "return (%y)"},
+        NearMiss{"conv_alone", kConvNoBias + "return (%y)"},
         NearMiss{"conv_output_used_twice",
-                 kConv + "%o : Tensor = aten::relu(%y)\n return (%o, %y)"},
+                 kConvNoBias + "%o : Tensor = aten::relu(%y)\n return (%o, %y)"},
         NearMiss{"weight_not_constant",
                  "%y : Tensor = aten::conv2d(%x, %wx, %b, %s1, %p1, %d1, %i1)\n"
                  "%o : Tensor = aten::relu(%y)\n return (%o)"},
-        NearMiss{"add_with_alpha_2", kConv + "%o : Tensor = aten::add(%y, %r, %alpha2)\n return (%o)"},
-        NearMiss{"add_of_itself", kConv + "%o : Tensor = aten::add(%y, %y, %i1)\n return (%o)"},
-        NearMiss{"hardtanh_0_5", kConv + "%o : Tensor = aten::hardtanh(%y, %f0, %f5)\n return (%o)"},
-        NearMiss{"clamp_1_6", kConv + "%o : Tensor = aten::clamp(%y, %i1, %i6)\n return (%o)"},
-        NearMiss{"clamp_min_1", kConv + "%o : Tensor = aten::clamp_min(%y, %f1)\n return (%o)"},
+        NearMiss{"add_with_alpha_2", kConvNoBias + "%o : Tensor = aten::add(%y, %r, %alpha2)\n return (%o)"},
+        NearMiss{"add_of_itself", kConvNoBias + "%o : Tensor = aten::add(%y, %y, %i1)\n return (%o)"},
+        NearMiss{"hardtanh_0_5", kConvNoBias + "%o : Tensor = aten::hardtanh(%y, %f0, %f5)\n return (%o)"},
+        NearMiss{"clamp_1_6", kConvNoBias + "%o : Tensor = aten::clamp(%y, %i1, %i6)\n return (%o)"},
+        NearMiss{"clamp_min_1", kConvNoBias + "%o : Tensor = aten::clamp_min(%y, %f1)\n return (%o)"},
         NearMiss{"residual_written_before_the_add",
                  kConv + "%m : Tensor = aten::mul_(%r, %f3)\n %o : Tensor = aten::add(%y, %r, %i1)\n return (%o)"},
         NearMiss{"input_written_before_the_activation",

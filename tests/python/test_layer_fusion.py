@@ -571,8 +571,9 @@ def test_conv_layout_auto_on_the_cpu_runs_fp32_convs_channels_last(case):
     with torch.backends.mkldnn.flags(enabled=onednn):
         optimized = ifx_torch.optimize(model)
     weights = [node.inputsAt(1).toIValue() for node in optimized.graph.findAllNodes("ifx::conv2d_act")]
-    assert len(weights) == 17
-    assert all(w.is_contiguous(memory_format=torch.channels_last) == converted for w in weights)
+    assert len(weights) == 20  # 17 convs with their epilogue, and the 3 downsample convs with their bias
+    # A 1x1 weight's memory is the same in both formats: only the 3x3 ones say which was chosen.
+    assert all(w.is_contiguous(memory_format=torch.channels_last) == converted for w in weights if w.shape[-1] > 1)
     assert bool(optimized.graph.findAllNodes("ifx::like_layout")) == converted
     x = nonzero_randn(2, 3, 32, 32).to(dtype)
     with torch.no_grad():
@@ -595,7 +596,9 @@ def test_traced_model_folds_batchnorm_and_fuses():
     optimized = ifx_torch.optimize(traced)
     report = ifx_torch.report(optimized)
     assert not optimized.graph.findAllNodes("aten::batch_norm")
-    assert _fused_count(report, "conv2d") == 17
+    assert _fused_count(report, "conv2d") == 20
+    assert report.fused.get("conv2d+bias") == 3  # the downsample convs, whose adds other convs take
+    assert not optimized.graph.findAllNodes("aten::conv2d")
     with torch.no_grad():
         torch.testing.assert_close(optimized(x), model(x), rtol=1e-4, atol=1e-4)
 
@@ -627,7 +630,11 @@ def test_near_misses_stay_correct():
     assert report.fused.get("conv2d+relu") == 1
     assert report.fused.get("conv2d+relu6") == 1
     assert "conv2d+add+sigmoid" not in report.fused
-    assert len(optimized.graph.findAllNodes("aten::conv2d")) == 2
+    # The conv used twice keeps only its bias in the fused op, the relu and add stay outside; the
+    # last conv (BN folded into a bias) likewise.
+    assert report.fused.get("conv2d+bias") == 2
+    assert not optimized.graph.findAllNodes("aten::conv2d")
+    assert len(optimized.graph.findAllNodes("aten::relu")) == 1
     x = nonzero_randn(2, 8, 10, 10)
     with torch.no_grad():
         for got, want in zip(optimized(x), model(x)):

@@ -101,7 +101,8 @@ def test_saved_model_loaded_without_the_op_library_says_how_to_load_it(tmp_path)
 
 
 def test_model_with_nothing_fused_needs_no_op_library(tmp_path):
-    model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.LeakyReLU()).eval()
+    # No bias: a conv with one would fuse alone ("conv2d+bias").
+    model = nn.Sequential(nn.Conv2d(3, 4, 3, bias=False), nn.LeakyReLU()).eval()
     optimized = ifx_torch.optimize(model)
     assert "ifx::" not in str(optimized.graph)
     path = tmp_path / "plain.pt"

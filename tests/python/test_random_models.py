@@ -69,12 +69,19 @@ class Block:
         lines.append(f"h = {y}")
         return lines
 
+    def has_bias(self):
+        """Its own, or a folded batch norm's: such a conv fuses alone ("conv2d+bias") where nothing
+        after it can join."""
+        return self.bias or self.batch_norm
+
     def must_fuse(self):
-        """An exact, clean pattern: the conv has to end up in an ifx::conv2d_act."""
-        return not self.extra_user and not self.mutates_input and (self.exact or self.residual is not None)
+        """An exact, clean pattern, or a conv with a bias and an untouched input: the conv has to
+        end up in an ifx::conv2d_act."""
+        clean = not self.extra_user and (self.exact or self.residual is not None)
+        return not self.mutates_input and (clean or self.has_bias())
 
     def may_fuse(self):
-        return not self.extra_user and (self.exact or self.residual is not None)
+        return self.has_bias() or (not self.extra_user and (self.exact or self.residual is not None))
 
 
 def model_source(blocks, head_activation):

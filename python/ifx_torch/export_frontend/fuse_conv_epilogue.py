@@ -3,8 +3,10 @@ either side, alpha 1] [+ an activation of the fused ops' table] by one ``ifx.con
 where the chain ends, when the conv's output and the add's have no other user, the padding is not
 a string, stride / padding / dilation / groups are constants, the input is a float CPU/CUDA tensor
 and no write to the input or residual happens between the conv and the fused op's position.
-Convs left alone are refused with the reason (TorchScript: csrc/passes/fuse_conv_epilogue.cpp, the
-same reasons). Returns {pattern: count}, patterns named "conv2d[+add][+activation]"."""
+A conv with neither an add nor an activation is fused alone when it has a bias ("conv2d+bias": on
+CUDA the bias goes into the conv's epilogue instead of an add kernel of its own). Convs left alone
+are refused with the reason (TorchScript: csrc/passes/fuse_conv_epilogue.cpp, the same reasons).
+Returns {pattern: count}, patterns named "conv2d[+add][+activation]" or "conv2d+bias"."""
 from typing import Dict, List, Optional, Union
 
 import torch
@@ -25,12 +27,18 @@ class ConvPlan:
         self.activation_name = "none"
 
     @property
-    def last(self) -> Optional[fx.Node]:
-        return self.activation or self.add
+    def last(self) -> fx.Node:
+        return self.activation or self.add or self.conv
 
     @property
     def pattern(self) -> str:
+        if self.add is None and self.activation is None:
+            return "conv2d+bias"
         return "conv2d" + ("+add" if self.add else "") + (f"+{self.activation_name}" if self.activation else "")
+
+
+def _has_bias(conv: fx.Node) -> bool:
+    return arguments(conv)[2] is not None
 
 
 def _is_constant_int_list(value) -> bool:
@@ -89,8 +97,8 @@ def _plan(state: PassState, conv: fx.Node) -> Union[ConvPlan, str]:
         name = match_epilogue_activation(state, user)
         if name is not None:
             plan.activation, plan.activation_name = user, name
-    if plan.last is None:
-        return follower_refusal(state, conv, "the conv")
+    if plan.add is None and plan.activation is None:
+        return plan if _has_bias(conv) else follower_refusal(state, conv, "the conv")
     # The fused op reads the conv's input (and residual) where the chain ends.
     read_late = [arguments(conv)[0]] + ([residual] if residual is not None else [])
     if state.written_between(conv, plan.last, read_late):
@@ -123,9 +131,12 @@ def fuse_conv_epilogue(state: PassState) -> Dict[str, int]:
             state.refuse(conv, planned)
             continue
         if planned.last in claimed:
-            state.refuse(conv, "no activation or residual add follows the conv: its output is the residual of "
-                               "another fused conv2d")
-            continue
+            # Another fused conv took the add that this one's output feeds (as its residual).
+            if not _has_bias(conv):
+                state.refuse(conv, "no activation or residual add follows the conv: its output is the residual of "
+                                   "another fused conv2d")
+                continue
+            planned = ConvPlan(conv)
         claimed.add(planned.last)
         plans.append(planned)
     fused: Dict[str, int] = {}
