@@ -498,8 +498,9 @@ def test_model_convs_fuse_and_match_eager_in_float64(name):
     assert len(graph.findAllNodes("ifx::conv2d_act")) + 2 * len(graph.findAllNodes("ifx::squeeze_excite")) == fused_convs
     assert fused_convs + left_convs == convs
     assert not graph.findAllNodes("aten::batch_norm")
-    # Every conv followed by an activation or a residual add is fused: the ones left are
-    # MobileNet's projections without residual and ResNet's downsamples.
+    # Every conv is fused: with its activation or residual add, or (MobileNet's projections without
+    # a residual, ResNet's downsamples) alone with its folded bias.
+    assert left_convs == 0
     assert not graph.findAllNodes("aten::relu") and not graph.findAllNodes("aten::relu_")
     assert not graph.findAllNodes("aten::add") and not graph.findAllNodes("aten::add_")
     x = nonzero_randn(2, 3, 64, 64)
