@@ -15,7 +15,8 @@ namespace ifx::kernels {
 // unrolled stores, instead of once per element. Switched per element, each
 // unrolled element carried every activation's code (three to six times the
 // code of the same kernel without an activation; docs/notes/hopper_gemm.md,
-// "Measured", for what that cost in CUTLASS's epilogue).
+// "Measured"). What made those epilogues slow was silu's division
+// (activation_math.cuh), not the switch.
 template <typename C, typename Body> __device__ __forceinline__ void with_activation(Activation activation, Body body) {
   switch (activation) {
 #define IFX_WITH_ACTIVATION_CASE(name, text, aten_op)                     \

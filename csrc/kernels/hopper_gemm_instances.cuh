@@ -61,10 +61,9 @@ template <typename T> struct RuntimeActivation {
 
 // The visitor calls the functor on whole fragments, in an epilogue that
 // CUTLASS unrolls: the switch is taken once per fragment (with_activation),
-// around a loop over its elements. Switched per element (RuntimeActivation<T>
-// in the loop), every activation's code sat beside every element: 7,000-22,000
-// instructions per kernel against about 2,000 without an activation, and each
-// tile ran about 10 us whatever its depth (docs/notes/hopper_gemm.md, "Measured").
+// around a loop over its elements, rather than once per element. The time
+// these kernels lost with silu came from its division, fixed in
+// activation_math.cuh (docs/notes/hopper_gemm.md, "Measured").
 template <typename T, int N> struct RuntimeActivation<cutlass::Array<T, N>> {
   using Arguments = ActivationArguments;
   CUTLASS_HOST_DEVICE cutlass::Array<T, N> operator()(const cutlass::Array<T, N>& values, const Arguments& args) const {
