@@ -33,6 +33,32 @@ inline bool depthwise_supported(const DepthwiseShape& s) {
   return input_elements <= kIntMax && output_elements <= kIntMax && tap_reach <= kIntMax;
 }
 
+// A 2-D max pooling over an NHWC-dense input [batch, in_h, in_w, channels]
+// into an NHWC-dense output [batch, out_h, out_w, channels]; windows as
+// aten::max_pool2d places them (out_h / out_w already include ceil_mode).
+struct MaxPoolShape {
+  int batch, channels, in_h, in_w, out_h, out_w;
+  int kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w, dilation_h, dilation_w;
+};
+
+// True when the kernel handles `shape`: positive sizes, padding of at most
+// half a window (as ATen requires, so every window holds an input pixel) and
+// every index in 32 bits. Callers fall back to ATen otherwise.
+inline bool max_pool_supported(const MaxPoolShape& s) {
+  const int sizes[] = {s.batch,    s.channels, s.in_h,     s.in_w,       s.out_h,     s.out_w,      s.kernel_h,
+                       s.kernel_w, s.stride_h, s.stride_w, s.dilation_h, s.dilation_w};
+  for (int size : sizes) {
+    if (size <= 0) return false;
+  }
+  if (s.pad_h < 0 || s.pad_w < 0 || s.pad_h > s.kernel_h / 2 || s.pad_w > s.kernel_w / 2) return false;
+  constexpr int64_t kIntMax = 2147483647;
+  const int64_t input_elements = int64_t(s.batch) * s.channels * s.in_h * s.in_w;
+  const int64_t output_elements = int64_t(s.batch) * s.channels * s.out_h * s.out_w;
+  const int64_t tap_reach = int64_t(s.out_h) * s.stride_h + int64_t(s.kernel_h) * s.dilation_h +
+                            int64_t(s.out_w) * s.stride_w + int64_t(s.kernel_w) * s.dilation_w;
+  return input_elements <= kIntMax && output_elements <= kIntMax && tap_reach <= kIntMax;
+}
+
 // output[m, n] = epilogue(sum_k input[m, k] * weight[n, k]), every matrix
 // dense and row-major; the epilogue's channel is n and its residual is laid
 // out like the output.

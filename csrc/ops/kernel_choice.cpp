@@ -190,6 +190,7 @@ std::shared_ptr<const KernelOverride> forced_override;  // set by set_kernel_ove
 thread_local const char* last_conv_path = "";
 thread_local const char* last_linear_path = "";
 thread_local const char* last_squeeze_excite_path = "";
+thread_local const char* last_max_pool_path = "";
 
 }  // namespace
 
@@ -221,6 +222,17 @@ const char* path_name(SqueezeExcitePath path) {
   case SqueezeExcitePath::k##name: \
     return text;
     IFX_SQUEEZE_EXCITE_PATHS(IFX_PATH_CASE)
+#undef IFX_PATH_CASE
+  }
+  return "";
+}
+
+const char* path_name(MaxPoolPath path) {
+  switch (path) {
+#define IFX_PATH_CASE(name, text) \
+  case MaxPoolPath::k##name:      \
+    return text;
+    IFX_MAX_POOL_PATHS(IFX_PATH_CASE)
 #undef IFX_PATH_CASE
   }
   return "";
@@ -391,6 +403,10 @@ SqueezeExcitePath choose_squeeze_excite_path(const SqueezeExciteCall& c) {
                                                                        : SqueezeExcitePath::kAten;
 }
 
+MaxPoolPath choose_max_pool_path(const MaxPoolCall& c) {
+  return c.kernels_apply && kernels::max_pool_supported(c.shape) ? MaxPoolPath::kChannelsLast : MaxPoolPath::kAten;
+}
+
 std::vector<ConvPath> conv_paths_covering(const ConvCall& c, const MathFlags& flags) {
   std::vector<ConvPath> paths;
 #define IFX_PATH_COVERS(name, text) \
@@ -427,13 +443,15 @@ void reset_kernel_override() {
 void record_path(ConvPath path) { last_conv_path = path_name(path); }
 void record_path(LinearPath path) { last_linear_path = path_name(path); }
 void record_path(SqueezeExcitePath path) { last_squeeze_excite_path = path_name(path); }
+void record_path(MaxPoolPath path) { last_max_pool_path = path_name(path); }
 
 std::string last_path(const std::string& op) {
   if (op == "conv2d_act") return last_conv_path;
   if (op == "linear_act") return last_linear_path;
   if (op == "squeeze_excite") return last_squeeze_excite_path;
+  if (op == "max_pool2d") return last_max_pool_path;
   TORCH_CHECK(false, "ifx: no kernel path is recorded for '", op,
-              "'; expected conv2d_act, linear_act or squeeze_excite");
+              "'; expected conv2d_act, linear_act, squeeze_excite or max_pool2d");
 }
 
 }  // namespace ifx::ops

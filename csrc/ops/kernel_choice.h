@@ -44,17 +44,24 @@ namespace ifx::ops {
   X(Aten, "aten")               /* the ATen composition */                        \
   X(TwoKernels, "two_kernels")  /* squeeze (pool + fc1 partials), excite (fc2 + gate + scale) */
 
+// The paths of ifx::max_pool2d.
+#define IFX_MAX_POOL_PATHS(X)                                                   \
+  X(Aten, "aten")                   /* aten::max_pool2d: other layouts and arguments */ \
+  X(ChannelsLast, "channels_last")  /* our NHWC kernel */
+
 enum class ConvPath {
 #define IFX_PATH_ENUM(name, text) k##name,
   IFX_CONV_PATHS(IFX_PATH_ENUM)
 };
 enum class LinearPath { IFX_LINEAR_PATHS(IFX_PATH_ENUM) };
 enum class SqueezeExcitePath { IFX_SQUEEZE_EXCITE_PATHS(IFX_PATH_ENUM) };
+enum class MaxPoolPath { IFX_MAX_POOL_PATHS(IFX_PATH_ENUM) };
 #undef IFX_PATH_ENUM
 
 const char* path_name(ConvPath path);
 const char* path_name(LinearPath path);
 const char* path_name(SqueezeExcitePath path);
+const char* path_name(MaxPoolPath path);
 // The path called `name`, or nullopt.
 std::optional<ConvPath> conv_path_named(const std::string& name);
 std::optional<LinearPath> linear_path_named(const std::string& name);
@@ -96,6 +103,14 @@ struct SqueezeExciteCall {
   bool kernels_apply = true;  // x, weights and biases on one device, one dtype, x dense in its format
 };
 
+struct MaxPoolCall {
+  kernels::MaxPoolShape shape{};
+  kernels::ElementType dtype = kernels::ElementType::kFloat32;
+  // x 4-D, non-empty and channels_last-dense, of a dtype the kernels take; the
+  // arguments pass ATen's checks. False: aten::max_pool2d.
+  bool kernels_apply = true;
+};
+
 // torch's global math settings at the time of the call, and the GPU's size.
 struct MathFlags {
   bool cudnn_enabled = true;  // torch.backends.cudnn.enabled
@@ -120,6 +135,7 @@ const KernelOverride& environment_override();
 ConvPath choose_conv_path(const ConvCall& call, const MathFlags& flags, const KernelOverride& override);
 LinearPath choose_linear_path(const LinearCall& call, const KernelOverride& override);
 SqueezeExcitePath choose_squeeze_excite_path(const SqueezeExciteCall& call);
+MaxPoolPath choose_max_pool_path(const MaxPoolCall& call);
 
 // Every path that can compute the call, whether or not the rules prefer it:
 // what an override may force, and what the op tests run one by one.
@@ -157,12 +173,13 @@ KernelOverride current_override();
 void set_kernel_override(const KernelOverride& override);
 void reset_kernel_override();
 
-// The path the last CUDA call of `op` ("conv2d_act", "linear_act" or
-// "squeeze_excite") took on
+// The path the last CUDA call of `op` ("conv2d_act", "linear_act",
+// "squeeze_excite" or "max_pool2d") took on
 // this thread, "" before any: tests assert what they exercised with it.
 void record_path(ConvPath path);
 void record_path(LinearPath path);
 void record_path(SqueezeExcitePath path);
+void record_path(MaxPoolPath path);
 std::string last_path(const std::string& op);
 
 }  // namespace ifx::ops

@@ -14,6 +14,7 @@
 #include "fuse_hardswish.h"
 #include "fuse_linear_activation.h"
 #include "fuse_squeeze_excitation.h"
+#include "use_ifx_max_pool.h"
 
 namespace ifx::passes {
 
@@ -36,6 +37,8 @@ std::map<std::string, int64_t> RunPipeline(const std::shared_ptr<torch::jit::Gra
       if (const int64_t blocks = FuseSqueezeExcitation(graph)) fused["squeeze_excite"] = blocks;
     }
     UseChannelsLastConvs(graph, options.conv_layout, at::globalContext().allowTF32CuDNN());
+    // Last, so that the passes above meet aten::max_pool2d as users wrote it (their refusals name it).
+    if (const int64_t pools = UseIfxMaxPool(graph)) fused["max_pool2d"] = pools;
   }
   torch::jit::EliminateDeadCode(graph);
   std::vector<Refusal> reasons = TakeRefusals(graph);  // also clears them from the graph

@@ -19,7 +19,8 @@ using PipelineOptions = ifx_torch::OptimizeOptions;
 // Runs every pass in order; returns how many times each pattern was fused,
 // keyed by pattern name: "hardswish" and "hardsigmoid" (zero counts included),
 // "conv+batch_norm" (folds), "conv2d+add+relu", "linear+hardswish", ... for
-// each layer pattern found, and "squeeze_excite" (blocks). When `refused` is given, it receives why each
+// each layer pattern found, "squeeze_excite" (blocks) and "max_pool2d" (max
+// pools moved onto ifx::max_pool2d, which has an NHWC kernel). When `refused` is given, it receives why each
 // candidate still in the graph was left alone (refusals.h).
 std::map<std::string, int64_t> RunPipeline(const std::shared_ptr<torch::jit::Graph>& graph,
                                            const PipelineOptions& options = {},

@@ -414,6 +414,32 @@ TEST(KernelChoice, PathNamesRoundTrip) {
   EXPECT_EQ(ifx::ops::linear_path_named("cublas+activation"), LinearPath::kCublasThenActivation);
 }
 
+// resnet's stem pool (3x3, stride 2, padding 1) on a 112x112 map, as the op describes it.
+ifx::ops::MaxPoolCall stem_pool() {
+  ifx::ops::MaxPoolCall c;
+  c.dtype = ElementType::kFloat16;
+  c.shape = {64, 64, 112, 112, 56, 56, 3, 3, 2, 2, 1, 1, 1, 1};
+  return c;
+}
+
+TEST(KernelChoice, MaxPoolRules) {
+  using ifx::ops::MaxPoolPath;
+  EXPECT_EQ(ifx::ops::choose_max_pool_path(stem_pool()), MaxPoolPath::kChannelsLast);
+  auto nchw = stem_pool();
+  nchw.kernels_apply = false;  // not channels_last, or a dtype the kernels lack
+  EXPECT_EQ(ifx::ops::choose_max_pool_path(nchw), MaxPoolPath::kAten);
+  auto wide_padding = stem_pool();
+  wide_padding.shape.pad_w = 2;  // more than half the window: ATen raises its error
+  EXPECT_EQ(ifx::ops::choose_max_pool_path(wide_padding), MaxPoolPath::kAten);
+  auto no_output = stem_pool();
+  no_output.shape.out_h = 0;
+  EXPECT_EQ(ifx::ops::choose_max_pool_path(no_output), MaxPoolPath::kAten);
+  auto huge = stem_pool();
+  huge.shape.batch = 8192;  // 2^32 input elements: past the kernel's 32-bit indices
+  EXPECT_EQ(ifx::ops::choose_max_pool_path(huge), MaxPoolPath::kAten);
+  EXPECT_STREQ(ifx::ops::path_name(MaxPoolPath::kChannelsLast), "channels_last");
+}
+
 // PDL is off unless asked for (csrc/kernels/launch.h says what it measured).
 TEST(ProgrammaticLaunchSetting, OffUnlessIfxPdlIsOne) {
   using ifx::kernels::programmatic_launch_setting;

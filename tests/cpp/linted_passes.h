@@ -16,6 +16,7 @@
 #include "passes/fuse_linear_activation.h"
 #include "passes/mark_op_library.h"
 #include "passes/pipeline.h"
+#include "passes/use_ifx_max_pool.h"
 
 namespace ifx_test {
 
@@ -53,6 +54,9 @@ inline std::map<std::string, int64_t> FuseLinearActivation(const std::shared_ptr
 }
 inline bool MarkOpLibrary(const std::shared_ptr<torch::jit::Graph>& graph) {
   return linted(graph, ifx::passes::MarkOpLibrary(graph));
+}
+inline int64_t UseIfxMaxPool(const std::shared_ptr<torch::jit::Graph>& graph) {
+  return linted(graph, ifx::passes::UseIfxMaxPool(graph));
 }
 inline std::map<std::string, int64_t> RunPipeline(const std::shared_ptr<torch::jit::Graph>& graph,
                                                   const PipelineOptions& options = {},

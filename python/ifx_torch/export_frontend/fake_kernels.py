@@ -2,7 +2,7 @@
 torch.export and compiling them with AOTInductor.
 
 The ops' C++ Meta kernels (and the CompositeExplicitAutograd kernels that serve Meta for linear_act
-and squeeze_excite) read sizes as plain integers, which makes torch.export specialize a dynamic
+squeeze_excite and max_pool2d) read sizes as plain integers, which makes torch.export specialize a dynamic
 batch dimension ("you marked batch as dynamic but your code specialized it"); their autograd
 kernels read sizes too when parameters require grad. Inside ``symbolic_fake_kernels()`` the ops get
 Python fake kernels, each the ATen composition the op's CPU kernel runs (so shapes, dtypes and
@@ -47,6 +47,10 @@ def _squeeze_excite(x, w1, b1, act1, w2, b2, gate):
     return x * scale.view(x.shape[0], x.shape[1], 1, 1)
 
 
+def _max_pool2d(x, kernel_size, stride=(), padding=0, dilation=1, ceil_mode=False):
+    return torch.ops.aten.max_pool2d.default(x, kernel_size, stride, padding, dilation, ceil_mode)
+
+
 def _activation_output(x):
     return torch.empty_like(x)  # dense inputs keep their strides, as the kernels' outputs do
 
@@ -55,6 +59,7 @@ KERNELS = {
     "conv2d_act": _conv2d_act,
     "linear_act": _linear_act,
     "squeeze_excite": _squeeze_excite,
+    "max_pool2d": _max_pool2d,
     "hardswish": _activation_output,
     "hardsigmoid": _activation_output,
 }

@@ -7,7 +7,8 @@
                                      passes match; batch_norm becomes _native_batch_norm_legit_no_training
     -> .module()                     weights and buffers as get_attr constants
     -> fuse_hardswish, fuse_hardsigmoid, fold_conv_batchnorm, fuse_conv_epilogue,
-       fuse_linear_activation, fuse_squeeze_excitation, channels_last_convs (one file each)
+       fuse_linear_activation, fuse_squeeze_excitation, channels_last_convs, use_ifx_max_pool
+       (one file each)
     -> ExportedModule                runs the fused graph; ifx_torch.report / explain read its report,
                                      ifx_torch.save_package compiles it into an AOTInductor .pt2
 """
@@ -27,6 +28,7 @@ from .fuse_hardswish import fuse_hardswish
 from .fuse_linear_activation import fuse_linear_activation
 from . import fuse_squeeze_excitation as squeeze_excitation
 from .graph import PassState, op_histogram
+from .use_ifx_max_pool import use_ifx_max_pool
 
 # Nothing decomposed beyond what functionalization needs: CompositeImplicit ops that are
 # functional (conv2d, linear, hardswish, hardsigmoid, relu6, hardtanh, silu, adaptive_avg_pool2d,
@@ -152,6 +154,9 @@ def run_passes(state: PassState, fuse_layers: bool, fuse_squeeze_excitation: boo
             if blocks:
                 fused["squeeze_excite"] = blocks
         use_channels_last_convs(state, conv_layout, torch.backends.cudnn.allow_tf32)
+        pools = use_ifx_max_pool(state)  # last, as in the TorchScript pipeline
+        if pools:
+            fused["max_pool2d"] = pools
     return dict(sorted(fused.items()))
 
 
