@@ -50,7 +50,8 @@ template <typename T> struct alignas(sizeof(T) * depthwise_nhwc_channels(sizeof(
 
 struct NhwcGrid {
   int strips;            // output column strips per row
-  int items;             // batch * out_h * strips: the strips of the whole output, per channel vector
+  int row_groups;        // groups of kRows output rows per image
+  int items;             // batch * row_groups * strips: the strips of the whole output, per channel vector
   int items_per_thread;  // strips a thread computes one after the other, amortizing the filter staging
 };
 
@@ -97,13 +98,14 @@ __device__ __forceinline__ void stage_in_batches(const Unit* __restrict__ source
 }
 
 // Block (x, y): blockDim.x channel vectors starting at vector blockIdx.y *
-// blockDim.x, by blockDim.y * items_per_thread consecutive strips. A thread
-// walks the K input rows of its strip; per row it loads each of the
-// (columns - 1) * stride + K input vectors once and adds it into every output
-// of the strip that tap touches, so a vector load serves up to K outputs.
-// Neighbouring output rows re-read an input row from L2, not DRAM: the blocks
-// that run together cover neighbouring rows.
-template <typename T, int kK, int kS>
+// blockDim.x, by blockDim.y * items_per_thread consecutive strips of kRows
+// output rows by kColumns output columns. A thread walks the input rows of its
+// strip; per row it loads each of the (columns - 1) * stride + K input vectors
+// once and adds it into every output of the strip that tap touches, so a
+// vector load serves up to K outputs per output row. Neighbouring strips
+// re-read input rows from L2, not DRAM: the blocks that run together cover
+// neighbouring rows.
+template <typename T, int kK, int kS, int kRows>
 __global__ void __launch_bounds__(kMaxThreads)
     depthwise_nhwc_kernel(const T* __restrict__ input, const T* __restrict__ weight, T* __restrict__ output,
                           DepthwiseShape s, TypedEpilogue<T> epilogue, NhwcGrid g) {
@@ -111,7 +113,9 @@ __global__ void __launch_bounds__(kMaxThreads)
   constexpr int kVec = ChannelVector<T>::kSize;
   constexpr int kTaps = kK * kK;
   constexpr int kColumns = kNhwcColumns;
+  static_assert(kRows == 1 || kK == 3, "several rows per thread keep the whole filter in registers: 3x3 only");
   constexpr int kSpan = (kColumns - 1) * kS + kK;
+  constexpr int kRowsIn = (kRows - 1) * kS + kK;
   static_assert(kSpan <= 32, "the column mask is one word");
   extern __shared__ __align__(16) unsigned char shared_bytes[];
   C* taps = reinterpret_cast<C*>(shared_bytes);
@@ -155,6 +159,12 @@ __global__ void __launch_bounds__(kMaxThreads)
 #pragma unroll
   for (int v = 0; v < kVec; ++v) bias[v] = has_bias ? load_as_compute(epilogue.bias[c + v]) : C(0);
   const C* my_taps = taps + threadIdx.x * kVec;
+  // Several output rows per thread: the whole filter in registers (DepthwiseRows, shapes.h).
+  C filter[kRows > 1 ? kTaps : 1][kVec];
+  if constexpr (kRows > 1) {
+#pragma unroll
+    for (int t = 0; t < kTaps; ++t) load_shared<kVec>(my_taps + t * group_channels, filter[t]);
+  }
 
   const int first = blockIdx.x * blockDim.y * g.items_per_thread + threadIdx.y;
   for (int r = 0; r < g.items_per_thread; ++r) {
@@ -162,28 +172,34 @@ __global__ void __launch_bounds__(kMaxThreads)
     if (item >= g.items) break;
     const int strip = item % g.strips;
     const int rest = item / g.strips;
-    const int oh = rest % s.out_h;
-    const int n = rest / s.out_h;
+    const int oh0 = (rest % g.row_groups) * kRows;
+    const int n = rest / g.row_groups;
     const int ow0 = strip * kColumns;
     const int iw0 = ow0 * kS - s.pad_w;
-    const int ih0 = oh * kS - s.pad_h;
+    const int ih0 = oh0 * kS - s.pad_h;
     unsigned column_ok = 0;
 #pragma unroll
     for (int i = 0; i < kSpan; ++i) column_ok |= unsigned(unsigned(iw0 + i) < unsigned(s.in_w)) << i;
 
-    C acc[kColumns][kVec];
+    C acc[kRows][kColumns][kVec];
 #pragma unroll
-    for (int j = 0; j < kColumns; ++j) {
+    for (int a = 0; a < kRows; ++a) {
 #pragma unroll
-      for (int v = 0; v < kVec; ++v) acc[j][v] = C(0);
+      for (int j = 0; j < kColumns; ++j) {
+#pragma unroll
+        for (int v = 0; v < kVec; ++v) acc[a][j][v] = C(0);
+      }
     }
 #pragma unroll
-    for (int kh = 0; kh < kK; ++kh) {
-      const int ih = ih0 + kh;
+    for (int y = 0; y < kRowsIn; ++y) {
+      const int ih = ih0 + y;
       if (unsigned(ih) >= unsigned(s.in_h)) continue;
-      C w[kK][kVec];
+      // One output row: this input row's taps (y == kh), from shared memory.
+      C row_taps[kRows > 1 ? 1 : kK][kVec];
+      if constexpr (kRows == 1) {
 #pragma unroll
-      for (int kw = 0; kw < kK; ++kw) load_shared<kVec>(my_taps + (kh * kK + kw) * group_channels, w[kw]);
+        for (int kw = 0; kw < kK; ++kw) load_shared<kVec>(my_taps + (y * kK + kw) * group_channels, row_taps[kw]);
+      }
       const int row = (n * s.in_h + ih) * s.in_w + iw0;
 #pragma unroll
       for (int i = 0; i < kSpan; ++i) {
@@ -197,30 +213,46 @@ __global__ void __launch_bounds__(kMaxThreads)
           for (int v = 0; v < kVec; ++v) x[v] = C(0);
         }
 #pragma unroll
-        for (int j = 0; j < kColumns; ++j) {
-          const int kw = i - j * kS;
-          if (kw < 0 || kw >= kK) continue;
+        for (int a = 0; a < kRows; ++a) {
+          const int kh = y - a * kS;
+          if (kh < 0 || kh >= kK) continue;
 #pragma unroll
-          for (int v = 0; v < kVec; ++v) acc[j][v] += x[v] * w[kw][v];
+          for (int j = 0; j < kColumns; ++j) {
+            const int kw = i - j * kS;
+            if (kw < 0 || kw >= kK) continue;
+#pragma unroll
+            for (int v = 0; v < kVec; ++v) {
+              if constexpr (kRows > 1) {
+                acc[a][j][v] += x[v] * filter[kh * kK + kw][v];
+              } else {
+                acc[a][j][v] += x[v] * row_taps[kw][v];
+              }
+            }
+          }
         }
       }
     }
 
     with_activation<C>(epilogue.activation, [&](auto activate_one) {
 #pragma unroll
-      for (int j = 0; j < kColumns; ++j) {
-        const int ow = ow0 + j;
-        if (ow >= s.out_w) break;
-        const int at = ((n * s.out_h + oh) * s.out_w + ow) * s.channels + c;
-        ChannelVector<T> residual;
-        if (has_residual) residual = *reinterpret_cast<const ChannelVector<T>*>(epilogue.residual + at);
-        ChannelVector<T> out;
+      for (int a = 0; a < kRows; ++a) {
+        const int oh = oh0 + a;
+        if (oh >= s.out_h) break;
 #pragma unroll
-        for (int v = 0; v < kVec; ++v) {
-          const C r = has_residual ? load_as_compute(residual.v[v]) : C(0);
-          out.v[v] = finish<T>(acc[j][v], has_bias, bias[v], has_residual, r, activate_one);
+        for (int j = 0; j < kColumns; ++j) {
+          const int ow = ow0 + j;
+          if (ow >= s.out_w) break;
+          const int at = ((n * s.out_h + oh) * s.out_w + ow) * s.channels + c;
+          ChannelVector<T> residual;
+          if (has_residual) residual = *reinterpret_cast<const ChannelVector<T>*>(epilogue.residual + at);
+          ChannelVector<T> out;
+#pragma unroll
+          for (int v = 0; v < kVec; ++v) {
+            const C r = has_residual ? load_as_compute(residual.v[v]) : C(0);
+            out.v[v] = finish<T>(acc[a][j][v], has_bias, bias[v], has_residual, r, activate_one);
+          }
+          *reinterpret_cast<ChannelVector<T>*>(output + at) = out;
         }
-        *reinterpret_cast<ChannelVector<T>*>(output + at) = out;
       }
     });
   }
@@ -241,7 +273,7 @@ int channel_group(int vectors, int max_group) {
 constexpr int64_t kFillBlocks = 512;
 constexpr int64_t kManyBlocks = 4096;
 
-template <typename T, int kK, int kS>
+template <typename T, int kK, int kS, int kRows>
 cudaError_t launch_nhwc(const DepthwiseShape& s, const T* input, const T* weight, T* output,
                         const TypedEpilogue<T>& epilogue, cudaStream_t stream) {
   constexpr int kVec = ChannelVector<T>::kSize;
@@ -251,7 +283,8 @@ cudaError_t launch_nhwc(const DepthwiseShape& s, const T* input, const T* weight
   const int groups = (vectors + group - 1) / group;
   NhwcGrid g;
   g.strips = (s.out_w + kColumns - 1) / kColumns;
-  g.items = s.batch * s.out_h * g.strips;
+  g.row_groups = (s.out_h + kRows - 1) / kRows;
+  g.items = s.batch * g.row_groups * g.strips;
   const auto blocks = [&](int rows, int per_thread) {
     return ((int64_t(g.items) + int64_t(rows) * per_thread - 1) / (int64_t(rows) * per_thread)) * groups;
   };
@@ -263,7 +296,8 @@ cudaError_t launch_nhwc(const DepthwiseShape& s, const T* input, const T* weight
   const dim3 grid(static_cast<unsigned>(blocks(rows, g.items_per_thread) / groups), groups);
   const dim3 block(group, rows);
   const size_t shared = size_t(kK) * kK * group * kVec * sizeof(compute_t<T>);
-  return launch(depthwise_nhwc_kernel<T, kK, kS>, grid, block, shared, stream, input, weight, output, s, epilogue, g);
+  return launch(depthwise_nhwc_kernel<T, kK, kS, kRows>, grid, block, shared, stream, input, weight, output, s, epilogue,
+                g);
 }
 
 // ---- NCHW: a patch of output rows by columns of one channel per thread -----------------------
@@ -442,17 +476,20 @@ cudaError_t launch_generic(const DepthwiseShape& s, const T* input, const T* wei
 // ---- dispatch -------------------------------------------------------------------------------
 
 template <typename T, int kK, int kS>
-cudaError_t launch_tiled(DepthwiseVariant variant, const DepthwiseShape& s, const T* input, const T* weight,
-                         T* output, const TypedEpilogue<T>& epilogue, cudaStream_t stream) {
+cudaError_t launch_tiled(DepthwiseVariant variant, DepthwiseRows rows, const DepthwiseShape& s, const T* input,
+                         const T* weight, T* output, const TypedEpilogue<T>& epilogue, cudaStream_t stream) {
   if (variant == DepthwiseVariant::kChannelsLastTiled) {
-    return launch_nhwc<T, kK, kS>(s, input, weight, output, epilogue, stream);
+    if constexpr (kK == 3) {
+      if (rows == DepthwiseRows::kTwo) return launch_nhwc<T, kK, kS, 2>(s, input, weight, output, epilogue, stream);
+    }
+    return launch_nhwc<T, kK, kS, 1>(s, input, weight, output, epilogue, stream);
   }
   return launch_nchw<T, kK, kS>(s, input, weight, output, epilogue, stream);
 }
 
 template <typename T>
 cudaError_t launch_typed(const DepthwiseShape& s, const void* input, const void* weight, void* output,
-                         const Epilogue& epilogue, cudaStream_t stream) {
+                         const Epilogue& epilogue, DepthwiseRows rows, cudaStream_t stream) {
   const T* in = static_cast<const T*>(input);
   const T* w = static_cast<const T*>(weight);
   T* out = static_cast<T*>(output);
@@ -460,14 +497,15 @@ cudaError_t launch_typed(const DepthwiseShape& s, const void* input, const void*
   const bool aligned = aligned_16(input) && aligned_16(output) &&
                        (epilogue.residual == nullptr || aligned_16(epilogue.residual));
   const DepthwiseVariant variant = depthwise_variant(s, sizeof(T), aligned);
+  if (rows == DepthwiseRows::kTwo && !depthwise_two_rows_supported(s, sizeof(T), aligned)) return cudaErrorInvalidValue;
   if (variant == DepthwiseVariant::kGeneric) return launch_generic<T>(s, in, w, out, typed, stream);
   switch (s.kernel_h * 10 + s.stride_h) {
-    case 31: return launch_tiled<T, 3, 1>(variant, s, in, w, out, typed, stream);
-    case 32: return launch_tiled<T, 3, 2>(variant, s, in, w, out, typed, stream);
-    case 51: return launch_tiled<T, 5, 1>(variant, s, in, w, out, typed, stream);
-    case 52: return launch_tiled<T, 5, 2>(variant, s, in, w, out, typed, stream);
-    case 71: return launch_tiled<T, 7, 1>(variant, s, in, w, out, typed, stream);
-    case 72: return launch_tiled<T, 7, 2>(variant, s, in, w, out, typed, stream);
+    case 31: return launch_tiled<T, 3, 1>(variant, rows, s, in, w, out, typed, stream);
+    case 32: return launch_tiled<T, 3, 2>(variant, rows, s, in, w, out, typed, stream);
+    case 51: return launch_tiled<T, 5, 1>(variant, rows, s, in, w, out, typed, stream);
+    case 52: return launch_tiled<T, 5, 2>(variant, rows, s, in, w, out, typed, stream);
+    case 71: return launch_tiled<T, 7, 1>(variant, rows, s, in, w, out, typed, stream);
+    case 72: return launch_tiled<T, 7, 2>(variant, rows, s, in, w, out, typed, stream);
     default: return launch_generic<T>(s, in, w, out, typed, stream);
   }
 }
@@ -475,11 +513,11 @@ cudaError_t launch_typed(const DepthwiseShape& s, const void* input, const void*
 }  // namespace
 
 cudaError_t launch_depthwise_conv2d(ElementType type, const DepthwiseShape& shape, const void* input,
-                                    const void* weight, void* output, const Epilogue& epilogue,
-                                    cudaStream_t stream) {
+                                    const void* weight, void* output, const Epilogue& epilogue, cudaStream_t stream,
+                                    DepthwiseRows rows) {
   if (!depthwise_supported(shape)) return cudaErrorInvalidValue;
   return dispatch_element_type(type, [&](auto tag) {
-    return launch_typed<typename decltype(tag)::type>(shape, input, weight, output, epilogue, stream);
+    return launch_typed<typename decltype(tag)::type>(shape, input, weight, output, epilogue, rows, stream);
   });
 }
 

@@ -304,6 +304,19 @@ inline DepthwiseVariant depthwise_variant(const DepthwiseShape& s, int element_b
   return vectors ? DepthwiseVariant::kChannelsLastTiled : DepthwiseVariant::kGeneric;
 }
 
+// Output rows per thread of the NHWC kernel. kTwo keeps a 3x3 filter's 9 taps
+// of the thread's channels in registers, so that one loaded input row serves
+// two output rows: 4 input rows loaded per 2 output rows at stride 1 where
+// kOne loads 3 per row. It holds about twice the registers (118-128 against
+// 60-76), so it runs fewer threads per multiprocessor; the first-call tuning
+// times both (ops/kernel_choice.h).
+enum class DepthwiseRows { kOne, kTwo };
+
+// True when kTwo takes `s`: the NHWC tiled variant with a 3x3 filter.
+inline bool depthwise_two_rows_supported(const DepthwiseShape& s, int element_bytes, bool vectors_aligned) {
+  return s.kernel_h == 3 && depthwise_variant(s, element_bytes, vectors_aligned) == DepthwiseVariant::kChannelsLastTiled;
+}
+
 }  // namespace ifx::kernels
 
 // ---- Squeeze-and-excitation in two kernels (squeeze_excite_kernels.h) ----

@@ -134,6 +134,9 @@ bool covers(ConvPath path, const ConvCall& c, const MathFlags& flags) {
   switch (path) {
     case ConvPath::kAten: return true;
     case ConvPath::kDepthwise: return c.kernels_apply && is_depthwise(c) && kernels::depthwise_supported(depthwise_shape(c));
+    case ConvPath::kDepthwiseTwoRows:
+      return c.kernels_apply && is_depthwise(c) &&
+             kernels::depthwise_two_rows_supported(depthwise_shape(c), kernels::element_size(c.dtype), c.operands_aligned);
     case ConvPath::kFewRowsMatmul:
       return c.kernels_apply && is_pointwise_on_single_pixel(c) && few_rows_supported(c.batch, c.in_channels, c.out_channels);
     case ConvPath::kPointwise:
@@ -304,6 +307,7 @@ std::vector<ConvPath> conv_candidates(const ConvCall& c, const MathFlags& flags)
   };
   if (!c.kernels_apply) return paths;
   consider(ConvPath::kDepthwise);
+  consider(ConvPath::kDepthwiseTwoRows);
   if (few_rows_kernel_is_faster(c.batch, c.in_channels, c.dtype)) consider(ConvPath::kFewRowsMatmul);
   // The pointwise kernel measured 0.04-0.9x of cuDNN past a few thousand
   // pixels: not worth timing there.

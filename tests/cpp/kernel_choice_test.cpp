@@ -366,6 +366,15 @@ TEST(KernelChoice, PathsCoveringACall) {
             (V{"aten", "few_rows_matmul", "pointwise", "cudnn+epilogue"}));
   const ConvCall depthwise = conv(2, 16, 16, 9, 9, 5, 2, 16, kF16, false, Activation::kHardswish);
   EXPECT_EQ(names(ifx::ops::conv_paths_covering(depthwise, MathFlags{})), (V{"aten", "depthwise", "cudnn+epilogue"}));
+  // 3x3 channels_last with whole channel vectors: the two-rows NHWC kernel too (5x5 and NCHW: not).
+  const ConvCall nhwc_3x3 = conv(2, 16, 16, 9, 9, 3, 1, 16, kF16, true, Activation::kHardswish);
+  EXPECT_EQ(names(ifx::ops::conv_paths_covering(nhwc_3x3, MathFlags{})),
+            (V{"aten", "depthwise", "depthwise_two_rows", "cudnn+epilogue"}));
+  ConvCall unaligned = nhwc_3x3;
+  unaligned.operands_aligned = false;
+  EXPECT_EQ(names(ifx::ops::conv_paths_covering(unaligned, MathFlags{})), (V{"aten", "depthwise", "cudnn+epilogue"}));
+  const auto candidates = ifx::ops::conv_candidates(nhwc_3x3, MathFlags{});
+  EXPECT_NE(std::find(candidates.begin(), candidates.end(), ConvPath::kDepthwiseTwoRows), candidates.end());
   ConvCall none = depthwise;
   none.kernels_apply = false;
   EXPECT_EQ(names(ifx::ops::conv_paths_covering(none, MathFlags{})), (V{"aten"}));
@@ -404,7 +413,8 @@ TEST(KernelChoice, LinearRules) {
 }
 
 TEST(KernelChoice, PathNamesRoundTrip) {
-  for (ConvPath path : {ConvPath::kAten, ConvPath::kDepthwise, ConvPath::kFewRowsMatmul, ConvPath::kPointwise,
+  for (ConvPath path : {ConvPath::kAten, ConvPath::kDepthwise, ConvPath::kDepthwiseTwoRows,
+                        ConvPath::kFewRowsMatmul, ConvPath::kPointwise,
                         ConvPath::kCudnnFusedRelu, ConvPath::kCudnnThenEpilogue, ConvPath::kImplicitGemm,
                         ConvPath::kImplicitGemmSmall, ConvPath::kHopperGemm64x64, ConvPath::kHopperGemm64x128,
                         ConvPath::kHopperGemm128x256}) {

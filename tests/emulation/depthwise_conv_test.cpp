@@ -38,7 +38,8 @@ std::string case_name(const Case& c) {
 }
 
 // The largest error relative to (1 + |reference|) over the output.
-template <typename T> double worst_error(ElementType type, const Case& c, Activation activation) {
+template <typename T>
+double worst_error(ElementType type, const Case& c, Activation activation, DepthwiseRows rows = DepthwiseRows::kOne) {
   const int pad = c.dilation * (c.kernel / 2), width = c.height + 1;
   const int span = c.dilation * (c.kernel - 1) + 1;
   DepthwiseShape s{c.batch, c.channels, c.height, width, (c.height + 2 * pad - span) / c.stride + 1,
@@ -71,7 +72,7 @@ template <typename T> double worst_error(ElementType type, const Case& c, Activa
   epilogue.bias = bias.data();
   epilogue.residual = c.residual ? residual.data() : nullptr;
   epilogue.activation = activation;
-  EXPECT_EQ(launch_depthwise_conv2d(type, s, x.data(), weight, y.data(), epilogue, nullptr), cudaSuccess);
+  EXPECT_EQ(launch_depthwise_conv2d(type, s, x.data(), weight, y.data(), epilogue, nullptr, rows), cudaSuccess);
 
   double worst = 0;
   for (int n = 0; n < s.batch; ++n) {
@@ -112,6 +113,21 @@ TEST_P(DepthwiseOnHost, EveryElementTypeMatchesFloat64) {
     EXPECT_LE(worst_error<double>(ElementType::kFloat64, c, activation), 1e-14);
     EXPECT_LE(worst_error<__half>(ElementType::kFloat16, c, activation), 1e-3);
     EXPECT_LE(worst_error<__nv_bfloat16>(ElementType::kBFloat16, c, activation), 8e-3);
+  }
+}
+
+// The NHWC kernel with two output rows per thread (3x3 filters): the same bounds, odd and even
+// output heights (a last row group with one row), both strides.
+TEST_P(DepthwiseOnHost, TwoRowsPerThreadMatchesFloat64) {
+  const Case c = GetParam();
+  if (!(c.channels_last && c.kernel == 3 && c.dilation == 1 && c.channels % 4 == 0)) GTEST_SKIP() << "one row only";
+  const Activation other = kActivations[(c.height + c.batch + 1) % kActivationCount].activation;
+  for (const Activation activation : {Activation::kHardswish, other}) {
+    SCOPED_TRACE(activation_info(activation).name);
+    EXPECT_LE(worst_error<float>(ElementType::kFloat32, c, activation, DepthwiseRows::kTwo), 2e-6);
+    EXPECT_LE(worst_error<double>(ElementType::kFloat64, c, activation, DepthwiseRows::kTwo), 1e-14);
+    EXPECT_LE(worst_error<__half>(ElementType::kFloat16, c, activation, DepthwiseRows::kTwo), 1e-3);
+    EXPECT_LE(worst_error<__nv_bfloat16>(ElementType::kBFloat16, c, activation, DepthwiseRows::kTwo), 8e-3);
   }
 }
 
