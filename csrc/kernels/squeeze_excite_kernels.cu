@@ -1,5 +1,6 @@
 #include "squeeze_excite_kernels.h"
 
+#include <climits>
 #include <cstdint>
 
 #include "element_dispatch.cuh"
@@ -160,11 +161,29 @@ __device__ __forceinline__ void sums_planar(const T* __restrict__ x, const Squee
 // A weight serves every image of the block.
 constexpr int kRowsAtOnce = 4;
 
+// Lanes per row of block_rows_dot: the fewest passes over the rows, each lane's share of a row, and
+// the shuffles that add the lanes up, counted per (row, image) a lane holds; at least 8 lanes, so
+// that a group reads 16 contiguous bytes of a 16-bit row. One lane count for every shape made fc1's
+// 240 short rows (64 channels of a chunk) 8 passes of 2 products and 5 shuffles per value.
+__device__ __forceinline__ int dot_lanes(int rows, int length) {
+  int best = kWarp, best_cost = INT_MAX;
+  for (int lanes = 8, steps = 3; lanes <= kWarp; lanes *= 2, ++steps) {
+    const int rows_per_pass = kThreads / lanes * kRowsAtOnce;
+    const int passes = (rows + rows_per_pass - 1) / rows_per_pass;
+    const int cost = passes * ((length + lanes - 1) / lanes + 2 * steps);
+    if (cost < best_cost) {
+      best = lanes;
+      best_cost = cost;
+    }
+  }
+  return best;
+}
+
 template <typename T, typename Store>
 __device__ __forceinline__ void block_rows_dot(const T* __restrict__ w, int stride, int rows, int length,
                                                const compute_t<T>* v, int v_stride, int images, Store store) {
   using C = compute_t<T>;
-  const int lanes = lanes_for(length);
+  const int lanes = dot_lanes(rows, length);
   const int lane = threadIdx.x & (kWarp - 1);
   const int sub = lane & (lanes - 1);
   const int group = (threadIdx.x / kWarp) * (kWarp / lanes) + lane / lanes;

@@ -1,5 +1,6 @@
 // csrc/kernels/depthwise_conv_kernels.cu run on the CPU (cuda_on_host.h):
-// every variant (NHWC tiled, NCHW tiled, generic) for each element type,
+// every variant (NHWC tiled with one and two output rows per thread, NCHW
+// tiled, generic) for each element type,
 // against a float64 reference of the same rounded inputs, with bias, residual
 // and hardswish (and one more activation per case, whose reference is the
 // kernels' own activate<double>), and with the weight on and off the 16-byte grid (the NHWC
@@ -116,21 +117,6 @@ TEST_P(DepthwiseOnHost, EveryElementTypeMatchesFloat64) {
   }
 }
 
-// The NHWC kernel with two output rows per thread (3x3 filters): the same bounds, odd and even
-// output heights (a last row group with one row), both strides.
-TEST_P(DepthwiseOnHost, TwoRowsPerThreadMatchesFloat64) {
-  const Case c = GetParam();
-  if (!(c.channels_last && c.kernel == 3 && c.dilation == 1 && c.channels % 4 == 0)) GTEST_SKIP() << "one row only";
-  const Activation other = kActivations[(c.height + c.batch + 1) % kActivationCount].activation;
-  for (const Activation activation : {Activation::kHardswish, other}) {
-    SCOPED_TRACE(activation_info(activation).name);
-    EXPECT_LE(worst_error<float>(ElementType::kFloat32, c, activation, DepthwiseRows::kTwo), 2e-6);
-    EXPECT_LE(worst_error<double>(ElementType::kFloat64, c, activation, DepthwiseRows::kTwo), 1e-14);
-    EXPECT_LE(worst_error<__half>(ElementType::kFloat16, c, activation, DepthwiseRows::kTwo), 1e-3);
-    EXPECT_LE(worst_error<__nv_bfloat16>(ElementType::kBFloat16, c, activation, DepthwiseRows::kTwo), 8e-3);
-  }
-}
-
 INSTANTIATE_TEST_SUITE_P(
     Shapes, DepthwiseOnHost,
     testing::Values(
@@ -144,6 +130,29 @@ INSTANTIATE_TEST_SUITE_P(
         // NCHW tiled, and the generic kernel (dilation; 6 NHWC channels, whole vectors only in fp64).
         Case{2, 8, 13, 3, 1, 1, false, 1, true}, Case{1, 16, 12, 5, 2, 1, false, 0, false},
         Case{1, 8, 10, 3, 1, 2, true, 0, true}, Case{1, 6, 9, 3, 2, 1, true, 1, true}),
+    [](const testing::TestParamInfo<Case>& info) { return case_name(info.param); });
+
+// The NHWC kernel with two output rows per thread (3x3 filters only): the same bounds, on even and
+// odd output heights (a last row group with one row), both strides, batch > 1, residuals.
+class DepthwiseTwoRowsOnHost : public testing::TestWithParam<Case> {};
+
+TEST_P(DepthwiseTwoRowsOnHost, EveryElementTypeMatchesFloat64) {
+  const Case c = GetParam();
+  const Activation other = kActivations[(c.height + c.batch + 1) % kActivationCount].activation;
+  for (const Activation activation : {Activation::kHardswish, other}) {
+    SCOPED_TRACE(activation_info(activation).name);
+    EXPECT_LE(worst_error<float>(ElementType::kFloat32, c, activation, DepthwiseRows::kTwo), 2e-6);
+    EXPECT_LE(worst_error<double>(ElementType::kFloat64, c, activation, DepthwiseRows::kTwo), 1e-14);
+    EXPECT_LE(worst_error<__half>(ElementType::kFloat16, c, activation, DepthwiseRows::kTwo), 1e-3);
+    EXPECT_LE(worst_error<__nv_bfloat16>(ElementType::kBFloat16, c, activation, DepthwiseRows::kTwo), 8e-3);
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Shapes, DepthwiseTwoRowsOnHost,
+    testing::Values(Case{2, 200, 14, 3, 1, 1, true, 1, false}, Case{1, 12, 9, 3, 1, 1, true, 0, true},
+                    Case{3, 20, 11, 3, 2, 1, true, 0, false}, Case{2, 16, 8, 3, 2, 1, true, 1, true},
+                    Case{2, 36, 7, 3, 1, 1, true, 0, true}),
     [](const testing::TestParamInfo<Case>& info) { return case_name(info.param); });
 
 }  // namespace
