@@ -479,7 +479,7 @@ template <typename T, int kK, int kS>
 cudaError_t launch_tiled(DepthwiseVariant variant, DepthwiseRows rows, const DepthwiseShape& s, const T* input,
                          const T* weight, T* output, const TypedEpilogue<T>& epilogue, cudaStream_t stream) {
   if (variant == DepthwiseVariant::kChannelsLastTiled) {
-    if constexpr (kK == 3) {
+    if constexpr (kK == 3 && sizeof(T) >= 4) {  // where depthwise_two_rows_supported takes it
       if (rows == DepthwiseRows::kTwo) return launch_nhwc<T, kK, kS, 2>(s, input, weight, output, epilogue, stream);
     }
     return launch_nhwc<T, kK, kS, 1>(s, input, weight, output, epilogue, stream);

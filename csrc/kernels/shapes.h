@@ -312,9 +312,14 @@ inline DepthwiseVariant depthwise_variant(const DepthwiseShape& s, int element_b
 // times both (ops/kernel_choice.h).
 enum class DepthwiseRows { kOne, kTwo };
 
-// True when kTwo takes `s`: the NHWC tiled variant with a 3x3 filter.
+// True when kTwo takes `s`: the NHWC tiled variant with a 3x3 filter, in fp32
+// or fp64. In 16 bits it was slower than kOne on every 3x3 layer of
+// mobilenet_v3_large and efficientnet_b0 (6-18% at batch 64, 27-40% at batch
+// 1, H100); in fp32 it was 3-14% faster on the 112x112, 56x56 and stride-2
+// 28x28 layers at batch 64 (docs/benchmarks.md, "Depthwise, two rows").
 inline bool depthwise_two_rows_supported(const DepthwiseShape& s, int element_bytes, bool vectors_aligned) {
-  return s.kernel_h == 3 && depthwise_variant(s, element_bytes, vectors_aligned) == DepthwiseVariant::kChannelsLastTiled;
+  return element_bytes >= 4 && s.kernel_h == 3 &&
+         depthwise_variant(s, element_bytes, vectors_aligned) == DepthwiseVariant::kChannelsLastTiled;
 }
 
 }  // namespace ifx::kernels

@@ -366,10 +366,14 @@ TEST(KernelChoice, PathsCoveringACall) {
             (V{"aten", "few_rows_matmul", "pointwise", "cudnn+epilogue"}));
   const ConvCall depthwise = conv(2, 16, 16, 9, 9, 5, 2, 16, kF16, false, Activation::kHardswish);
   EXPECT_EQ(names(ifx::ops::conv_paths_covering(depthwise, MathFlags{})), (V{"aten", "depthwise", "cudnn+epilogue"}));
-  // 3x3 channels_last with whole channel vectors: the two-rows NHWC kernel too (5x5 and NCHW: not).
-  const ConvCall nhwc_3x3 = conv(2, 16, 16, 9, 9, 3, 1, 16, kF16, true, Activation::kHardswish);
+  // fp32 3x3 channels_last with whole channel vectors: the two-rows NHWC kernel too (5x5, NCHW and
+  // 16-bit types: not).
+  const ConvCall nhwc_3x3 = conv(2, 16, 16, 9, 9, 3, 1, 16, kF32, true, Activation::kHardswish);
   EXPECT_EQ(names(ifx::ops::conv_paths_covering(nhwc_3x3, MathFlags{})),
             (V{"aten", "depthwise", "depthwise_two_rows", "cudnn+epilogue"}));
+  ConvCall half_3x3 = nhwc_3x3;
+  half_3x3.dtype = kF16;
+  EXPECT_EQ(names(ifx::ops::conv_paths_covering(half_3x3, MathFlags{})), (V{"aten", "depthwise", "cudnn+epilogue"}));
   ConvCall unaligned = nhwc_3x3;
   unaligned.operands_aligned = false;
   EXPECT_EQ(names(ifx::ops::conv_paths_covering(unaligned, MathFlags{})), (V{"aten", "depthwise", "cudnn+epilogue"}));

@@ -132,20 +132,35 @@ INSTANTIATE_TEST_SUITE_P(
         Case{1, 8, 10, 3, 1, 2, true, 0, true}, Case{1, 6, 9, 3, 2, 1, true, 1, true}),
     [](const testing::TestParamInfo<Case>& info) { return case_name(info.param); });
 
-// The NHWC kernel with two output rows per thread (3x3 filters only): the same bounds, on even and
-// odd output heights (a last row group with one row), both strides, batch > 1, residuals.
+// The NHWC kernel with two output rows per thread (3x3 filters, fp32 and fp64): the same bounds,
+// on even and odd output heights (a last row group with one row), both strides, batch > 1,
+// residuals; 16-bit types are refused (shapes.h, depthwise_two_rows_supported).
 class DepthwiseTwoRowsOnHost : public testing::TestWithParam<Case> {};
 
-TEST_P(DepthwiseTwoRowsOnHost, EveryElementTypeMatchesFloat64) {
+TEST_P(DepthwiseTwoRowsOnHost, Fp32AndFp64MatchFloat64) {
   const Case c = GetParam();
   const Activation other = kActivations[(c.height + c.batch + 1) % kActivationCount].activation;
   for (const Activation activation : {Activation::kHardswish, other}) {
     SCOPED_TRACE(activation_info(activation).name);
     EXPECT_LE(worst_error<float>(ElementType::kFloat32, c, activation, DepthwiseRows::kTwo), 2e-6);
     EXPECT_LE(worst_error<double>(ElementType::kFloat64, c, activation, DepthwiseRows::kTwo), 1e-14);
-    EXPECT_LE(worst_error<__half>(ElementType::kFloat16, c, activation, DepthwiseRows::kTwo), 1e-3);
-    EXPECT_LE(worst_error<__nv_bfloat16>(ElementType::kBFloat16, c, activation, DepthwiseRows::kTwo), 8e-3);
   }
+}
+
+TEST(DepthwiseTwoRows, RefusesSixteenBitTypesAndOtherFilters) {
+  const DepthwiseShape nhwc_3x3{1, 16, 8, 8, 8, 8, 3, 3, 1, 1, 1, 1, 1, 1, true};
+  std::vector<__half> x(16 * 64), w(16 * 9), y(16 * 64);
+  const Epilogue none;
+  EXPECT_EQ(launch_depthwise_conv2d(ElementType::kFloat16, nhwc_3x3, x.data(), w.data(), y.data(), none, nullptr,
+                                    DepthwiseRows::kTwo),
+            cudaErrorInvalidValue);
+  std::vector<float> xf(16 * 64), wf(16 * 25), yf(16 * 64);
+  DepthwiseShape nhwc_5x5 = nhwc_3x3;
+  nhwc_5x5.kernel_h = nhwc_5x5.kernel_w = 5;
+  nhwc_5x5.pad_h = nhwc_5x5.pad_w = 2;
+  EXPECT_EQ(launch_depthwise_conv2d(ElementType::kFloat32, nhwc_5x5, xf.data(), wf.data(), yf.data(), none, nullptr,
+                                    DepthwiseRows::kTwo),
+            cudaErrorInvalidValue);
 }
 
 INSTANTIATE_TEST_SUITE_P(

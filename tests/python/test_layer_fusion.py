@@ -321,7 +321,8 @@ def test_conv2d_act_cuda_depthwise_filter_staging(dtype, weight_offset, channels
     outputs = conv2d_act_every_path(x.to("cuda", dtype).contiguous(memory_format=torch.channels_last), wg,
                                     b.to("cuda", dtype), *args)
     assert "depthwise" in outputs
-    assert ("depthwise_two_rows" in outputs) == (kernel == 3)  # the NHWC 3x3 kernel's second form
+    # The NHWC 3x3 kernel's second form: fp32 only, and (as every kernel path's coverage) aligned operands.
+    assert ("depthwise_two_rows" in outputs) == (kernel == 3 and dtype == torch.float32 and weight_offset == 0)
     for path, out in outputs.items():
         torch.testing.assert_close(out.double().cpu(), expected, rtol=CUDA_DTYPES[dtype], atol=CUDA_DTYPES[dtype],
                                    msg=lambda m: f"{path}: {m}")
