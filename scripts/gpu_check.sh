@@ -80,6 +80,7 @@ stage_sanitize() {  # every CUDA kernel of ours, on a few shapes each: the sanit
   "${sanitize[@]}" --tool memcheck python3 -m pytest -q -p no:cacheprovider tests/python/test_layer_fusion.py -k "$fusion" &&
     "${sanitize[@]}" --tool memcheck python3 -m pytest -q -p no:cacheprovider tests/python/test_squeeze_excite.py \
       tests/python/test_ops.py -k cuda &&
+    "${sanitize[@]}" --tool memcheck python3 -m pytest -q -p no:cacheprovider tests/python/test_max_pool.py -k nhwc_kernel &&
     "${sanitize[@]}" --tool racecheck python3 -m pytest -q -p no:cacheprovider tests/python/test_layer_fusion.py \
       -k "(matches_float64 and float32 and nhwc) or (hopper_gemm and float16)" &&
     "${sanitize[@]}" --tool racecheck python3 -m pytest -q -p no:cacheprovider tests/python/test_squeeze_excite.py -k cuda
