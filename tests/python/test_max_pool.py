@@ -86,12 +86,17 @@ class StemWithIndices(Stem):
         return values, indices
 
 
+def optimized_stem(model_class, frontend, seed):
+    """``model_class`` in float64 and its optimized form through ``frontend``, with a fresh input."""
+    model = model_class().double().eval()
+    x = fresh_input((2, 3, 16, 16), torch.float64, channels_last=False, generator=torch.Generator().manual_seed(seed))
+    options = {"frontend": "export", "example_inputs": (x,)} if frontend == "export" else {}
+    return model, ifx_torch.optimize(model, **options), x
+
+
 @pytest.mark.parametrize("frontend", ["torchscript", "export"])
 def test_both_front_ends_move_max_pools_onto_the_op(frontend):
-    model = Stem().double().eval()
-    x = fresh_input((2, 3, 16, 16), torch.float64, channels_last=False, generator=torch.Generator().manual_seed(6))
-    options = {"frontend": "export", "example_inputs": (x,)} if frontend == "export" else {}
-    optimized = ifx_torch.optimize(model, **options)
+    model, optimized, x = optimized_stem(Stem, frontend, seed=6)
     assert ifx_torch.report(optimized).fused.get("max_pool2d") == 1
     with torch.no_grad():
         assert_same_as_aten(optimized(x.clone()), model(x.clone()))
@@ -99,10 +104,7 @@ def test_both_front_ends_move_max_pools_onto_the_op(frontend):
 
 @pytest.mark.parametrize("frontend", ["torchscript", "export"])
 def test_max_pool_with_indices_is_left_alone(frontend):
-    model = StemWithIndices().double().eval()
-    x = fresh_input((2, 3, 16, 16), torch.float64, channels_last=False, generator=torch.Generator().manual_seed(7))
-    options = {"frontend": "export", "example_inputs": (x,)} if frontend == "export" else {}
-    optimized = ifx_torch.optimize(model, **options)
+    model, optimized, x = optimized_stem(StemWithIndices, frontend, seed=7)
     assert "max_pool2d" not in ifx_torch.report(optimized).fused
     with torch.no_grad():
         for got, want in zip(optimized(x.clone()), model(x.clone())):
