@@ -197,49 +197,23 @@ thread_local const char* last_max_pool_path = "";
 
 }  // namespace
 
-const char* path_name(ConvPath path) {
-  switch (path) {
+// One path_name per op's path list: a switch over its X-macro, `PathEnum`
+// naming the enum inside each function.
 #define IFX_PATH_CASE(name, text) \
-  case ConvPath::k##name:         \
+  case PathEnum::k##name:         \
     return text;
-    IFX_CONV_PATHS(IFX_PATH_CASE)
-#undef IFX_PATH_CASE
+#define IFX_DEFINE_PATH_NAME(Enum, PATHS) \
+  const char* path_name(Enum path) {      \
+    using PathEnum = Enum;                \
+    switch (path) { PATHS(IFX_PATH_CASE) } \
+    return "";                            \
   }
-  return "";
-}
-
-const char* path_name(LinearPath path) {
-  switch (path) {
-#define IFX_PATH_CASE(name, text) \
-  case LinearPath::k##name:       \
-    return text;
-    IFX_LINEAR_PATHS(IFX_PATH_CASE)
+IFX_DEFINE_PATH_NAME(ConvPath, IFX_CONV_PATHS)
+IFX_DEFINE_PATH_NAME(LinearPath, IFX_LINEAR_PATHS)
+IFX_DEFINE_PATH_NAME(SqueezeExcitePath, IFX_SQUEEZE_EXCITE_PATHS)
+IFX_DEFINE_PATH_NAME(MaxPoolPath, IFX_MAX_POOL_PATHS)
+#undef IFX_DEFINE_PATH_NAME
 #undef IFX_PATH_CASE
-  }
-  return "";
-}
-
-const char* path_name(SqueezeExcitePath path) {
-  switch (path) {
-#define IFX_PATH_CASE(name, text) \
-  case SqueezeExcitePath::k##name: \
-    return text;
-    IFX_SQUEEZE_EXCITE_PATHS(IFX_PATH_CASE)
-#undef IFX_PATH_CASE
-  }
-  return "";
-}
-
-const char* path_name(MaxPoolPath path) {
-  switch (path) {
-#define IFX_PATH_CASE(name, text) \
-  case MaxPoolPath::k##name:      \
-    return text;
-    IFX_MAX_POOL_PATHS(IFX_PATH_CASE)
-#undef IFX_PATH_CASE
-  }
-  return "";
-}
 
 std::optional<ConvPath> conv_path_named(const std::string& name) {
 #define IFX_PATH_LOOKUP(enum_name, text) \
