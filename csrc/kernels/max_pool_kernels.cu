@@ -1,5 +1,7 @@
 #include "max_pool_kernels.h"
 
+#include <cstdint>
+
 #include "element_dispatch.cuh"
 #include "element_math.cuh"
 #include "epilogue_device.cuh"
@@ -26,42 +28,45 @@ __global__ void __launch_bounds__(kThreads)
   wait_for_previous_kernel();
   const int vectors = s.channels / kVec;
   const int total = s.batch * s.out_h * s.out_w * vectors;
-  for (int i = blockIdx.x * kThreads + threadIdx.x; i < total; i += gridDim.x * kThreads) {
-    const int vector = i % vectors;
-    int rest = i / vectors;
-    const int ow = rest % s.out_w;
-    rest /= s.out_w;
-    const int oh = rest % s.out_h;
-    const int n = rest / s.out_h;
-    C best[kVec];
+  // One thread per output vector: the grid covers them all (no grid-stride step, which could pass
+  // 2^31 on the largest outputs max_pool_supported takes).
+  const int64_t thread = int64_t(blockIdx.x) * kThreads + threadIdx.x;
+  if (thread >= total) return;
+  const int i = static_cast<int>(thread);
+  const int vector = i % vectors;
+  int rest = i / vectors;
+  const int ow = rest % s.out_w;
+  rest /= s.out_w;
+  const int oh = rest % s.out_h;
+  const int n = rest / s.out_h;
+  C best[kVec];
 #pragma unroll
-    for (int k = 0; k < kVec; ++k) best[k] = -C(INFINITY);
-    const int h0 = oh * s.stride_h - s.pad_h, w0 = ow * s.stride_w - s.pad_w;
-    for (int kh = 0; kh < s.kernel_h; ++kh) {
-      const int ih = h0 + kh * s.dilation_h;
-      if (ih < 0 || ih >= s.in_h) continue;
-      const T* row = x + ((n * s.in_h + ih) * s.in_w) * s.channels + vector * kVec;
-      for (int kw = 0; kw < s.kernel_w; ++kw) {
-        const int iw = w0 + kw * s.dilation_w;
-        if (iw < 0 || iw >= s.in_w) continue;
-        if constexpr (kVector) {
-          const Pack<T> v = *reinterpret_cast<const Pack<T>*>(row + iw * s.channels);
+  for (int k = 0; k < kVec; ++k) best[k] = -C(INFINITY);
+  const int h0 = oh * s.stride_h - s.pad_h, w0 = ow * s.stride_w - s.pad_w;
+  for (int kh = 0; kh < s.kernel_h; ++kh) {
+    const int ih = h0 + kh * s.dilation_h;
+    if (ih < 0 || ih >= s.in_h) continue;
+    const T* row = x + ((n * s.in_h + ih) * s.in_w) * s.channels + vector * kVec;
+    for (int kw = 0; kw < s.kernel_w; ++kw) {
+      const int iw = w0 + kw * s.dilation_w;
+      if (iw < 0 || iw >= s.in_w) continue;
+      if constexpr (kVector) {
+        const Pack<T> v = *reinterpret_cast<const Pack<T>*>(row + iw * s.channels);
 #pragma unroll
-          for (int k = 0; k < kVec; ++k) best[k] = max_keeping_nan(best[k], load_as_compute(v.v[k]));
-        } else {
-          best[0] = max_keeping_nan(best[0], load_as_compute(row[iw * s.channels]));
-        }
+        for (int k = 0; k < kVec; ++k) best[k] = max_keeping_nan(best[k], load_as_compute(v.v[k]));
+      } else {
+        best[0] = max_keeping_nan(best[0], load_as_compute(row[iw * s.channels]));
       }
     }
-    T* out = y + i * kVec;  // the output is dense: pixel-major, then channel vectors
-    if constexpr (kVector) {
-      Pack<T> v;
+  }
+  T* out = y + i * kVec;  // the output is dense: pixel-major, then channel vectors
+  if constexpr (kVector) {
+    Pack<T> v;
 #pragma unroll
-      for (int k = 0; k < kVec; ++k) v.v[k] = store_from_compute<T>(best[k]);
-      *reinterpret_cast<Pack<T>*>(out) = v;
-    } else {
-      out[0] = store_from_compute<T>(best[0]);
-    }
+    for (int k = 0; k < kVec; ++k) v.v[k] = store_from_compute<T>(best[k]);
+    *reinterpret_cast<Pack<T>*>(out) = v;
+  } else {
+    out[0] = store_from_compute<T>(best[0]);
   }
 }
 
