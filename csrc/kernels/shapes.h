@@ -421,23 +421,6 @@ inline SqueezeExcitePlan squeeze_excite_plan(const SqueezeExciteShape& s) {
   return p;
 }
 
-// Blocks of one kernel's grid under `plan`: image groups x channel chunks x
-// pixel chunks of `channels` x `pixels` (kernel 1's or kernel 2's split).
-constexpr int squeeze_excite_blocks(const SqueezeExciteShape& s, int images, int channels, int pixels) {
-  return ((s.batch + images - 1) / images) * ((s.channels + channels - 1) / channels) *
-         ((s.pixels + pixels - 1) / pixels);
-}
-
-// The tiles the one-kernel form works through (SqueezeExcitePath::kOneKernel
-// in csrc/ops/kernel_choice.h): it takes both kernels' splits, so its grid
-// has the larger of their block counts, one tile of each part per block.
-inline int squeeze_excite_one_kernel_tiles(const SqueezeExciteShape& s) {
-  const SqueezeExcitePlan p = squeeze_excite_plan(s);
-  const int squeeze = squeeze_excite_blocks(s, p.images, p.squeeze_channels, p.squeeze_pixels);
-  const int excite = squeeze_excite_blocks(s, p.images, p.excite_channels, p.excite_pixels);
-  return squeeze > excite ? squeeze : excite;
-}
-
 // True when launch_squeeze_excite handles `s`: positive sizes, at most
 // kSqueezeExciteMaxHidden hidden units, every index (x, the fc weights, the
 // workspace) in 32 bits.

@@ -1,7 +1,5 @@
 #include "squeeze_excite_kernels.h"
 
-#include <cooperative_groups.h>
-
 #include <climits>
 #include <cstdint>
 
@@ -31,18 +29,19 @@ constexpr int kThreads = 256;
 constexpr int kWarp = 32;
 constexpr unsigned kFullMask = 0xffffffffu;
 
-// A tile of the work: images [n0, n0 + images), channels [c0, c0 +
-// channels), pixels [p0, p0 + pixels). Tiles are numbered flat, pixel chunks
-// fastest, so the blocks of one (image group, channel chunk) run side by side.
+// The block's share of the work: images [n0, n0 + images), channels
+// [c0, c0 + channels), pixels [p0, p0 + pixels). The grid is flat, pixel
+// chunks fastest, so the blocks of one (image group, channel chunk) run side
+// by side.
 struct Tile {
   int n0, images, c0, channels, p0, pixels;
-  int slot;  // the tile's fc1 partial in the squeeze part: channel chunk * pixel chunks + pixel chunk
+  int slot;  // this block's fc1 partial in kernel 1: channel chunk * pixel chunks + pixel chunk
 };
 
-__device__ __forceinline__ Tile tile_of(const SqueezeExciteShape& s, int images, int channels, int pixels, int index) {
+__device__ __forceinline__ Tile tile_of(const SqueezeExciteShape& s, int images, int channels, int pixels) {
   const int pixel_chunks = (s.pixels + pixels - 1) / pixels;
   const int channel_chunks = (s.channels + channels - 1) / channels;
-  int b = index;
+  int b = blockIdx.x;
   const int pixel_chunk = b % pixel_chunks;
   b /= pixel_chunks;
   const int channel_chunk = b % channel_chunks;
@@ -226,26 +225,6 @@ __device__ __forceinline__ void block_rows_dot(const T* __restrict__ w, int stri
   }
 }
 
-// The squeeze part for tile `index`: its channel sums, then its partial fc1
-// for all hidden units, w1[j][c0 + c] . mean[b][c] over its channels, into its
-// slot of `partials`. `reduce`: kernel 1's dynamic shared memory (NHWC row
-// sums); `means`: [kSqueezeExciteMaxImages][kSqueezeExciteMaxChannels].
-template <typename T, bool kChannelsLast, bool kVector>
-__device__ __forceinline__ void squeeze_tile(const T* x, const T* __restrict__ w1, const SqueezeExciteShape& s,
-                                             const SqueezeExcitePlan& plan, int index, compute_t<T>* reduce,
-                                             compute_t<T>* means, compute_t<T>* partials) {
-  using C = compute_t<T>;
-  const Tile t = tile_of(s, plan.images, plan.squeeze_channels, plan.squeeze_pixels, index);
-  if constexpr (kChannelsLast) {
-    sums_channels_last<T, kVector>(x, s, t, reduce, means);
-  } else {
-    sums_planar<T, kVector>(x, s, t, means);
-  }
-  __syncthreads();
-  block_rows_dot<T>(w1 + t.c0, s.channels, s.hidden, t.channels, means, kSqueezeExciteMaxChannels, t.images,
-                    [&](int b, int j, C dot) { partials[((t.n0 + b) * plan.partials + t.slot) * s.hidden + j] = dot; });
-}
-
 template <typename T, bool kChannelsLast, bool kVector>
 __global__ void __launch_bounds__(kThreads)
     squeeze_kernel(const T* __restrict__ x, const T* __restrict__ w1, SqueezeExciteShape s, SqueezeExcitePlan plan,
@@ -254,24 +233,31 @@ __global__ void __launch_bounds__(kThreads)
   __shared__ C means[kSqueezeExciteMaxImages * kSqueezeExciteMaxChannels];
   extern __shared__ __align__(16) unsigned char shared_bytes[];
   wait_for_previous_kernel();
-  squeeze_tile<T, kChannelsLast, kVector>(x, w1, s, plan, blockIdx.x, reinterpret_cast<C*>(shared_bytes), means,
-                                          partials);
+  const Tile t = tile_of(s, plan.images, plan.squeeze_channels, plan.squeeze_pixels);
+  if constexpr (kChannelsLast) {
+    sums_channels_last<T, kVector>(x, s, t, reinterpret_cast<C*>(shared_bytes), means);
+  } else {
+    sums_planar<T, kVector>(x, s, t, means);
+  }
+  __syncthreads();
+  // This block's partial fc1 for all hidden units: w1[j][c0 + c] . mean[b][c] over its channels.
+  block_rows_dot<T>(w1 + t.c0, s.channels, s.hidden, t.channels, means, kSqueezeExciteMaxChannels, t.images,
+                    [&](int b, int j, C dot) { partials[((t.n0 + b) * plan.partials + t.slot) * s.hidden + j] = dot; });
 }
 
 // ---- kernel 2: hidden units, the block's gates, y = x * gate ----------------------------------
 
-// The excite part for tile `index`: the hidden units of its images, its
-// channels' gates, then y = x * gate over the tile. `shared`: kernel 2's
-// dynamic shared memory. x is not __restrict__: y may be x.
 template <typename T, bool kChannelsLast, bool kVector>
-__device__ __forceinline__ void excite_tile(const T* x, const T* __restrict__ b1, Activation act1,
-                                            const T* __restrict__ w2, const T* __restrict__ b2, Activation gate,
-                                            const SqueezeExciteShape& s, const SqueezeExcitePlan& plan, int index,
-                                            const compute_t<T>* partials, T* y, compute_t<T>* shared) {
+__global__ void __launch_bounds__(kThreads)
+    excite_kernel(const T* x, const T* __restrict__ b1, Activation act1, const T* __restrict__ w2,
+                  const T* __restrict__ b2, Activation gate, SqueezeExciteShape s, SqueezeExcitePlan plan,
+                  const compute_t<T>* __restrict__ partials, T* y) {
   using C = compute_t<T>;
   constexpr int kVec = kVector ? Pack<T>::kSize : 1;
-  const Tile t = tile_of(s, plan.images, plan.excite_channels, plan.excite_pixels, index);
-  C* hidden = shared;                                              // [images][hidden]
+  extern __shared__ __align__(16) unsigned char shared_bytes[];
+  wait_for_previous_kernel();
+  const Tile t = tile_of(s, plan.images, plan.excite_channels, plan.excite_pixels);
+  C* hidden = reinterpret_cast<C*>(shared_bytes);                 // [images][hidden]
   C* gates = hidden + plan.images * s.hidden;                      // [images][kSqueezeExciteMaxChannels]
 
   // Hidden units of the block's images: fc1's partials in slot order, then b1 and act1. The partials
@@ -348,135 +334,45 @@ __device__ __forceinline__ void excite_tile(const T* x, const T* __restrict__ b1
   }
 }
 
-template <typename T, bool kChannelsLast, bool kVector>
-__global__ void __launch_bounds__(kThreads)
-    excite_kernel(const T* x, const T* __restrict__ b1, Activation act1, const T* __restrict__ w2,
-                  const T* __restrict__ b2, Activation gate, SqueezeExciteShape s, SqueezeExcitePlan plan,
-                  const compute_t<T>* __restrict__ partials, T* y) {
-  extern __shared__ __align__(16) unsigned char shared_bytes[];
-  wait_for_previous_kernel();
-  excite_tile<T, kChannelsLast, kVector>(x, b1, act1, w2, b2, gate, s, plan, blockIdx.x, partials, y,
-                                         reinterpret_cast<compute_t<T>*>(shared_bytes));
-}
-
-// ---- one kernel: both parts, a grid-wide barrier between them ----------------------------------
-
-// Launched cooperatively (every block resident at once), without PDL: the
-// barrier needs all blocks running, and the kernel before has finished when
-// it starts. Each block works through the tiles blockIdx.x, + gridDim.x, ...
-// of each part. The barrier orders every partial's store before any read of
-// it; `partials` is written and read here, so it is not __restrict__ (no
-// read-only cache path for it).
-template <typename T, bool kChannelsLast, bool kVector>
-__global__ void __launch_bounds__(kThreads)
-    squeeze_excite_kernel(const T* x, const T* __restrict__ w1, const T* __restrict__ b1, Activation act1,
-                          const T* __restrict__ w2, const T* __restrict__ b2, Activation gate, SqueezeExciteShape s,
-                          SqueezeExcitePlan plan, int squeeze_tiles, int excite_tiles, compute_t<T>* partials,
-                          T* y) {
-  using C = compute_t<T>;
-  __shared__ C means[kSqueezeExciteMaxImages * kSqueezeExciteMaxChannels];
-  extern __shared__ __align__(16) unsigned char shared_bytes[];
-  C* shared = reinterpret_cast<C*>(shared_bytes);
-  for (int index = blockIdx.x; index < squeeze_tiles; index += gridDim.x) {
-    squeeze_tile<T, kChannelsLast, kVector>(x, w1, s, plan, index, shared, means, partials);
-    __syncthreads();  // the next tile reuses the shared memory
-  }
-  cooperative_groups::this_grid().sync();
-  for (int index = blockIdx.x; index < excite_tiles; index += gridDim.x) {
-    excite_tile<T, kChannelsLast, kVector>(x, b1, act1, w2, b2, gate, s, plan, index, partials, y, shared);
-    __syncthreads();
-  }
-}
-
-
 // ---- launch ---------------------------------------------------------------------------------
 
-// Dynamic shared memory of each part: kernel 1's row sums (NHWC: rows *
-// columns <= kThreads entries of kVec channels per image), kernel 2's hidden
-// units and gates.
-template <typename T, bool kChannelsLast, bool kVector> size_t squeeze_shared_bytes(const SqueezeExcitePlan& plan) {
-  constexpr int kVec = kVector ? Pack<T>::kSize : 1;
-  return kChannelsLast ? size_t(kThreads) * kVec * plan.images * sizeof(compute_t<T>) : 0;
-}
-template <typename T>
-size_t excite_shared_bytes(const SqueezeExciteShape& s, const SqueezeExcitePlan& plan) {
-  return (size_t(plan.images) * s.hidden + size_t(plan.images) * kSqueezeExciteMaxChannels) * sizeof(compute_t<T>);
-}
-template <typename T, bool kChannelsLast, bool kVector>
-size_t one_kernel_shared_bytes(const SqueezeExciteShape& s, const SqueezeExcitePlan& plan) {
-  const size_t squeeze = squeeze_shared_bytes<T, kChannelsLast, kVector>(plan);
-  const size_t excite = excite_shared_bytes<T>(s, plan);
-  return squeeze > excite ? squeeze : excite;
-}
-
-// Blocks of `kernel` with `shared` bytes the current device holds at once; 0
-// without cooperative launch.
-template <typename Kernel> cudaError_t resident_blocks(Kernel kernel, size_t shared, int* blocks) {
-  *blocks = 0;
-  int device = 0, cooperative = 0, multiprocessors = 0, per_multiprocessor = 0;
-  cudaError_t status = cudaGetDevice(&device);
-  if (status == cudaSuccess) status = cudaDeviceGetAttribute(&cooperative, cudaDevAttrCooperativeLaunch, device);
-  if (status == cudaSuccess) {
-    status = cudaDeviceGetAttribute(&multiprocessors, cudaDevAttrMultiProcessorCount, device);
-  }
-  if (status == cudaSuccess) {
-    status = cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_multiprocessor, kernel, kThreads, shared);
-  }
-  if (status == cudaSuccess && cooperative) *blocks = multiprocessors * per_multiprocessor;
-  return status;
+int blocks_of(const SqueezeExciteShape& s, int images, int channels, int pixels) {
+  return ((s.batch + images - 1) / images) * ((s.channels + channels - 1) / channels) *
+         ((s.pixels + pixels - 1) / pixels);
 }
 
 template <typename T, bool kChannelsLast, bool kVector>
 cudaError_t launch_layout(const SqueezeExciteShape& s, const SqueezeExcitePlan& plan, const T* x, const T* w1,
                           const T* b1, Activation act1, const T* w2, const T* b2, Activation gate, T* y,
-                          compute_t<T>* partials, SqueezeExciteForm form, cudaStream_t stream) {
-  const int squeeze_tiles = squeeze_excite_blocks(s, plan.images, plan.squeeze_channels, plan.squeeze_pixels);
-  const int excite_tiles = squeeze_excite_blocks(s, plan.images, plan.excite_channels, plan.excite_pixels);
-  if (form == SqueezeExciteForm::kOneKernel) {
-    const auto kernel = squeeze_excite_kernel<T, kChannelsLast, kVector>;
-    const size_t shared = one_kernel_shared_bytes<T, kChannelsLast, kVector>(s, plan);
-    int resident = 0;
-    const cudaError_t queried = resident_blocks(kernel, shared, &resident);
-    if (queried != cudaSuccess) return queried;
-    const int tiles = squeeze_tiles > excite_tiles ? squeeze_tiles : excite_tiles;
-    const int blocks = tiles < resident ? tiles : resident;
-    if (blocks < 1) return cudaErrorCooperativeLaunchTooLarge;
-    cudaLaunchAttribute attribute;
-    attribute.id = cudaLaunchAttributeCooperative;
-    attribute.val.cooperative = 1;
-    cudaLaunchConfig_t config = {};
-    config.gridDim = dim3(blocks);
-    config.blockDim = dim3(kThreads);
-    config.dynamicSmemBytes = shared;
-    config.stream = stream;
-    config.attrs = &attribute;
-    config.numAttrs = 1;
-    return cudaLaunchKernelEx(&config, kernel, x, w1, b1, act1, w2, b2, gate, s, plan, squeeze_tiles, excite_tiles,
-                              partials, y);
-  }
+                          compute_t<T>* partials, cudaStream_t stream) {
+  using C = compute_t<T>;
+  constexpr int kVec = kVector ? Pack<T>::kSize : 1;
+  // kernel 1's row sums (NHWC): rows * columns <= kThreads entries of kVec channels per image.
+  const size_t shared1 = kChannelsLast ? size_t(kThreads) * kVec * plan.images * sizeof(C) : 0;
   const cudaError_t squeezed =
-      launch(squeeze_kernel<T, kChannelsLast, kVector>, squeeze_tiles, kThreads,
-             squeeze_shared_bytes<T, kChannelsLast, kVector>(plan), stream, x, w1, s, plan, partials);
+      launch(squeeze_kernel<T, kChannelsLast, kVector>, blocks_of(s, plan.images, plan.squeeze_channels,
+                                                                  plan.squeeze_pixels),
+             kThreads, shared1, stream, x, w1, s, plan, partials);
   if (squeezed != cudaSuccess) return squeezed;
-  return launch(excite_kernel<T, kChannelsLast, kVector>, excite_tiles, kThreads, excite_shared_bytes<T>(s, plan),
-                stream, x, b1, act1, w2, b2, gate, s, plan, partials, y);
-}
-
-// 16-byte accesses where every vector of x and y starts on 16 bytes: whole
-// vectors per pixel (NHWC) or per plane (NCHW), aligned base pointers.
-// Chunks are multiples of 8 elements, so they keep that alignment.
-template <typename T> bool vector_access(const SqueezeExciteShape& s, const void* x, const void* y) {
-  return aligned_16(x) && aligned_16(y) && (s.channels_last ? s.channels : s.pixels) % Pack<T>::kSize == 0;
+  const size_t shared2 = (size_t(plan.images) * s.hidden + size_t(plan.images) * kSqueezeExciteMaxChannels) *
+                         sizeof(C);
+  return launch(excite_kernel<T, kChannelsLast, kVector>,
+                blocks_of(s, plan.images, plan.excite_channels, plan.excite_pixels), kThreads, shared2, stream, x, b1,
+                act1, w2, b2, gate, s, plan, partials, y);
 }
 
 template <typename T>
 cudaError_t launch_typed(const SqueezeExciteShape& s, const void* x, const void* w1, const void* b1,
                          Activation act1, const void* w2, const void* b2, Activation gate, void* y, void* workspace,
-                         SqueezeExciteForm form, cudaStream_t stream) {
+                         cudaStream_t stream) {
   using C = compute_t<T>;
   if (reinterpret_cast<uintptr_t>(workspace) % sizeof(C) != 0) return cudaErrorInvalidValue;
   const SqueezeExcitePlan plan = squeeze_excite_plan(s);
-  const bool vector = vector_access<T>(s, x, y);
+  constexpr int kVec = Pack<T>::kSize;
+  // 16-byte accesses where every vector of x and y starts on 16 bytes: whole
+  // vectors per pixel (NHWC) or per plane (NCHW), aligned base pointers.
+  // Chunks are multiples of 8 elements, so they keep that alignment.
+  const bool vector = aligned_16(x) && aligned_16(y) && (s.channels_last ? s.channels : s.pixels) % kVec == 0;
   const T* tx = static_cast<const T*>(x);
   const T* tw1 = static_cast<const T*>(w1);
   const T* tb1 = static_cast<const T*>(b1);
@@ -485,54 +381,25 @@ cudaError_t launch_typed(const SqueezeExciteShape& s, const void* x, const void*
   T* ty = static_cast<T*>(y);
   C* partials = static_cast<C*>(workspace);
   if (s.channels_last) {
-    return vector ? launch_layout<T, true, true>(s, plan, tx, tw1, tb1, act1, tw2, tb2, gate, ty, partials, form, stream)
-                  : launch_layout<T, true, false>(s, plan, tx, tw1, tb1, act1, tw2, tb2, gate, ty, partials, form,
-                                                  stream);
+    return vector ? launch_layout<T, true, true>(s, plan, tx, tw1, tb1, act1, tw2, tb2, gate, ty, partials, stream)
+                  : launch_layout<T, true, false>(s, plan, tx, tw1, tb1, act1, tw2, tb2, gate, ty, partials, stream);
   }
-  return vector ? launch_layout<T, false, true>(s, plan, tx, tw1, tb1, act1, tw2, tb2, gate, ty, partials, form, stream)
-                : launch_layout<T, false, false>(s, plan, tx, tw1, tb1, act1, tw2, tb2, gate, ty, partials, form,
-                                                 stream);
-}
-
-// The fewer resident blocks of the layout's two variants (vector or not: the
-// choice is made before the pointers are known).
-template <typename T> cudaError_t resident_typed(const SqueezeExciteShape& s, int* blocks) {
-  const SqueezeExcitePlan plan = squeeze_excite_plan(s);
-  int vector = 0, scalar = 0;
-  cudaError_t status = s.channels_last
-                           ? resident_blocks(squeeze_excite_kernel<T, true, true>,
-                                             one_kernel_shared_bytes<T, true, true>(s, plan), &vector)
-                           : resident_blocks(squeeze_excite_kernel<T, false, true>,
-                                             one_kernel_shared_bytes<T, false, true>(s, plan), &vector);
-  if (status == cudaSuccess) {
-    status = s.channels_last ? resident_blocks(squeeze_excite_kernel<T, true, false>,
-                                               one_kernel_shared_bytes<T, true, false>(s, plan), &scalar)
-                             : resident_blocks(squeeze_excite_kernel<T, false, false>,
-                                               one_kernel_shared_bytes<T, false, false>(s, plan), &scalar);
-  }
-  *blocks = status == cudaSuccess ? (vector < scalar ? vector : scalar) : 0;
-  return status;
+  return vector ? launch_layout<T, false, true>(s, plan, tx, tw1, tb1, act1, tw2, tb2, gate, ty, partials, stream)
+                : launch_layout<T, false, false>(s, plan, tx, tw1, tb1, act1, tw2, tb2, gate, ty, partials, stream);
 }
 
 }  // namespace
 
 cudaError_t launch_squeeze_excite(ElementType type, const SqueezeExciteShape& shape, const void* x, const void* w1,
                                   const void* b1, Activation act1, const void* w2, const void* b2, Activation gate,
-                                  void* y, void* workspace, SqueezeExciteForm form, cudaStream_t stream) {
+                                  void* y, void* workspace, cudaStream_t stream) {
   if (!squeeze_excite_supported(shape)) return cudaErrorInvalidValue;
   if (x == nullptr || w1 == nullptr || w2 == nullptr || y == nullptr || workspace == nullptr) {
     return cudaErrorInvalidValue;
   }
   return dispatch_element_type(type, [&](auto tag) {
-    return launch_typed<typename decltype(tag)::type>(shape, x, w1, b1, act1, w2, b2, gate, y, workspace, form,
-                                                      stream);
+    return launch_typed<typename decltype(tag)::type>(shape, x, w1, b1, act1, w2, b2, gate, y, workspace, stream);
   });
-}
-
-cudaError_t squeeze_excite_resident_blocks(ElementType type, const SqueezeExciteShape& shape, int* blocks) {
-  *blocks = 0;
-  if (!squeeze_excite_supported(shape)) return cudaSuccess;
-  return dispatch_element_type(type, [&](auto tag) { return resident_typed<typename decltype(tag)::type>(shape, blocks); });
 }
 
 }  // namespace ifx::kernels

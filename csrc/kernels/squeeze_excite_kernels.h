@@ -1,10 +1,9 @@
-// A squeeze-and-excitation block in one or two kernels: y = x * gate(fc2(
-// act1(fc1(mean over pixels of x)))). The unfused form is a reduction, two
-// small matrix products and a broadcast multiply, 4-5 kernels that at batch 1
-// cost mostly launch latency and gaps; here the squeeze part leaves fc1's
-// partial products in a workspace and the excite part finishes fc1, computes
-// the gates and scales x, as two kernels or as one with a grid-wide barrier
-// between the parts. Raw pointers and a stream; no torch headers.
+// A squeeze-and-excitation block in two kernels: y = x * gate(fc2(act1(fc1(
+// mean over pixels of x)))). The unfused form is a reduction, two small
+// matrix products and a broadcast multiply, 4-5 kernels that at batch 1 cost
+// mostly launch latency and gaps; here the squeeze kernel leaves fc1's partial
+// products in a workspace and the excite kernel finishes fc1, computes the
+// gates and scales x. Raw pointers and a stream; no torch headers.
 #pragma once
 
 #include <cuda_runtime.h>
@@ -15,30 +14,15 @@
 
 namespace ifx::kernels {
 
-// How launch_squeeze_excite runs the block. kTwoKernels: the squeeze kernel,
-// then the excite kernel. kOneKernel: the two parts in one cooperative launch
-// with a grid-wide barrier between them, as many blocks as the GPU holds at
-// once (squeeze_excite_resident_blocks) at most, each working through its
-// tiles of both parts: one launch and one kernel boundary fewer, for shapes
-// small enough that every tile still gets a block of its own.
-enum class SqueezeExciteForm { kTwoKernels, kOneKernel };
-
 // y = x * gate(w2 . act1(w1 . mean(x) + b1) + b2) per image, on a SqueezeExciteShape (shapes.h): x and y
 // [N, C, pixels] or [N, pixels, C] (channels_last), w1 [hidden, C], b1 [hidden] or null, w2 [C, hidden], b2 [C]
 // or null, every tensor of type `type` and dense. y may be x itself (in place), but no other overlap.
 // `workspace`: squeeze_excite_workspace_bytes(shape) bytes (shapes.h), 8-byte aligned, contents unspecified on
-// entry (nothing needs zeroing, between calls or at allocation); the kernels run in order on `stream`
+// entry (nothing needs zeroing, between calls or at allocation); the two kernels run in order on `stream`
 // and the workspace must not be shared with work running concurrently. Accumulates in float (double for
-// fp64), mean = sum / pixels, one rounding at the store; both forms compute the same sums in the same
-// order, so they give the same bits. No allocation, no synchronization: graph-capture safe.
+// fp64), mean = sum / pixels, one rounding at the store. No allocation, no synchronization: graph-capture safe.
 cudaError_t launch_squeeze_excite(ElementType type, const SqueezeExciteShape& shape, const void* x, const void* w1,
                                   const void* b1, Activation act1, const void* w2, const void* b2, Activation gate,
-                                  void* y, void* workspace, SqueezeExciteForm form, cudaStream_t stream);
-
-// The blocks of kOneKernel's kernel for `shape` that the current device runs
-// at once (multiprocessors x blocks per multiprocessor): the most a
-// cooperative launch of it may have. 0 where the device cannot launch
-// cooperatively. Errors of the queries are returned.
-cudaError_t squeeze_excite_resident_blocks(ElementType type, const SqueezeExciteShape& shape, int* blocks);
+                                  void* y, void* workspace, cudaStream_t stream);
 
 }  // namespace ifx::kernels

@@ -231,14 +231,6 @@ std::optional<LinearPath> linear_path_named(const std::string& name) {
   return std::nullopt;
 }
 
-std::optional<SqueezeExcitePath> squeeze_excite_path_named(const std::string& name) {
-#define IFX_PATH_LOOKUP(enum_name, text) \
-  if (name == text) return SqueezeExcitePath::k##enum_name;
-  IFX_SQUEEZE_EXCITE_PATHS(IFX_PATH_LOOKUP)
-#undef IFX_PATH_LOOKUP
-  return std::nullopt;
-}
-
 const KernelOverride& environment_override() {
   static const KernelOverride from_environment{parse_pointwise_policy(std::getenv("IFX_POINTWISE_KERNEL")),
                                                parse_conv_path(std::getenv("IFX_CONV_PATH")), std::nullopt};
@@ -384,18 +376,9 @@ LinearPath choose_linear_path(const LinearCall& c, const KernelOverride& overrid
   return c.activation == Activation::kNone ? LinearPath::kCublas : LinearPath::kCublasThenActivation;
 }
 
-SqueezeExcitePath choose_squeeze_excite_path(const SqueezeExciteCall& c, const KernelOverride& override) {
-  if (!c.kernels_apply || !kernels::squeeze_excite_supported(c.shape)) return SqueezeExcitePath::kAten;
-  // The one-kernel form takes any size (its blocks loop over the tiles), so a
-  // forced one runs wherever the device launches cooperatively.
-  const bool one_kernel_runs = c.resident_blocks > 0;
-  if (override.squeeze_excite.has_value() &&
-      (*override.squeeze_excite != SqueezeExcitePath::kOneKernel || one_kernel_runs)) {
-    return *override.squeeze_excite;
-  }
-  return one_kernel_runs && kernels::squeeze_excite_one_kernel_tiles(c.shape) <= c.resident_blocks
-             ? SqueezeExcitePath::kOneKernel
-             : SqueezeExcitePath::kTwoKernels;
+SqueezeExcitePath choose_squeeze_excite_path(const SqueezeExciteCall& c) {
+  return c.kernels_apply && kernels::squeeze_excite_supported(c.shape) ? SqueezeExcitePath::kTwoKernels
+                                                                       : SqueezeExcitePath::kAten;
 }
 
 MaxPoolPath choose_max_pool_path(const MaxPoolCall& c) {

@@ -43,8 +43,7 @@ namespace ifx::ops {
 // The paths of ifx::squeeze_excite.
 #define IFX_SQUEEZE_EXCITE_PATHS(X)                                             \
   X(Aten, "aten")               /* the ATen composition */                        \
-  X(TwoKernels, "two_kernels")  /* squeeze (pool + fc1 partials), excite (fc2 + gate + scale) */ \
-  X(OneKernel, "one_kernel")    /* both parts in one cooperative kernel, a grid-wide barrier between */
+  X(TwoKernels, "two_kernels")  /* squeeze (pool + fc1 partials), excite (fc2 + gate + scale) */
 
 // The paths of ifx::max_pool2d.
 #define IFX_MAX_POOL_PATHS(X)                                                   \
@@ -67,7 +66,6 @@ const char* path_name(MaxPoolPath path);
 // The path called `name`, or nullopt.
 std::optional<ConvPath> conv_path_named(const std::string& name);
 std::optional<LinearPath> linear_path_named(const std::string& name);
-std::optional<SqueezeExcitePath> squeeze_excite_path_named(const std::string& name);
 
 // What the choice needs to know of a conv2d_act call. Sizes as aten::conv2d
 // sees them (4-D input and output).
@@ -104,9 +102,6 @@ struct SqueezeExciteCall {
   kernels::SqueezeExciteShape shape{};
   kernels::ElementType dtype = kernels::ElementType::kFloat32;
   bool kernels_apply = true;  // x, weights and biases on one device, one dtype, x dense in its format
-  // Blocks of the one-kernel form the device runs at once
-  // (kernels::squeeze_excite_resident_blocks); 0: no cooperative launch.
-  int resident_blocks = 0;
 };
 
 struct MaxPoolCall {
@@ -132,7 +127,6 @@ struct KernelOverride {
   PointwisePolicy pointwise = PointwisePolicy::kAuto;  // IFX_POINTWISE_KERNEL=auto|always|never
   std::optional<ConvPath> conv;      // IFX_CONV_PATH=<path name>: taken wherever it covers the call
   std::optional<LinearPath> linear;  // taken wherever it covers the call
-  std::optional<SqueezeExcitePath> squeeze_excite;  // taken wherever it covers the call
 };
 
 // IFX_POINTWISE_KERNEL and IFX_CONV_PATH, read once per process; an unknown
@@ -141,10 +135,7 @@ const KernelOverride& environment_override();
 
 ConvPath choose_conv_path(const ConvCall& call, const MathFlags& flags, const KernelOverride& override);
 LinearPath choose_linear_path(const LinearCall& call, const KernelOverride& override);
-// One kernel where every tile of both parts gets a block of its own in one
-// wave (the batch-1 and small-batch blocks: one launch fewer, docs/benchmarks.md
-// "Kernel choice"), two kernels where the tiles outnumber the resident blocks.
-SqueezeExcitePath choose_squeeze_excite_path(const SqueezeExciteCall& call, const KernelOverride& override);
+SqueezeExcitePath choose_squeeze_excite_path(const SqueezeExciteCall& call);
 MaxPoolPath choose_max_pool_path(const MaxPoolCall& call);
 
 // Every path that can compute the call, whether or not the rules prefer it:

@@ -1,6 +1,6 @@
-// CUDA kernel of ifx::squeeze_excite: the block in one or two kernels of
-// ours (csrc/kernels/squeeze_excite_kernels.h) where they cover the call,
-// else the ATen composition.
+// CUDA kernel of ifx::squeeze_excite: the block in two kernels of ours
+// (csrc/kernels/squeeze_excite_kernels.h) where they cover the call, else the
+// ATen composition.
 #include <ATen/ATen.h>
 #include <ATen/cuda/CUDAContext.h>
 #include <c10/cuda/CUDAGuard.h>
@@ -29,7 +29,6 @@ SqueezeExciteCall describe(const at::Tensor& x, const at::Tensor& w1, const std:
   call.dtype = kernel_element_type(x.scalar_type());
   call.shape = {static_cast<int>(x.size(0)), static_cast<int>(x.size(1)), static_cast<int>(w1.size(0)),
                 static_cast<int>(x.size(2) * x.size(3)), format == at::MemoryFormat::ChannelsLast};
-  check_launch(kernels::squeeze_excite_resident_blocks(call.dtype, call.shape, &call.resident_blocks), kOp);
   return call;
 }
 
@@ -45,7 +44,7 @@ at::Tensor squeeze_excite_cuda(const at::Tensor& x, const at::Tensor& w1, const 
                                       ? at::MemoryFormat::ChannelsLast
                                       : at::MemoryFormat::Contiguous;
   const SqueezeExciteCall call = describe(x, w1, b1, w2, b2, format);
-  const SqueezeExcitePath path = choose_squeeze_excite_path(call, current_override());
+  const SqueezeExcitePath path = choose_squeeze_excite_path(call);
   record_path(path);
   if (path == SqueezeExcitePath::kAten) return squeeze_excite_reference(x, w1, b1, act1, w2, b2, gate);
   const at::Tensor input = x.contiguous(format);
@@ -58,11 +57,7 @@ at::Tensor squeeze_excite_cuda(const at::Tensor& x, const at::Tensor& w1, const 
   check_launch(kernels::launch_squeeze_excite(call.dtype, call.shape, input.const_data_ptr(), fc1.const_data_ptr(),
                                               bias1 ? bias1->const_data_ptr() : nullptr, act1, fc2.const_data_ptr(),
                                               bias2 ? bias2->const_data_ptr() : nullptr, gate, out.mutable_data_ptr(),
-                                              workspace.mutable_data_ptr(),
-                                              path == SqueezeExcitePath::kOneKernel
-                                                  ? kernels::SqueezeExciteForm::kOneKernel
-                                                  : kernels::SqueezeExciteForm::kTwoKernels,
-                                              at::cuda::getCurrentCUDAStream()),
+                                              workspace.mutable_data_ptr(), at::cuda::getCurrentCUDAStream()),
                kOp);
   return out;
 }

@@ -68,11 +68,10 @@ std::pair<std::string, std::vector<std::string>> linear_paths(const at::Tensor& 
           names(ifx::ops::linear_paths_covering(call))};
 }
 
-// Forces conv2d_act's, linear_act's and squeeze_excite's paths (names of
-// kernel_choice.h, "" for none) and the pointwise policy, process-wide; tests and benchmarks
+// Forces conv2d_act's and linear_act's paths (names of kernel_choice.h, ""
+// for none) and the pointwise policy, process-wide; tests and benchmarks
 // restore the environment's with reset_kernel_override.
-void set_kernel_override(const std::string& conv_path, const std::string& linear_path, const std::string& pointwise,
-                         const std::string& squeeze_excite_path) {
+void set_kernel_override(const std::string& conv_path, const std::string& linear_path, const std::string& pointwise) {
   ifx::ops::KernelOverride override;
   if (!conv_path.empty()) {
     const auto path = ifx::ops::conv_path_named(conv_path);
@@ -83,11 +82,6 @@ void set_kernel_override(const std::string& conv_path, const std::string& linear
     const auto path = ifx::ops::linear_path_named(linear_path);
     TORCH_CHECK(path.has_value(), "ifx_torch: unknown linear path '", linear_path, "'");
     override.linear = *path;
-  }
-  if (!squeeze_excite_path.empty()) {
-    const auto path = ifx::ops::squeeze_excite_path_named(squeeze_excite_path);
-    TORCH_CHECK(path.has_value(), "ifx_torch: unknown squeeze_excite path '", squeeze_excite_path, "'");
-    override.squeeze_excite = *path;
   }
   TORCH_CHECK(pointwise == "auto" || pointwise == "always" || pointwise == "never",
               "ifx_torch: pointwise must be auto, always or never, not '", pointwise, "'");
@@ -261,8 +255,7 @@ PYBIND11_MODULE(_C, m) {
   m.def("linear_paths", &linear_paths, py::arg("input"), py::arg("weight"), py::arg("bias"), py::arg("activation"),
         "(path a CUDA linear_act call with these arguments takes, every path that covers it).");
   m.def("set_kernel_override", &set_kernel_override, py::arg("conv_path") = "", py::arg("linear_path") = "",
-        py::arg("pointwise") = "auto", py::arg("squeeze_excite_path") = "",
-        "Force the kernel paths where they cover the call (process-wide).");
+        py::arg("pointwise") = "auto", "Force the kernel paths where they cover the call (process-wide).");
   py::class_<ifx_torch::CapturedGraph>(m, "CapturedGraph", "A captured call: its output buffers and its replay.")
       .def(py::init([](const py::object& static_output, py::function replay) {
              // The runner drops an evicted graph with the GIL released: the last

@@ -454,46 +454,6 @@ TEST(KernelChoice, MaxPoolRules) {
   EXPECT_STREQ(ifx::ops::path_name(MaxPoolPath::kChannelsLast), "channels_last");
 }
 
-// mobilenet_v3_large's last SE block (960 channels, 240 hidden, 7x7) at
-// `batch`, fp16 channels_last, on a device holding `resident` blocks at once.
-ifx::ops::SqueezeExciteCall last_se_block(int batch, int resident) {
-  ifx::ops::SqueezeExciteCall call;
-  call.shape = {batch, 960, 240, 49, true};
-  call.dtype = ifx::kernels::ElementType::kFloat16;
-  call.resident_blocks = resident;
-  return call;
-}
-
-TEST(KernelChoice, SqueezeExciteRules) {
-  using ifx::ops::SqueezeExcitePath;
-  const ifx::ops::KernelOverride none;
-  // Batch 1: 30 tiles, one wave on any GPU that launches cooperatively.
-  EXPECT_EQ(ifx::kernels::squeeze_excite_one_kernel_tiles(last_se_block(1, 0).shape), 30);
-  EXPECT_EQ(ifx::ops::choose_squeeze_excite_path(last_se_block(1, 264), none), SqueezeExcitePath::kOneKernel);
-  EXPECT_EQ(ifx::ops::choose_squeeze_excite_path(last_se_block(1, 30), none), SqueezeExcitePath::kOneKernel);
-  EXPECT_EQ(ifx::ops::choose_squeeze_excite_path(last_se_block(1, 29), none), SqueezeExcitePath::kTwoKernels);
-  // No cooperative launch: two kernels, even when the one-kernel form is asked for.
-  EXPECT_EQ(ifx::ops::choose_squeeze_excite_path(last_se_block(1, 0), none), SqueezeExcitePath::kTwoKernels);
-  ifx::ops::KernelOverride one;
-  one.squeeze_excite = SqueezeExcitePath::kOneKernel;
-  EXPECT_EQ(ifx::ops::choose_squeeze_excite_path(last_se_block(1, 0), one), SqueezeExcitePath::kTwoKernels);
-  // Forced, the one-kernel form takes more tiles than resident blocks (its blocks loop).
-  EXPECT_EQ(ifx::ops::choose_squeeze_excite_path(last_se_block(256, 264), one), SqueezeExcitePath::kOneKernel);
-  EXPECT_EQ(ifx::ops::choose_squeeze_excite_path(last_se_block(256, 264), none), SqueezeExcitePath::kTwoKernels);
-  ifx::ops::KernelOverride two;
-  two.squeeze_excite = SqueezeExcitePath::kTwoKernels;
-  EXPECT_EQ(ifx::ops::choose_squeeze_excite_path(last_se_block(1, 264), two), SqueezeExcitePath::kTwoKernels);
-  // What no kernel covers stays with ATen whatever is forced.
-  auto mixed = last_se_block(1, 264);
-  mixed.kernels_apply = false;
-  EXPECT_EQ(ifx::ops::choose_squeeze_excite_path(mixed, one), SqueezeExcitePath::kAten);
-  auto wide = last_se_block(1, 264);
-  wide.shape.hidden = ifx::kernels::kSqueezeExciteMaxHidden + 1;
-  EXPECT_EQ(ifx::ops::choose_squeeze_excite_path(wide, none), SqueezeExcitePath::kAten);
-  EXPECT_EQ(ifx::ops::squeeze_excite_path_named("one_kernel"), SqueezeExcitePath::kOneKernel);
-  EXPECT_FALSE(ifx::ops::squeeze_excite_path_named("three_kernels").has_value());
-}
-
 // PDL is off unless asked for (csrc/kernels/launch.h says what it measured).
 TEST(ProgrammaticLaunchSetting, OffUnlessIfxPdlIsOne) {
   using ifx::kernels::programmatic_launch_setting;

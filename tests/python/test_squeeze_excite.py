@@ -1,5 +1,5 @@
 """Squeeze-and-excitation: torch.ops.ifx.squeeze_excite (opcheck and values against float64 on
-the CPU, its one- and two-kernel CUDA forms on a GPU) and the pass that forms it (every form real models use,
+the CPU, its two CUDA kernels on a GPU) and the pass that forms it (every form real models use,
 each near-miss left alone with its reason), numerics in float64.
 
     PYTHONPATH=python python3 -m pytest tests/python/test_squeeze_excite.py -q    # from the repository root
@@ -12,7 +12,6 @@ import torch.nn.functional as F
 from torch import nn
 
 import ifx_torch
-from kernel_paths import forced_paths
 from model_helpers import activation_references
 
 requires_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
@@ -76,18 +75,13 @@ CUDA_TOLERANCE = {torch.float32: 1e-5, torch.float16: 1e-2, torch.bfloat16: 5e-2
 
 # Batch 1 to 64, channels from under one 8-wide vector to many chunks, hidden units from a few
 # to hundreds, maps from 1x1 to 56x56 (pixel chunks split over blocks), odd sizes for the tails.
-# Each form forced in turn (the one-kernel form also on shapes with more tiles than resident
-# blocks, where its blocks loop); both give the same bits.
-SE_FORMS = ("two_kernels", "one_kernel")
-
-
 @requires_cuda
 @pytest.mark.parametrize("batch, channels, hidden, size", [
     (1, 16, 8, 56), (1, 72, 24, 28), (1, 960, 240, 7), (3, 13, 5, 9), (2, 40, 10, 1), (64, 120, 32, 14),
     (17, 672, 28, 7), (8, 32, 8, 112)])
 @pytest.mark.parametrize("dtype", list(CUDA_TOLERANCE), ids=str)
 @pytest.mark.parametrize("channels_last", [False, True], ids=["nchw", "nhwc"])
-def test_cuda_kernels_match_float64(batch, channels, hidden, size, dtype, channels_last):
+def test_cuda_two_kernels_match_float64(batch, channels, hidden, size, dtype, channels_last):
     generator = torch.Generator().manual_seed(batch * 1000 + channels + size)
     x, w1, b1, w2, b2 = se_inputs(batch, channels, hidden, size, dtype, generator)
     memory_format = torch.channels_last if channels_last else torch.contiguous_format
@@ -95,53 +89,12 @@ def test_cuda_kernels_match_float64(batch, channels, hidden, size, dtype, channe
     for (act1, gate), biases in itertools.product([("relu", "hardsigmoid"), ("silu", "sigmoid")], [True, False]):
         args = [x.cuda().contiguous(memory_format=memory_format), w1.cuda(), b1.cuda() if biases else None, act1,
                 w2.cuda(), b2.cuda() if biases else None, gate]
+        out = torch.ops.ifx.squeeze_excite(*args)
+        assert ifx_torch._C.last_kernel_path("squeeze_excite") == "two_kernels"
+        assert out.dtype == dtype and out.is_contiguous(memory_format=memory_format)
         expected = se_reference(x, w1, b1 if biases else None, act1, w2, b2 if biases else None, gate)
-        outputs = {}
-        for form in SE_FORMS:
-            with forced_paths(squeeze_excite_path=form):
-                outputs[form] = torch.ops.ifx.squeeze_excite(*args)
-            assert ifx_torch._C.last_kernel_path("squeeze_excite") == form
-        outputs["auto"] = torch.ops.ifx.squeeze_excite(*args)
-        assert ifx_torch._C.last_kernel_path("squeeze_excite") in SE_FORMS
-        for form, out in outputs.items():
-            assert out.dtype == dtype and out.is_contiguous(memory_format=memory_format)
-            torch.testing.assert_close(out.double().cpu(), expected, rtol=tolerance, atol=tolerance,
-                                       msg=lambda m: f"{form}, {act1}/{gate}, biases={biases}: {m}")
-        assert torch.equal(outputs["one_kernel"], outputs["two_kernels"])
-
-
-@requires_cuda
-@pytest.mark.parametrize("batch, expected", [(1, "one_kernel"), (256, "two_kernels")])
-def test_cuda_form_follows_the_batch(batch, expected):
-    # mobilenet_v3_large's 960-channel block: at batch 1 every tile of both parts gets a block in
-    # one wave (30 tiles); at batch 256 the 1,920 tiles outnumber the blocks any current GPU
-    # holds at once.
-    x, w1, b1, w2, b2 = (t.cuda() for t in se_inputs(batch, 960, 240, 7, torch.float16))
-    torch.ops.ifx.squeeze_excite(x.contiguous(memory_format=torch.channels_last), w1, b1, "relu", w2, b2,
-                                 "hardsigmoid")
-    assert ifx_torch._C.last_kernel_path("squeeze_excite") == expected
-
-
-@requires_cuda
-@pytest.mark.parametrize("form", SE_FORMS)
-def test_cuda_forms_capture_and_replay(form):
-    # The one-kernel form is a cooperative launch: it must record into a CUDA graph and replay
-    # on new data like the two-kernel form.
-    generator = torch.Generator().manual_seed(7)
-    x, w1, b1, w2, b2 = (t.cuda() for t in se_inputs(2, 72, 24, 28, torch.float32, generator))
-    static_x = x.contiguous(memory_format=torch.channels_last).clone()
-    with forced_paths(squeeze_excite_path=form):
-        torch.ops.ifx.squeeze_excite(static_x, w1, b1, "relu", w2, b2, "hardsigmoid")  # warm-up outside capture
-        graph = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(graph):
-            static_out = torch.ops.ifx.squeeze_excite(static_x, w1, b1, "relu", w2, b2, "hardsigmoid")
-        assert ifx_torch._C.last_kernel_path("squeeze_excite") == form
-    fresh = se_inputs(2, 72, 24, 28, torch.float32, generator)[0]
-    static_x.copy_(fresh.cuda())
-    graph.replay()
-    torch.cuda.synchronize()
-    expected = se_reference(fresh, w1, b1, "relu", w2, b2, "hardsigmoid")
-    torch.testing.assert_close(static_out.double().cpu(), expected, rtol=1e-5, atol=1e-5)
+        torch.testing.assert_close(out.double().cpu(), expected, rtol=tolerance, atol=tolerance,
+                                   msg=lambda m: f"{act1}/{gate}, biases={biases}: {m}")
 
 
 @requires_cuda
