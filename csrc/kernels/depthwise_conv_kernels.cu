@@ -1,6 +1,7 @@
 #include "depthwise_conv_kernels.h"
 
 #include <cstdint>
+#include <climits>
 
 #include "element_dispatch.cuh"
 #include "epilogue_device.cuh"
@@ -97,6 +98,62 @@ __device__ __forceinline__ void stage_in_batches(const Unit* __restrict__ source
   }
 }
 
+// The filters of channels [c_begin, c_begin + group_size) (whole channel
+// vectors) into shared memory as [tap][channel] in the compute type, `stride`
+// channels per tap, by `threads` threads. The group's filters are contiguous
+// in global memory: coalesced loads, transposed on the way into shared memory,
+// loaded a batch at a time, a channel vector per load where the weight's
+// address allows: one element per load and one load in flight per thread made
+// the staging a chain of up to 100 memory round trips, most of a batch-1
+// layer's time (docs/notes/depthwise_and_se_kernels.md).
+template <typename T, int kTaps>
+__device__ __forceinline__ void stage_filters(const T* __restrict__ weight, int c_begin, int group_size, int stride,
+                                              int thread, int threads, compute_t<T>* taps) {
+  constexpr int kVec = ChannelVector<T>::kSize;
+  const T* group_weight = weight + c_begin * kTaps;
+  const int elements = group_size * kTaps;  // whole vectors: group_size is a multiple of kVec
+  const auto put = [&](int e, T value) {
+    const int channel = e / kTaps;
+    taps[(e - channel * kTaps) * stride + channel] = load_as_compute(value);
+  };
+  if (reinterpret_cast<uintptr_t>(group_weight) % sizeof(ChannelVector<T>) == 0) {
+    stage_in_batches<4>(reinterpret_cast<const ChannelVector<T>*>(group_weight), elements / kVec, thread, threads,
+                        [&](int p, const ChannelVector<T>& v) {
+#pragma unroll
+                          for (int i = 0; i < kVec; ++i) put(p * kVec + i, v.v[i]);
+                        });
+  } else {
+    stage_in_batches<8>(group_weight, elements, thread, threads, put);
+  }
+}
+
+// A thread's strip of one output row: columns ow0 .. ow0 + kNhwcColumns - 1
+// (those inside the row) of channel vector c, through the epilogue.
+template <typename T, typename Activate>
+__device__ __forceinline__ void store_strip(T* __restrict__ output, const TypedEpilogue<T>& epilogue,
+                                            const DepthwiseShape& s, int n, int oh, int ow0, int c,
+                                            const compute_t<T> (&acc)[kNhwcColumns][ChannelVector<T>::kSize],
+                                            bool has_bias, const compute_t<T>* bias, Activate activate_one) {
+  using C = compute_t<T>;
+  constexpr int kVec = ChannelVector<T>::kSize;
+  const bool has_residual = epilogue.residual != nullptr;
+#pragma unroll
+  for (int j = 0; j < kNhwcColumns; ++j) {
+    const int ow = ow0 + j;
+    if (ow >= s.out_w) break;
+    const int at = ((n * s.out_h + oh) * s.out_w + ow) * s.channels + c;
+    ChannelVector<T> residual;
+    if (has_residual) residual = *reinterpret_cast<const ChannelVector<T>*>(epilogue.residual + at);
+    ChannelVector<T> out;
+#pragma unroll
+    for (int v = 0; v < kVec; ++v) {
+      const C r = has_residual ? load_as_compute(residual.v[v]) : C(0);
+      out.v[v] = finish<T>(acc[j][v], has_bias, bias[v], has_residual, r, activate_one);
+    }
+    *reinterpret_cast<ChannelVector<T>*>(output + at) = out;
+  }
+}
+
 // Block (x, y): blockDim.x channel vectors starting at vector blockIdx.y *
 // blockDim.x, by blockDim.y * items_per_thread consecutive strips of kRows
 // output rows by kColumns output columns. A thread walks the input rows of its
@@ -124,42 +181,18 @@ __global__ void __launch_bounds__(kMaxThreads)
   const int group_channels = blockDim.x * kVec;
   const int c_begin = blockIdx.y * group_channels;
   const int group_size = min(group_channels, s.channels - c_begin);
-  {
-    // The group's filters are contiguous in global memory: coalesced loads,
-    // transposed on the way into shared memory. Loaded a batch at a time, a
-    // channel vector per load where the weight's address allows: one element
-    // per load and one load in flight per thread made the staging a chain of
-    // up to 100 memory round trips, most of a batch-1 layer's time
-    // (docs/notes/depthwise_and_se_kernels.md).
-    const T* group_weight = weight + c_begin * kTaps;
-    const int threads = blockDim.x * blockDim.y;
-    const int thread = threadIdx.y * blockDim.x + threadIdx.x;
-    const int elements = group_size * kTaps;  // whole vectors: group_size is a multiple of kVec
-    const auto put = [&](int e, T value) {
-      const int channel = e / kTaps;
-      taps[(e - channel * kTaps) * group_channels + channel] = load_as_compute(value);
-    };
-    if (reinterpret_cast<uintptr_t>(group_weight) % sizeof(ChannelVector<T>) == 0) {
-      stage_in_batches<4>(reinterpret_cast<const ChannelVector<T>*>(group_weight), elements / kVec, thread, threads,
-                          [&](int p, const ChannelVector<T>& v) {
-#pragma unroll
-                            for (int i = 0; i < kVec; ++i) put(p * kVec + i, v.v[i]);
-                          });
-    } else {
-      stage_in_batches<8>(group_weight, elements, thread, threads, put);
-    }
-  }
+  stage_filters<T, kTaps>(weight, c_begin, group_size, group_channels, threadIdx.y * blockDim.x + threadIdx.x,
+                          blockDim.x * blockDim.y, taps);
   __syncthreads();
 
   const int c = c_begin + threadIdx.x * kVec;
   if (c >= s.channels) return;
   const bool has_bias = epilogue.bias != nullptr;
-  const bool has_residual = epilogue.residual != nullptr;
   C bias[kVec];
 #pragma unroll
   for (int v = 0; v < kVec; ++v) bias[v] = has_bias ? load_as_compute(epilogue.bias[c + v]) : C(0);
   const C* my_taps = taps + threadIdx.x * kVec;
-  // Several output rows per thread: the whole filter in registers (DepthwiseRows, shapes.h).
+  // Several output rows per thread: the whole filter in registers (DepthwiseForm, shapes.h).
   C filter[kRows > 1 ? kTaps : 1][kVec];
   if constexpr (kRows > 1) {
 #pragma unroll
@@ -236,23 +269,8 @@ __global__ void __launch_bounds__(kMaxThreads)
     with_activation<C>(epilogue.activation, [&](auto activate_one) {
 #pragma unroll
       for (int a = 0; a < kRows; ++a) {
-        const int oh = oh0 + a;
-        if (oh >= s.out_h) break;
-#pragma unroll
-        for (int j = 0; j < kColumns; ++j) {
-          const int ow = ow0 + j;
-          if (ow >= s.out_w) break;
-          const int at = ((n * s.out_h + oh) * s.out_w + ow) * s.channels + c;
-          ChannelVector<T> residual;
-          if (has_residual) residual = *reinterpret_cast<const ChannelVector<T>*>(epilogue.residual + at);
-          ChannelVector<T> out;
-#pragma unroll
-          for (int v = 0; v < kVec; ++v) {
-            const C r = has_residual ? load_as_compute(residual.v[v]) : C(0);
-            out.v[v] = finish<T>(acc[a][j][v], has_bias, bias[v], has_residual, r, activate_one);
-          }
-          *reinterpret_cast<ChannelVector<T>*>(output + at) = out;
-        }
+        if (oh0 + a >= s.out_h) break;
+        store_strip<T>(output, epilogue, s, n, oh0 + a, ow0, c, acc[a], has_bias, bias, activate_one);
       }
     });
   }
@@ -298,6 +316,155 @@ cudaError_t launch_nhwc(const DepthwiseShape& s, const T* input, const T* weight
   const size_t shared = size_t(kK) * kK * group * kVec * sizeof(compute_t<T>);
   return launch(depthwise_nhwc_kernel<T, kK, kS, kRows>, grid, block, shared, stream, input, weight, output, s, epilogue,
                 g);
+}
+
+// ---- NHWC, the block's input tile staged in shared memory (16-bit types) -----------------------
+
+// A block takes kTileVectors channel vectors (32 channels of a 16-bit type)
+// by kTileRows output rows by SharedTile::kColumns output columns. It stages
+// the input those outputs read (the halo included, zeros outside the image)
+// in shared memory once, then each thread computes one strip of
+// kNhwcColumns outputs of one row, as depthwise_nhwc_kernel's one-row form
+// does, reading its input vectors from there instead of from L2.
+constexpr int kTileVectors = 8;
+constexpr int kTileRows = 8;
+
+template <int kS> struct SharedTile {
+  static constexpr int kStrips = kS == 1 ? 4 : 2;  // per output row: 16 columns at stride 1, 8 at stride 2
+  static constexpr int kColumns = kStrips * kNhwcColumns;
+  static constexpr int kThreads = kTileVectors * kStrips * kTileRows;
+  // Staged pixels lie kPixelStride vectors apart: the half-warp that reads
+  // two strips' vectors at once (2 x 64 bytes) then hits 32 different banks.
+  static constexpr int kPixelStride = kS == 1 ? kTileVectors + 2 : kTileVectors + 1;
+  template <int kK> static constexpr int rows_in() { return (kTileRows - 1) * kS + kK; }
+  template <int kK> static constexpr int columns_in() { return (kColumns - 1) * kS + kK; }
+};
+
+struct SharedTileGrid {
+  int tiles_h, tiles_w;  // output tiles per image along H and W
+};
+
+template <typename T, int kK, int kS>
+__global__ void __launch_bounds__(kMaxThreads)
+    depthwise_nhwc_shared_tile_kernel(const T* __restrict__ input, const T* __restrict__ weight,
+                                      T* __restrict__ output, DepthwiseShape s, TypedEpilogue<T> epilogue,
+                                      SharedTileGrid g) {
+  using C = compute_t<T>;
+  using Vector = ChannelVector<T>;
+  using Tile = SharedTile<kS>;
+  constexpr int kVec = Vector::kSize;
+  constexpr int kTaps = kK * kK;
+  constexpr int kGroupChannels = kTileVectors * kVec;
+  constexpr int kRowsIn = Tile::template rows_in<kK>();
+  constexpr int kColumnsIn = Tile::template columns_in<kK>();
+  constexpr int kSpan = (kNhwcColumns - 1) * kS + kK;
+  extern __shared__ __align__(16) unsigned char shared_bytes[];
+  C* taps = reinterpret_cast<C*>(shared_bytes);                               // [tap][kGroupChannels]
+  Vector* staged = reinterpret_cast<Vector*>(taps + kTaps * kGroupChannels);  // [row][column][kPixelStride]
+  wait_for_previous_kernel();
+
+  const int thread = threadIdx.x;
+  const int c_begin = blockIdx.y * kGroupChannels;
+  const int group_vectors = min(kTileVectors, (s.channels - c_begin) / kVec);
+  stage_filters<T, kTaps>(weight, c_begin, group_vectors * kVec, kGroupChannels, thread, Tile::kThreads, taps);
+
+  int rest = blockIdx.x;
+  const int tile_w = rest % g.tiles_w;
+  rest /= g.tiles_w;
+  const int oh0 = rest % g.tiles_h * kTileRows;
+  const int n = rest / g.tiles_h;
+  const int ow0 = tile_w * Tile::kColumns;
+  const int ih0 = oh0 * kS - s.pad_h, iw0 = ow0 * kS - s.pad_w;
+  {
+    // The input tile, 4 loads in flight per thread before their stores.
+    constexpr int kBatch = 4;
+    const int units = kRowsIn * kColumnsIn * group_vectors;
+    Vector zero;
+#pragma unroll
+    for (int i = 0; i < kVec; ++i) zero.v[i] = store_from_compute<T>(C(0));
+    for (int first = thread; first < units; first += Tile::kThreads * kBatch) {
+      Vector values[kBatch];
+      int slots[kBatch];
+#pragma unroll
+      for (int b = 0; b < kBatch; ++b) {
+        const int unit = first + b * Tile::kThreads;
+        if (unit >= units) break;
+        const int v = unit % group_vectors, pixel = unit / group_vectors;
+        const int column = pixel % kColumnsIn, row = pixel / kColumnsIn;
+        const int ih = ih0 + row, iw = iw0 + column;
+        slots[b] = pixel * Tile::kPixelStride + v;
+        values[b] = unsigned(ih) < unsigned(s.in_h) && unsigned(iw) < unsigned(s.in_w)
+                        ? *reinterpret_cast<const Vector*>(input + ((n * s.in_h + ih) * s.in_w + iw) * s.channels +
+                                                           c_begin + v * kVec)
+                        : zero;
+      }
+#pragma unroll
+      for (int b = 0; b < kBatch; ++b) {
+        if (first + b * Tile::kThreads >= units) break;
+        staged[slots[b]] = values[b];
+      }
+    }
+  }
+  __syncthreads();
+
+  const int v = thread % kTileVectors;
+  const int strip = thread / kTileVectors % Tile::kStrips;
+  const int row = thread / (kTileVectors * Tile::kStrips);
+  const int oh = oh0 + row;
+  if (v >= group_vectors || oh >= s.out_h) return;
+  const int c = c_begin + v * kVec;
+  const bool has_bias = epilogue.bias != nullptr;
+  C bias[kVec];
+#pragma unroll
+  for (int k = 0; k < kVec; ++k) bias[k] = has_bias ? load_as_compute(epilogue.bias[c + k]) : C(0);
+  const C* my_taps = taps + v * kVec;
+
+  C acc[kNhwcColumns][kVec];
+#pragma unroll
+  for (int j = 0; j < kNhwcColumns; ++j) {
+#pragma unroll
+    for (int k = 0; k < kVec; ++k) acc[j][k] = C(0);
+  }
+#pragma unroll
+  for (int y = 0; y < kK; ++y) {
+    C row_taps[kK][kVec];
+#pragma unroll
+    for (int kw = 0; kw < kK; ++kw) load_shared<kVec>(my_taps + (y * kK + kw) * kGroupChannels, row_taps[kw]);
+    const Vector* in_row = staged + ((row * kS + y) * kColumnsIn + strip * kNhwcColumns * kS) * Tile::kPixelStride + v;
+#pragma unroll
+    for (int i = 0; i < kSpan; ++i) {
+      const Vector p = in_row[i * Tile::kPixelStride];
+      C x[kVec];
+#pragma unroll
+      for (int k = 0; k < kVec; ++k) x[k] = load_as_compute(p.v[k]);
+#pragma unroll
+      for (int j = 0; j < kNhwcColumns; ++j) {
+        const int kw = i - j * kS;
+        if (kw < 0 || kw >= kK) continue;
+#pragma unroll
+        for (int k = 0; k < kVec; ++k) acc[j][k] += x[k] * row_taps[kw][k];
+      }
+    }
+  }
+  with_activation<C>(epilogue.activation, [&](auto activate_one) {
+    store_strip<T>(output, epilogue, s, n, oh, ow0 + strip * kNhwcColumns, c, acc, has_bias, bias, activate_one);
+  });
+}
+
+template <typename T, int kK, int kS>
+cudaError_t launch_nhwc_shared_tile(const DepthwiseShape& s, const T* input, const T* weight, T* output,
+                                    const TypedEpilogue<T>& epilogue, cudaStream_t stream) {
+  using Tile = SharedTile<kS>;
+  constexpr int kVec = ChannelVector<T>::kSize;
+  const SharedTileGrid g{(s.out_h + kTileRows - 1) / kTileRows, (s.out_w + Tile::kColumns - 1) / Tile::kColumns};
+  const int64_t tiles = int64_t(s.batch) * g.tiles_h * g.tiles_w;
+  const int groups = (s.channels / kVec + kTileVectors - 1) / kTileVectors;
+  if (tiles > INT_MAX || groups > 65535) return cudaErrorInvalidValue;  // depthwise_shared_tile_supported
+  const size_t shared = size_t(kK) * kK * kTileVectors * kVec * sizeof(compute_t<T>) +
+                        size_t(Tile::template rows_in<kK>()) * Tile::template columns_in<kK>() * Tile::kPixelStride *
+                            sizeof(ChannelVector<T>);
+  return launch(depthwise_nhwc_shared_tile_kernel<T, kK, kS>, dim3(static_cast<unsigned>(tiles), groups),
+                dim3(Tile::kThreads), shared, stream, input, weight, output, s, epilogue, g);
 }
 
 // ---- NCHW: a patch of output rows by columns of one channel per thread -----------------------
@@ -476,11 +643,16 @@ cudaError_t launch_generic(const DepthwiseShape& s, const T* input, const T* wei
 // ---- dispatch -------------------------------------------------------------------------------
 
 template <typename T, int kK, int kS>
-cudaError_t launch_tiled(DepthwiseVariant variant, DepthwiseRows rows, const DepthwiseShape& s, const T* input,
+cudaError_t launch_tiled(DepthwiseVariant variant, DepthwiseForm form, const DepthwiseShape& s, const T* input,
                          const T* weight, T* output, const TypedEpilogue<T>& epilogue, cudaStream_t stream) {
   if (variant == DepthwiseVariant::kChannelsLastTiled) {
     if constexpr (kK == 3 && sizeof(T) >= 4) {  // where depthwise_two_rows_supported takes it
-      if (rows == DepthwiseRows::kTwo) return launch_nhwc<T, kK, kS, 2>(s, input, weight, output, epilogue, stream);
+      if (form == DepthwiseForm::kTwoRows) return launch_nhwc<T, kK, kS, 2>(s, input, weight, output, epilogue, stream);
+    }
+    if constexpr (sizeof(T) == 2) {  // where depthwise_shared_tile_supported takes it
+      if (form == DepthwiseForm::kSharedTile) {
+        return launch_nhwc_shared_tile<T, kK, kS>(s, input, weight, output, epilogue, stream);
+      }
     }
     return launch_nhwc<T, kK, kS, 1>(s, input, weight, output, epilogue, stream);
   }
@@ -489,7 +661,7 @@ cudaError_t launch_tiled(DepthwiseVariant variant, DepthwiseRows rows, const Dep
 
 template <typename T>
 cudaError_t launch_typed(const DepthwiseShape& s, const void* input, const void* weight, void* output,
-                         const Epilogue& epilogue, DepthwiseRows rows, cudaStream_t stream) {
+                         const Epilogue& epilogue, DepthwiseForm form, cudaStream_t stream) {
   const T* in = static_cast<const T*>(input);
   const T* w = static_cast<const T*>(weight);
   T* out = static_cast<T*>(output);
@@ -497,15 +669,18 @@ cudaError_t launch_typed(const DepthwiseShape& s, const void* input, const void*
   const bool aligned = aligned_16(input) && aligned_16(output) &&
                        (epilogue.residual == nullptr || aligned_16(epilogue.residual));
   const DepthwiseVariant variant = depthwise_variant(s, sizeof(T), aligned);
-  if (rows == DepthwiseRows::kTwo && !depthwise_two_rows_supported(s, sizeof(T), aligned)) return cudaErrorInvalidValue;
+  if (form == DepthwiseForm::kTwoRows && !depthwise_two_rows_supported(s, sizeof(T), aligned)) return cudaErrorInvalidValue;
+  if (form == DepthwiseForm::kSharedTile && !depthwise_shared_tile_supported(s, sizeof(T), aligned)) {
+    return cudaErrorInvalidValue;
+  }
   if (variant == DepthwiseVariant::kGeneric) return launch_generic<T>(s, in, w, out, typed, stream);
   switch (s.kernel_h * 10 + s.stride_h) {
-    case 31: return launch_tiled<T, 3, 1>(variant, rows, s, in, w, out, typed, stream);
-    case 32: return launch_tiled<T, 3, 2>(variant, rows, s, in, w, out, typed, stream);
-    case 51: return launch_tiled<T, 5, 1>(variant, rows, s, in, w, out, typed, stream);
-    case 52: return launch_tiled<T, 5, 2>(variant, rows, s, in, w, out, typed, stream);
-    case 71: return launch_tiled<T, 7, 1>(variant, rows, s, in, w, out, typed, stream);
-    case 72: return launch_tiled<T, 7, 2>(variant, rows, s, in, w, out, typed, stream);
+    case 31: return launch_tiled<T, 3, 1>(variant, form, s, in, w, out, typed, stream);
+    case 32: return launch_tiled<T, 3, 2>(variant, form, s, in, w, out, typed, stream);
+    case 51: return launch_tiled<T, 5, 1>(variant, form, s, in, w, out, typed, stream);
+    case 52: return launch_tiled<T, 5, 2>(variant, form, s, in, w, out, typed, stream);
+    case 71: return launch_tiled<T, 7, 1>(variant, form, s, in, w, out, typed, stream);
+    case 72: return launch_tiled<T, 7, 2>(variant, form, s, in, w, out, typed, stream);
     default: return launch_generic<T>(s, in, w, out, typed, stream);
   }
 }
@@ -514,10 +689,10 @@ cudaError_t launch_typed(const DepthwiseShape& s, const void* input, const void*
 
 cudaError_t launch_depthwise_conv2d(ElementType type, const DepthwiseShape& shape, const void* input,
                                     const void* weight, void* output, const Epilogue& epilogue, cudaStream_t stream,
-                                    DepthwiseRows rows) {
+                                    DepthwiseForm form) {
   if (!depthwise_supported(shape)) return cudaErrorInvalidValue;
   return dispatch_element_type(type, [&](auto tag) {
-    return launch_typed<typename decltype(tag)::type>(shape, input, weight, output, epilogue, rows, stream);
+    return launch_typed<typename decltype(tag)::type>(shape, input, weight, output, epilogue, form, stream);
   });
 }
 

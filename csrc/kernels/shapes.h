@@ -304,21 +304,39 @@ inline DepthwiseVariant depthwise_variant(const DepthwiseShape& s, int element_b
   return vectors ? DepthwiseVariant::kChannelsLastTiled : DepthwiseVariant::kGeneric;
 }
 
-// Output rows per thread of the NHWC kernel. kTwo keeps a 3x3 filter's 9 taps
-// of the thread's channels in registers, so that one loaded input row serves
-// two output rows: 4 input rows loaded per 2 output rows at stride 1 where
-// kOne loads 3 per row. It holds about twice the registers (118-128 against
-// 60-76), so it runs fewer threads per multiprocessor; the first-call tuning
-// times both (ops/kernel_choice.h).
-enum class DepthwiseRows { kOne, kTwo };
+// How the NHWC kernel (kChannelsLastTiled) works through a layer:
+// - kOneRow: each thread computes a strip of one output row, loading its
+//   inputs from global memory (L2 serves the rows its neighbours re-read).
+// - kTwoRows: two output rows per strip, a 3x3 filter's 9 taps of the
+//   thread's channels in registers, so that one loaded input row serves two
+//   output rows: 4 input rows loaded per 2 output rows at stride 1 where
+//   kOneRow loads 3 per row. About twice the registers (118-128 against
+//   60-76), so fewer threads per multiprocessor.
+// - kSharedTile: a block stages its input tile (8 output rows by 16 columns
+//   at stride 1, 8 at stride 2, of 32 channels, plus the halo) in shared
+//   memory once, and its threads compute kOneRow's strips from there: each
+//   input element crosses L2 about 1.3-1.6 times instead of about 4.5 (3
+//   rows x 1.5 columns at 3x3 stride 1). 16-bit types only.
+// The first-call tuning times the forms a layer has (ops/kernel_choice.h).
+enum class DepthwiseForm { kOneRow, kTwoRows, kSharedTile };
 
-// True when kTwo takes `s`: the NHWC tiled variant with a 3x3 filter, in fp32
-// or fp64. In 16 bits it was slower than kOne on every 3x3 layer of
+// True when kTwoRows takes `s`: the NHWC tiled variant with a 3x3 filter, in fp32
+// or fp64. In 16 bits it was slower than kOneRow on every 3x3 layer of
 // mobilenet_v3_large and efficientnet_b0 (6-18% at batch 64, 27-40% at batch
 // 1, H100); in fp32 it was 3-14% faster on the 112x112, 56x56 and stride-2
 // 28x28 layers at batch 64 (docs/benchmarks.md, "Depthwise, two rows").
 inline bool depthwise_two_rows_supported(const DepthwiseShape& s, int element_bytes, bool vectors_aligned) {
   return element_bytes >= 4 && s.kernel_h == 3 &&
+         depthwise_variant(s, element_bytes, vectors_aligned) == DepthwiseVariant::kChannelsLastTiled;
+}
+
+// True when kSharedTile takes `s`: the NHWC tiled variant, in a 16-bit type,
+// whose one-row kernel is L2-bound (efficientnet_b0's 144-channel 56x56 layer
+// at batch 64: 88.7 us against a 27 us memory floor, docs/benchmarks.md). Its
+// tiles of 32 channels by up to 21x21 pixels take at most 42 KB of shared
+// memory there; fp32 would need twice that.
+inline bool depthwise_shared_tile_supported(const DepthwiseShape& s, int element_bytes, bool vectors_aligned) {
+  return element_bytes == 2 && s.channels <= 65535 * 32 &&  // grid.y counts 32-channel groups
          depthwise_variant(s, element_bytes, vectors_aligned) == DepthwiseVariant::kChannelsLastTiled;
 }
 

@@ -30,7 +30,7 @@ int as_int(int64_t v) { return static_cast<int>(v); }
 
 at::Tensor run_depthwise(const ConvCall& c, const at::Tensor& input, const at::Tensor& weight,
                          const EpilogueOperands& operands, Activation activation, const std::vector<int64_t>& out_size,
-                         at::MemoryFormat format, kernels::DepthwiseRows rows) {
+                         at::MemoryFormat format, kernels::DepthwiseForm form) {
   const kernels::DepthwiseShape shape{
       as_int(c.batch),    as_int(c.in_channels), as_int(c.in_h),     as_int(c.in_w),     as_int(c.out_h),
       as_int(c.out_w),    as_int(c.kernel_h),    as_int(c.kernel_w), as_int(c.stride_h), as_int(c.stride_w),
@@ -40,7 +40,7 @@ at::Tensor run_depthwise(const ConvCall& c, const at::Tensor& input, const at::T
   at::Tensor out = at::empty(out_size, input.options(), format);
   check_launch(kernels::launch_depthwise_conv2d(c.dtype, shape, x.const_data_ptr(), w.const_data_ptr(),
                                                 out.mutable_data_ptr(), operands.view(activation),
-                                                at::cuda::getCurrentCUDAStream(), rows),
+                                                at::cuda::getCurrentCUDAStream(), form),
                kOp);
   return out;
 }
@@ -136,9 +136,14 @@ struct Conv2dActCall {
     switch (path) {
       case ConvPath::kAten: return conv2d_act_reference(input, weight, bias, params, residual, activation);
       case ConvPath::kDepthwise:
+        return run_depthwise(call, input, weight, operands(), activation, out_size, format,
+                             kernels::DepthwiseForm::kOneRow);
       case ConvPath::kDepthwiseTwoRows:
         return run_depthwise(call, input, weight, operands(), activation, out_size, format,
-                             path == ConvPath::kDepthwise ? kernels::DepthwiseRows::kOne : kernels::DepthwiseRows::kTwo);
+                             kernels::DepthwiseForm::kTwoRows);
+      case ConvPath::kDepthwiseSharedTile:
+        return run_depthwise(call, input, weight, operands(), activation, out_size, format,
+                             kernels::DepthwiseForm::kSharedTile);
       case ConvPath::kFewRowsMatmul: {
         const at::Tensor x = input.contiguous(format);
         at::Tensor out = at::empty(out_size, input.options(), format);

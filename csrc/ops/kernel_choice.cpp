@@ -137,6 +137,10 @@ bool covers(ConvPath path, const ConvCall& c, const MathFlags& flags) {
     case ConvPath::kDepthwiseTwoRows:
       return c.kernels_apply && is_depthwise(c) &&
              kernels::depthwise_two_rows_supported(depthwise_shape(c), kernels::element_size(c.dtype), c.operands_aligned);
+    case ConvPath::kDepthwiseSharedTile:
+      return c.kernels_apply && is_depthwise(c) &&
+             kernels::depthwise_shared_tile_supported(depthwise_shape(c), kernels::element_size(c.dtype),
+                                                      c.operands_aligned);
     case ConvPath::kFewRowsMatmul:
       return c.kernels_apply && is_pointwise_on_single_pixel(c) && few_rows_supported(c.batch, c.in_channels, c.out_channels);
     case ConvPath::kPointwise:
@@ -282,6 +286,7 @@ std::vector<ConvPath> conv_candidates(const ConvCall& c, const MathFlags& flags)
   if (!c.kernels_apply) return paths;
   consider(ConvPath::kDepthwise);
   consider(ConvPath::kDepthwiseTwoRows);
+  consider(ConvPath::kDepthwiseSharedTile);
   if (few_rows_kernel_is_faster(c.batch, c.in_channels, c.dtype)) consider(ConvPath::kFewRowsMatmul);
   // The pointwise kernel measured 0.04-0.9x of cuDNN past a few thousand
   // pixels: not worth timing there.

@@ -367,13 +367,30 @@ TEST(KernelChoice, PathsCoveringACall) {
   const ConvCall depthwise = conv(2, 16, 16, 9, 9, 5, 2, 16, kF16, false, Activation::kHardswish);
   EXPECT_EQ(names(ifx::ops::conv_paths_covering(depthwise, MathFlags{})), (V{"aten", "depthwise", "cudnn+epilogue"}));
   // fp32 3x3 channels_last with whole channel vectors: the two-rows NHWC kernel too (5x5, NCHW and
-  // 16-bit types: not).
+  // 16-bit types: not); 16-bit channels_last: the shared-tile NHWC kernel instead (any of its
+  // filter sizes, aligned operands).
   const ConvCall nhwc_3x3 = conv(2, 16, 16, 9, 9, 3, 1, 16, kF32, true, Activation::kHardswish);
   EXPECT_EQ(names(ifx::ops::conv_paths_covering(nhwc_3x3, MathFlags{})),
             (V{"aten", "depthwise", "depthwise_two_rows", "cudnn+epilogue"}));
   ConvCall half_3x3 = nhwc_3x3;
   half_3x3.dtype = kF16;
-  EXPECT_EQ(names(ifx::ops::conv_paths_covering(half_3x3, MathFlags{})), (V{"aten", "depthwise", "cudnn+epilogue"}));
+  EXPECT_EQ(names(ifx::ops::conv_paths_covering(half_3x3, MathFlags{})),
+            (V{"aten", "depthwise", "depthwise_shared_tile", "cudnn+epilogue"}));
+  ConvCall half_7x7 = half_3x3;
+  half_7x7.dtype = ifx::kernels::ElementType::kBFloat16;
+  half_7x7.kernel_h = half_7x7.kernel_w = 7;
+  half_7x7.stride_h = half_7x7.stride_w = 2;
+  half_7x7.pad_h = half_7x7.pad_w = 3;
+  half_7x7.out_h = half_7x7.out_w = 5;
+  EXPECT_EQ(names(ifx::ops::conv_paths_covering(half_7x7, MathFlags{})),
+            (V{"aten", "depthwise", "depthwise_shared_tile", "cudnn+epilogue"}));
+  const auto half_candidates = ifx::ops::conv_candidates(half_3x3, MathFlags{});
+  EXPECT_NE(std::find(half_candidates.begin(), half_candidates.end(), ConvPath::kDepthwiseSharedTile),
+            half_candidates.end());
+  ConvCall half_unaligned = half_3x3;
+  half_unaligned.operands_aligned = false;
+  EXPECT_EQ(names(ifx::ops::conv_paths_covering(half_unaligned, MathFlags{})),
+            (V{"aten", "depthwise", "cudnn+epilogue"}));
   ConvCall unaligned = nhwc_3x3;
   unaligned.operands_aligned = false;
   EXPECT_EQ(names(ifx::ops::conv_paths_covering(unaligned, MathFlags{})), (V{"aten", "depthwise", "cudnn+epilogue"}));
@@ -417,7 +434,7 @@ TEST(KernelChoice, LinearRules) {
 }
 
 TEST(KernelChoice, PathNamesRoundTrip) {
-  for (ConvPath path : {ConvPath::kAten, ConvPath::kDepthwise, ConvPath::kDepthwiseTwoRows,
+  for (ConvPath path : {ConvPath::kAten, ConvPath::kDepthwise, ConvPath::kDepthwiseTwoRows, ConvPath::kDepthwiseSharedTile,
                         ConvPath::kFewRowsMatmul, ConvPath::kPointwise,
                         ConvPath::kCudnnFusedRelu, ConvPath::kCudnnThenEpilogue, ConvPath::kImplicitGemm,
                         ConvPath::kImplicitGemmSmall, ConvPath::kHopperGemm64x64, ConvPath::kHopperGemm64x128,

@@ -1,6 +1,6 @@
 // csrc/kernels/depthwise_conv_kernels.cu run on the CPU (cuda_on_host.h):
-// every variant (NHWC tiled with one and two output rows per thread, NCHW
-// tiled, generic) for each element type,
+// every variant (NHWC tiled with one and two output rows per thread or the
+// input tile in shared memory, NCHW tiled, generic) for each element type,
 // against a float64 reference of the same rounded inputs, with bias, residual
 // and hardswish (and one more activation per case, whose reference is the
 // kernels' own activate<double>), and with the weight on and off the 16-byte grid (the NHWC
@@ -40,7 +40,7 @@ std::string case_name(const Case& c) {
 
 // The largest error relative to (1 + |reference|) over the output.
 template <typename T>
-double worst_error(ElementType type, const Case& c, Activation activation, DepthwiseRows rows = DepthwiseRows::kOne) {
+double worst_error(ElementType type, const Case& c, Activation activation, DepthwiseForm form = DepthwiseForm::kOneRow) {
   const int pad = c.dilation * (c.kernel / 2), width = c.height + 1;
   const int span = c.dilation * (c.kernel - 1) + 1;
   DepthwiseShape s{c.batch, c.channels, c.height, width, (c.height + 2 * pad - span) / c.stride + 1,
@@ -73,7 +73,7 @@ double worst_error(ElementType type, const Case& c, Activation activation, Depth
   epilogue.bias = bias.data();
   epilogue.residual = c.residual ? residual.data() : nullptr;
   epilogue.activation = activation;
-  EXPECT_EQ(launch_depthwise_conv2d(type, s, x.data(), weight, y.data(), epilogue, nullptr, rows), cudaSuccess);
+  EXPECT_EQ(launch_depthwise_conv2d(type, s, x.data(), weight, y.data(), epilogue, nullptr, form), cudaSuccess);
 
   double worst = 0;
   for (int n = 0; n < s.batch; ++n) {
@@ -142,8 +142,8 @@ TEST_P(DepthwiseTwoRowsOnHost, Fp32AndFp64MatchFloat64) {
   const Activation other = kActivations[(c.height + c.batch + 1) % kActivationCount].activation;
   for (const Activation activation : {Activation::kHardswish, other}) {
     SCOPED_TRACE(activation_info(activation).name);
-    EXPECT_LE(worst_error<float>(ElementType::kFloat32, c, activation, DepthwiseRows::kTwo), 2e-6);
-    EXPECT_LE(worst_error<double>(ElementType::kFloat64, c, activation, DepthwiseRows::kTwo), 1e-14);
+    EXPECT_LE(worst_error<float>(ElementType::kFloat32, c, activation, DepthwiseForm::kTwoRows), 2e-6);
+    EXPECT_LE(worst_error<double>(ElementType::kFloat64, c, activation, DepthwiseForm::kTwoRows), 1e-14);
   }
 }
 
@@ -152,14 +152,14 @@ TEST(DepthwiseTwoRows, RefusesSixteenBitTypesAndOtherFilters) {
   std::vector<__half> x(16 * 64), w(16 * 9), y(16 * 64);
   const Epilogue none;
   EXPECT_EQ(launch_depthwise_conv2d(ElementType::kFloat16, nhwc_3x3, x.data(), w.data(), y.data(), none, nullptr,
-                                    DepthwiseRows::kTwo),
+                                    DepthwiseForm::kTwoRows),
             cudaErrorInvalidValue);
   std::vector<float> xf(16 * 64), wf(16 * 25), yf(16 * 64);
   DepthwiseShape nhwc_5x5 = nhwc_3x3;
   nhwc_5x5.kernel_h = nhwc_5x5.kernel_w = 5;
   nhwc_5x5.pad_h = nhwc_5x5.pad_w = 2;
   EXPECT_EQ(launch_depthwise_conv2d(ElementType::kFloat32, nhwc_5x5, xf.data(), wf.data(), yf.data(), none, nullptr,
-                                    DepthwiseRows::kTwo),
+                                    DepthwiseForm::kTwoRows),
             cudaErrorInvalidValue);
 }
 
@@ -168,6 +168,50 @@ INSTANTIATE_TEST_SUITE_P(
     testing::Values(Case{2, 200, 14, 3, 1, 1, true, 1, false}, Case{1, 12, 9, 3, 1, 1, true, 0, true},
                     Case{3, 20, 11, 3, 2, 1, true, 0, false}, Case{2, 16, 8, 3, 2, 1, true, 1, true},
                     Case{2, 36, 7, 3, 1, 1, true, 0, true}),
+    [](const testing::TestParamInfo<Case>& info) { return case_name(info.param); });
+
+// The NHWC kernel with the block's input tile in shared memory (16-bit types): the same bounds,
+// on every filter size and stride, maps smaller and larger than one tile (8 rows by 16 or 8
+// columns), channel counts of one partial 32-channel group (12, 20), several groups with a partial
+// last one (72, 200), batch > 1, residuals, the weight on and off the 16-byte grid.
+class DepthwiseSharedTileOnHost : public testing::TestWithParam<Case> {};
+
+TEST_P(DepthwiseSharedTileOnHost, SixteenBitTypesMatchFloat64) {
+  const Case c = GetParam();
+  const Activation other = kActivations[(c.height + c.batch + 2) % kActivationCount].activation;
+  for (const Activation activation : {Activation::kHardswish, other}) {
+    SCOPED_TRACE(activation_info(activation).name);
+    EXPECT_LE(worst_error<__half>(ElementType::kFloat16, c, activation, DepthwiseForm::kSharedTile), 1e-3);
+    EXPECT_LE(worst_error<__nv_bfloat16>(ElementType::kBFloat16, c, activation, DepthwiseForm::kSharedTile), 8e-3);
+  }
+}
+
+TEST(DepthwiseSharedTile, RefusesOtherTypesAndLayouts) {
+  const DepthwiseShape nhwc_3x3{1, 16, 8, 8, 8, 8, 3, 3, 1, 1, 1, 1, 1, 1, true};
+  std::vector<float> xf(16 * 64), wf(16 * 9), yf(16 * 64);
+  const Epilogue none;
+  EXPECT_EQ(launch_depthwise_conv2d(ElementType::kFloat32, nhwc_3x3, xf.data(), wf.data(), yf.data(), none, nullptr,
+                                    DepthwiseForm::kSharedTile),
+            cudaErrorInvalidValue);
+  std::vector<__half> x(16 * 64), w(16 * 9), y(16 * 64);
+  DepthwiseShape nchw = nhwc_3x3;
+  nchw.channels_last = false;
+  EXPECT_EQ(launch_depthwise_conv2d(ElementType::kFloat16, nchw, x.data(), w.data(), y.data(), none, nullptr,
+                                    DepthwiseForm::kSharedTile),
+            cudaErrorInvalidValue);
+  DepthwiseShape dilated = nhwc_3x3;
+  dilated.dilation_h = dilated.dilation_w = 2;
+  dilated.pad_h = dilated.pad_w = 2;
+  EXPECT_EQ(launch_depthwise_conv2d(ElementType::kFloat16, dilated, x.data(), w.data(), y.data(), none, nullptr,
+                                    DepthwiseForm::kSharedTile),
+            cudaErrorInvalidValue);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Shapes, DepthwiseSharedTileOnHost,
+    testing::Values(Case{1, 72, 28, 3, 1, 1, true, 0, true}, Case{2, 12, 9, 3, 2, 1, true, 1, false},
+                    Case{1, 200, 7, 5, 1, 1, true, 1, true}, Case{1, 20, 19, 5, 2, 1, true, 0, true},
+                    Case{2, 36, 10, 7, 1, 1, true, 0, false}, Case{1, 64, 17, 7, 2, 1, true, 1, true}),
     [](const testing::TestParamInfo<Case>& info) { return case_name(info.param); });
 
 }  // namespace
