@@ -315,8 +315,8 @@ inline DepthwiseVariant depthwise_variant(const DepthwiseShape& s, int element_b
 // - kSharedTile: a block stages its input tile (8 output rows by 16 columns
 //   at stride 1, 8 at stride 2, of 32 channels, plus the halo) in shared
 //   memory once, and its threads compute kOneRow's strips from there: each
-//   input element crosses L2 about 1.3-1.6 times instead of about 4.5 (3
-//   rows x 1.5 columns at 3x3 stride 1). 16-bit types only.
+//   input element crosses L2 1.1-1.9 times (3x3 and 5x5 filters) instead of
+//   about 4.5 (3 rows x 1.5 columns at 3x3 stride 1). 16-bit types only.
 // The first-call tuning times the forms a layer has (ops/kernel_choice.h).
 enum class DepthwiseForm { kOneRow, kTwoRows, kSharedTile };
 
