@@ -318,26 +318,34 @@ cudaError_t launch_nhwc(const DepthwiseShape& s, const T* input, const T* weight
                 g);
 }
 
-// ---- NHWC, the block's input tile staged in shared memory (16-bit types) -----------------------
+// ---- NHWC, the block's input tile staged in shared memory (16-bit types and fp32) ---------------
 
-// A block takes kTileVectors channel vectors (32 channels of a 16-bit type)
-// by kTileRows output rows by SharedTile::kColumns output columns. It stages
-// the input those outputs read (the halo included, zeros outside the image)
-// in shared memory once, then each thread computes one strip of
-// kNhwcColumns outputs of one row, as depthwise_nhwc_kernel's one-row form
-// does, reading its input vectors from there instead of from L2.
-constexpr int kTileVectors = 8;
+// A block takes 64 bytes of channels of each pixel (kVectors channel vectors:
+// 32 channels of a 16-bit type, 16 of fp32) by kTileRows output rows by
+// kColumns output columns. It stages the input those outputs read (the halo
+// included, zeros outside the image) in shared memory once, then each thread
+// computes one strip of kNhwcColumns outputs of one row, as
+// depthwise_nhwc_kernel's one-row form does, reading its input vectors from
+// there instead of from L2.
 constexpr int kTileRows = 8;
 
-template <int kS> struct SharedTile {
+template <typename T, int kS> struct SharedTile {
+  static constexpr int kVectors = 64 / int(sizeof(ChannelVector<T>));
   static constexpr int kStrips = kS == 1 ? 4 : 2;  // per output row: 16 columns at stride 1, 8 at stride 2
   static constexpr int kColumns = kStrips * kNhwcColumns;
-  static constexpr int kThreads = kTileVectors * kStrips * kTileRows;
-  // Staged pixels lie kPixelStride vectors apart: the half-warp that reads
-  // two strips' vectors at once (2 x 64 bytes) then hits 32 different banks.
-  static constexpr int kPixelStride = kS == 1 ? kTileVectors + 2 : kTileVectors + 1;
+  static constexpr int kThreads = kVectors * kStrips * kTileRows;
+  // Staged pixels lie kPixelStride vectors apart (80 bytes; 72 for 16-bit
+  // types at stride 2): the accesses served together (two strips' vectors)
+  // then fall on different banks, except fp32 at stride 2 (2-way).
+  static constexpr int kPixelStride =
+      kVectors + (kS == 1 || sizeof(ChannelVector<T>) == 16 ? 16 : 8) / int(sizeof(ChannelVector<T>));
   template <int kK> static constexpr int rows_in() { return (kTileRows - 1) * kS + kK; }
   template <int kK> static constexpr int columns_in() { return (kColumns - 1) * kS + kK; }
+  template <int kK> static constexpr size_t shared_bytes() {
+    return size_t(kK) * kK * kVectors * ChannelVector<T>::kSize * sizeof(compute_t<T>) +
+           size_t(rows_in<kK>()) * columns_in<kK>() * kPixelStride * sizeof(ChannelVector<T>);
+  }
+  static_assert(shared_bytes<7>() <= 48 * 1024, "within what a block takes without opting in");
 };
 
 struct SharedTileGrid {
@@ -351,10 +359,10 @@ __global__ void __launch_bounds__(kMaxThreads)
                                       SharedTileGrid g) {
   using C = compute_t<T>;
   using Vector = ChannelVector<T>;
-  using Tile = SharedTile<kS>;
+  using Tile = SharedTile<T, kS>;
   constexpr int kVec = Vector::kSize;
   constexpr int kTaps = kK * kK;
-  constexpr int kGroupChannels = kTileVectors * kVec;
+  constexpr int kGroupChannels = Tile::kVectors * kVec;
   constexpr int kRowsIn = Tile::template rows_in<kK>();
   constexpr int kColumnsIn = Tile::template columns_in<kK>();
   constexpr int kSpan = (kNhwcColumns - 1) * kS + kK;
@@ -365,7 +373,7 @@ __global__ void __launch_bounds__(kMaxThreads)
 
   const int thread = threadIdx.x;
   const int c_begin = blockIdx.y * kGroupChannels;
-  const int group_vectors = min(kTileVectors, (s.channels - c_begin) / kVec);
+  const int group_vectors = min(Tile::kVectors, (s.channels - c_begin) / kVec);
   stage_filters<T, kTaps>(weight, c_begin, group_vectors * kVec, kGroupChannels, thread, Tile::kThreads, taps);
 
   int rest = blockIdx.x;
@@ -407,9 +415,9 @@ __global__ void __launch_bounds__(kMaxThreads)
   }
   __syncthreads();
 
-  const int v = thread % kTileVectors;
-  const int strip = thread / kTileVectors % Tile::kStrips;
-  const int row = thread / (kTileVectors * Tile::kStrips);
+  const int v = thread % Tile::kVectors;
+  const int strip = thread / Tile::kVectors % Tile::kStrips;
+  const int row = thread / (Tile::kVectors * Tile::kStrips);
   const int oh = oh0 + row;
   if (v >= group_vectors || oh >= s.out_h) return;
   const int c = c_begin + v * kVec;
@@ -454,17 +462,14 @@ __global__ void __launch_bounds__(kMaxThreads)
 template <typename T, int kK, int kS>
 cudaError_t launch_nhwc_shared_tile(const DepthwiseShape& s, const T* input, const T* weight, T* output,
                                     const TypedEpilogue<T>& epilogue, cudaStream_t stream) {
-  using Tile = SharedTile<kS>;
+  using Tile = SharedTile<T, kS>;
   constexpr int kVec = ChannelVector<T>::kSize;
   const SharedTileGrid g{(s.out_h + kTileRows - 1) / kTileRows, (s.out_w + Tile::kColumns - 1) / Tile::kColumns};
   const int64_t tiles = int64_t(s.batch) * g.tiles_h * g.tiles_w;
-  const int groups = (s.channels / kVec + kTileVectors - 1) / kTileVectors;
+  const int groups = (s.channels / kVec + Tile::kVectors - 1) / Tile::kVectors;
   if (tiles > INT_MAX || groups > 65535) return cudaErrorInvalidValue;  // depthwise_shared_tile_supported
-  const size_t shared = size_t(kK) * kK * kTileVectors * kVec * sizeof(compute_t<T>) +
-                        size_t(Tile::template rows_in<kK>()) * Tile::template columns_in<kK>() * Tile::kPixelStride *
-                            sizeof(ChannelVector<T>);
   return launch(depthwise_nhwc_shared_tile_kernel<T, kK, kS>, dim3(static_cast<unsigned>(tiles), groups),
-                dim3(Tile::kThreads), shared, stream, input, weight, output, s, epilogue, g);
+                dim3(Tile::kThreads), Tile::template shared_bytes<kK>(), stream, input, weight, output, s, epilogue, g);
 }
 
 // ---- NCHW: a patch of output rows by columns of one channel per thread -----------------------
@@ -649,7 +654,7 @@ cudaError_t launch_tiled(DepthwiseVariant variant, DepthwiseForm form, const Dep
     if constexpr (kK == 3 && sizeof(T) >= 4) {  // where depthwise_two_rows_supported takes it
       if (form == DepthwiseForm::kTwoRows) return launch_nhwc<T, kK, kS, 2>(s, input, weight, output, epilogue, stream);
     }
-    if constexpr (sizeof(T) == 2) {  // where depthwise_shared_tile_supported takes it
+    if constexpr (sizeof(T) <= 4) {  // where depthwise_shared_tile_supported takes it
       if (form == DepthwiseForm::kSharedTile) {
         return launch_nhwc_shared_tile<T, kK, kS>(s, input, weight, output, epilogue, stream);
       }

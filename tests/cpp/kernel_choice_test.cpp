@@ -367,11 +367,11 @@ TEST(KernelChoice, PathsCoveringACall) {
   const ConvCall depthwise = conv(2, 16, 16, 9, 9, 5, 2, 16, kF16, false, Activation::kHardswish);
   EXPECT_EQ(names(ifx::ops::conv_paths_covering(depthwise, MathFlags{})), (V{"aten", "depthwise", "cudnn+epilogue"}));
   // fp32 3x3 channels_last with whole channel vectors: the two-rows NHWC kernel too (5x5, NCHW and
-  // 16-bit types: not); 16-bit channels_last: the shared-tile NHWC kernel instead (any of its
+  // 16-bit types: not); fp32 and 16-bit channels_last: the shared-tile NHWC kernel (any of its
   // filter sizes, aligned operands).
   const ConvCall nhwc_3x3 = conv(2, 16, 16, 9, 9, 3, 1, 16, kF32, true, Activation::kHardswish);
   EXPECT_EQ(names(ifx::ops::conv_paths_covering(nhwc_3x3, MathFlags{})),
-            (V{"aten", "depthwise", "depthwise_two_rows", "cudnn+epilogue"}));
+            (V{"aten", "depthwise", "depthwise_two_rows", "depthwise_shared_tile", "cudnn+epilogue"}));
   ConvCall half_3x3 = nhwc_3x3;
   half_3x3.dtype = kF16;
   EXPECT_EQ(names(ifx::ops::conv_paths_covering(half_3x3, MathFlags{})),

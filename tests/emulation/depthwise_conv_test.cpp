@@ -170,27 +170,29 @@ INSTANTIATE_TEST_SUITE_P(
                     Case{2, 36, 7, 3, 1, 1, true, 0, true}),
     [](const testing::TestParamInfo<Case>& info) { return case_name(info.param); });
 
-// The NHWC kernel with the block's input tile in shared memory (16-bit types): the same bounds,
-// on every filter size and stride, maps smaller and larger than one tile (8 rows by 16 or 8
-// columns), channel counts of one partial 32-channel group (12, 20), several groups with a partial
-// last one (72, 200), batch > 1, residuals, the weight on and off the 16-byte grid.
+// The NHWC kernel with the block's input tile in shared memory (fp32 and 16-bit types): the same
+// bounds, on every filter size and stride, maps smaller and larger than one tile (8 rows by 16 or
+// 8 columns), channel counts of one partial group (12; 20 in 16 bits), several groups with a
+// partial last one (72, 200, 36 in fp32), batch > 1, residuals, the weight on and off the 16-byte
+// grid; fp64 is refused.
 class DepthwiseSharedTileOnHost : public testing::TestWithParam<Case> {};
 
-TEST_P(DepthwiseSharedTileOnHost, SixteenBitTypesMatchFloat64) {
+TEST_P(DepthwiseSharedTileOnHost, Fp32AndSixteenBitTypesMatchFloat64) {
   const Case c = GetParam();
   const Activation other = kActivations[(c.height + c.batch + 2) % kActivationCount].activation;
   for (const Activation activation : {Activation::kHardswish, other}) {
     SCOPED_TRACE(activation_info(activation).name);
+    EXPECT_LE(worst_error<float>(ElementType::kFloat32, c, activation, DepthwiseForm::kSharedTile), 2e-6);
     EXPECT_LE(worst_error<__half>(ElementType::kFloat16, c, activation, DepthwiseForm::kSharedTile), 1e-3);
     EXPECT_LE(worst_error<__nv_bfloat16>(ElementType::kBFloat16, c, activation, DepthwiseForm::kSharedTile), 8e-3);
   }
 }
 
-TEST(DepthwiseSharedTile, RefusesOtherTypesAndLayouts) {
+TEST(DepthwiseSharedTile, RefusesFp64AndOtherLayouts) {
   const DepthwiseShape nhwc_3x3{1, 16, 8, 8, 8, 8, 3, 3, 1, 1, 1, 1, 1, 1, true};
-  std::vector<float> xf(16 * 64), wf(16 * 9), yf(16 * 64);
+  std::vector<double> xd(16 * 64), wd(16 * 9), yd(16 * 64);
   const Epilogue none;
-  EXPECT_EQ(launch_depthwise_conv2d(ElementType::kFloat32, nhwc_3x3, xf.data(), wf.data(), yf.data(), none, nullptr,
+  EXPECT_EQ(launch_depthwise_conv2d(ElementType::kFloat64, nhwc_3x3, xd.data(), wd.data(), yd.data(), none, nullptr,
                                     DepthwiseForm::kSharedTile),
             cudaErrorInvalidValue);
   std::vector<__half> x(16 * 64), w(16 * 9), y(16 * 64);

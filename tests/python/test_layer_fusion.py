@@ -323,8 +323,8 @@ def test_conv2d_act_cuda_depthwise_filter_staging(dtype, weight_offset, channels
     assert "depthwise" in outputs
     # The NHWC 3x3 kernel's second form: fp32 only, and (as every kernel path's coverage) aligned operands.
     assert ("depthwise_two_rows" in outputs) == (kernel == 3 and dtype == torch.float32 and weight_offset == 0)
-    # The NHWC kernel with the input tile in shared memory: 16-bit types, aligned operands.
-    assert ("depthwise_shared_tile" in outputs) == (dtype == torch.float16 and weight_offset == 0)
+    # The NHWC kernel with the input tile in shared memory: fp32 and 16-bit types, aligned operands.
+    assert ("depthwise_shared_tile" in outputs) == (weight_offset == 0)
     for path, out in outputs.items():
         torch.testing.assert_close(out.double().cpu(), expected, rtol=CUDA_DTYPES[dtype], atol=CUDA_DTYPES[dtype],
                                    msg=lambda m: f"{path}: {m}")
