@@ -126,7 +126,47 @@ cudaError_t launch_epilogue_typed(void* data, int64_t numel, int64_t channels, i
                 typed);
 }
 
+// One thread per (image, pixel): its `padded` output elements, the input's
+// channels then zeros.
+template <typename Bits>
+__global__ void pad_channels_kernel(const Bits* __restrict__ in, Bits* __restrict__ out, int64_t images,
+                                    int64_t channels, int64_t pixels, int64_t padded, bool channels_first) {
+  wait_for_previous_kernel();
+  const int64_t total = images * pixels;
+  const int64_t stride = int64_t(gridDim.x) * blockDim.x;
+  for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < total; i += stride) {
+    const int64_t image = i / pixels, pixel = i - image * pixels;
+    Bits* to = out + i * padded;
+    for (int64_t c = 0; c < padded; ++c) {
+      Bits value = 0;
+      if (c < channels) value = channels_first ? in[(image * channels + c) * pixels + pixel] : in[i * channels + c];
+      to[c] = value;
+    }
+  }
+}
+
+template <typename Bits>
+cudaError_t launch_pad_typed(const void* in, void* out, int64_t images, int64_t channels, int64_t pixels,
+                             int64_t padded, bool channels_first, cudaStream_t stream) {
+  return launch(pad_channels_kernel<Bits>, grid_size(images * pixels), kThreads, 0, stream,
+                static_cast<const Bits*>(in), static_cast<Bits*>(out), images, channels, pixels, padded,
+                channels_first);
+}
+
 }  // namespace
+
+cudaError_t launch_pad_channels(int element_bytes, const void* in, void* out, int64_t images, int64_t channels,
+                                int64_t pixels, int64_t padded, bool channels_first, cudaStream_t stream) {
+  if (in == nullptr || out == nullptr || images < 1 || pixels < 1 || channels < 1 || padded < channels) {
+    return cudaErrorInvalidValue;
+  }
+  switch (element_bytes) {
+    case 2: return launch_pad_typed<uint16_t>(in, out, images, channels, pixels, padded, channels_first, stream);
+    case 4: return launch_pad_typed<uint32_t>(in, out, images, channels, pixels, padded, channels_first, stream);
+    case 8: return launch_pad_typed<uint64_t>(in, out, images, channels, pixels, padded, channels_first, stream);
+    default: return cudaErrorInvalidValue;
+  }
+}
 
 cudaError_t launch_epilogue(ElementType type, void* data, int64_t numel, int64_t channels, int64_t inner,
                             const Epilogue& epilogue, cudaStream_t stream) {

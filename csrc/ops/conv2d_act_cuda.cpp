@@ -60,6 +60,19 @@ at::Tensor run_pointwise(const ConvCall& c, const at::Tensor& input, const at::T
   return out;
 }
 
+// `t` [N, C, H, W] as a channels_last tensor of `padded` channels, the last
+// padded - C of them zeros.
+at::Tensor pad_channels(const at::Tensor& t, int64_t padded) {
+  const bool channels_last = t.is_contiguous(at::MemoryFormat::ChannelsLast);
+  const at::Tensor dense = channels_last ? t : t.contiguous();
+  at::Tensor out = at::empty({t.size(0), padded, t.size(2), t.size(3)}, t.options(), at::MemoryFormat::ChannelsLast);
+  check_launch(kernels::launch_pad_channels(static_cast<int>(t.element_size()), dense.const_data_ptr(),
+                                            out.mutable_data_ptr(), t.size(0), t.size(1), t.size(2) * t.size(3), padded,
+                                            !channels_last, at::cuda::getCurrentCUDAStream()),
+               kOp);
+  return out;
+}
+
 at::Tensor run_cudnn_fused_relu(const at::Tensor& input, const at::Tensor& weight, const std::optional<at::Tensor>& bias,
                                 const Conv2dParams& params, const std::optional<at::Tensor>& residual,
                                 at::MemoryFormat format) {
@@ -163,8 +176,22 @@ struct Conv2dActCall {
       case ConvPath::kHopperGemm64x128:
       case ConvPath::kHopperGemm128x256:
         return run_hopper_gemm(call, flags, path, input, weight, operands(), activation, out_size);
+      case ConvPath::kChannelPadded: return run_channel_padded();
     }
     TORCH_CHECK(false, kOp, ": no kernel for path ", path_name(path));
+  }
+
+  // Input and weight with their channels zero-padded to whole 16-byte
+  // vectors (one kernel each), then the rules' path for that conv: the zeros
+  // add nothing to any output.
+  at::Tensor run_channel_padded() const {
+    const int64_t padded = channel_padded_width(call);
+    const at::Tensor x = pad_channels(input, padded);
+    const at::Tensor w = pad_channels(weight, padded);
+    const ConvCall padded_call = describe_conv2d_act(x, w, bias, params, residual, activation, out_size);
+    const ConvPath inner = choose_conv_path(padded_call, flags, KernelOverride{});
+    TORCH_CHECK(inner != ConvPath::kChannelPadded, kOp, ": padded channels still need padding");
+    return Conv2dActCall{x, w, bias, params, residual, activation, out_size, padded_call, flags}.run(inner);
   }
 
   // GPU time of one run through `path`, in microseconds: the best of three

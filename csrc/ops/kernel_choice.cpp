@@ -65,6 +65,15 @@ bool is_pointwise_on_single_pixel(const ConvCall& c) { return is_1x1_unpadded(c)
 // A 1x1 conv with stride 1 is a product over the pixels.
 bool is_pointwise(const ConvCall& c) { return is_1x1_unpadded(c) && c.stride_h == 1 && c.stride_w == 1; }
 
+// A dense channels_last conv over fewer input channels than one 16-byte
+// vector holds (an image's 3): cuDNN takes slow kernels for such convs
+// (resnet50's fp32 stem at batch 64: 368 of 3,966 us, H100, docs/benchmarks.md)
+// and ours need whole vectors, so ChannelPadded pads them with zeros first.
+bool channel_padding_applies(const ConvCall& c) {
+  const int64_t vector = 16 / kernels::element_size(c.dtype);
+  return c.groups == 1 && c.channels_last && c.dtype != ElementType::kFloat64 && c.in_channels < vector;
+}
+
 bool few_rows_supported(int64_t rows, int64_t in_features, int64_t out_features) {
   return rows <= kernels::kFewRowsMax &&
          kernels::few_rows_matmul_supported({as_int(rows), as_int(in_features), as_int(out_features)});
@@ -137,6 +146,7 @@ bool covers(ConvPath path, const ConvCall& c, const MathFlags& flags) {
     case ConvPath::kDepthwiseTwoRows:
       return c.kernels_apply && is_depthwise(c) &&
              kernels::depthwise_two_rows_supported(depthwise_shape(c), kernels::element_size(c.dtype), c.operands_aligned);
+    case ConvPath::kChannelPadded: return c.kernels_apply && channel_padding_applies(c);
     case ConvPath::kDepthwiseSharedTile:
       return c.kernels_apply && is_depthwise(c) &&
              kernels::depthwise_shared_tile_supported(depthwise_shape(c), kernels::element_size(c.dtype),
@@ -241,6 +251,11 @@ const KernelOverride& environment_override() {
   return from_environment;
 }
 
+int64_t channel_padded_width(const ConvCall& c) {
+  const int64_t vector = 16 / kernels::element_size(c.dtype);
+  return (c.in_channels + vector - 1) / vector * vector;
+}
+
 ConvPath choose_conv_path(const ConvCall& c, const MathFlags& flags, const KernelOverride& override) {
   if (!c.kernels_apply) return ConvPath::kAten;
   if (override.conv.has_value() && covers(*override.conv, c, flags)) return *override.conv;
@@ -300,6 +315,7 @@ std::vector<ConvPath> conv_candidates(const ConvCall& c, const MathFlags& flags)
   consider(ConvPath::kHopperGemm128x256);
   consider(ConvPath::kCudnnFusedRelu);
   consider(ConvPath::kCudnnThenEpilogue);
+  consider(ConvPath::kChannelPadded);
   return paths;
 }
 

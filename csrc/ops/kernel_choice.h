@@ -28,6 +28,7 @@ namespace ifx::ops {
   X(Pointwise, "pointwise")               /* 1x1 stride-1 conv on few pixels: our kernel */      \
   X(CudnnFusedRelu, "cudnn_fused_relu")   /* cuDNN's conv + bias (+ add) + relu */              \
   X(CudnnThenEpilogue, "cudnn+epilogue")  /* cuDNN's conv, then our epilogue kernel */          \
+  X(ChannelPadded, "channel_padded")      /* input and weight channels zero-padded to 16 bytes, then the rules' path */ \
   X(ImplicitGemm, "implicit_gemm")        /* CUTLASS implicit GEMM, 128x128 tiles, epilogue in */ \
   X(ImplicitGemmSmall, "implicit_gemm_small") /* the same with 64x64 tiles, for small problems */ \
   X(HopperGemm64x64, "hopper_gemm_64x64")     /* 1x1 stride-1 conv as a Hopper GEMM, epilogue in */ \
@@ -135,6 +136,8 @@ struct KernelOverride {
 const KernelOverride& environment_override();
 
 ConvPath choose_conv_path(const ConvCall& call, const MathFlags& flags, const KernelOverride& override);
+// The input channels ChannelPadded pads `call` to: whole 16-byte vectors of its element type.
+int64_t channel_padded_width(const ConvCall& call);
 LinearPath choose_linear_path(const LinearCall& call, const KernelOverride& override);
 SqueezeExcitePath choose_squeeze_excite_path(const SqueezeExciteCall& call);
 MaxPoolPath choose_max_pool_path(const MaxPoolCall& call);

@@ -396,6 +396,28 @@ TEST(KernelChoice, PathsCoveringACall) {
   EXPECT_EQ(names(ifx::ops::conv_paths_covering(unaligned, MathFlags{})), (V{"aten", "depthwise", "cudnn+epilogue"}));
   const auto candidates = ifx::ops::conv_candidates(nhwc_3x3, MathFlags{});
   EXPECT_NE(std::find(candidates.begin(), candidates.end(), ConvPath::kDepthwiseTwoRows), candidates.end());
+  // A stem conv over an image's 3 channels, channels_last: padding them to one 16-byte vector
+  // (4 fp32 channels, 8 of a 16-bit type) is a candidate; NCHW, fp64 and whole vectors: not.
+  const ConvCall stem = conv(64, 3, 64, 224, 224, 7, 2, 1, kF32, true, Activation::kRelu);
+  EXPECT_EQ(names(ifx::ops::conv_paths_covering(stem, MathFlags{})),
+            (V{"aten", "cudnn_fused_relu", "cudnn+epilogue", "channel_padded"}));
+  EXPECT_EQ(ifx::ops::channel_padded_width(stem), 4);
+  ConvCall half_stem = stem;
+  half_stem.dtype = kF16;
+  EXPECT_EQ(ifx::ops::channel_padded_width(half_stem), 8);
+  const auto stem_candidates = ifx::ops::conv_candidates(stem, MathFlags{});
+  EXPECT_NE(std::find(stem_candidates.begin(), stem_candidates.end(), ConvPath::kChannelPadded), stem_candidates.end());
+  EXPECT_NE(ifx::ops::choose_conv_path(stem, MathFlags{}, {}), ConvPath::kChannelPadded);  // timed, never a rule
+  ConvCall nchw_stem = stem;
+  nchw_stem.channels_last = false;
+  ConvCall double_stem = stem;
+  double_stem.dtype = ifx::kernels::ElementType::kFloat64;
+  ConvCall four_channels = stem;
+  four_channels.in_channels = 4;
+  for (const ConvCall& call : {nchw_stem, double_stem, four_channels}) {
+    const auto covering = names(ifx::ops::conv_paths_covering(call, MathFlags{}));
+    EXPECT_EQ(std::find(covering.begin(), covering.end(), "channel_padded"), covering.end());
+  }
   ConvCall none = depthwise;
   none.kernels_apply = false;
   EXPECT_EQ(names(ifx::ops::conv_paths_covering(none, MathFlags{})), (V{"aten"}));
@@ -436,7 +458,7 @@ TEST(KernelChoice, LinearRules) {
 TEST(KernelChoice, PathNamesRoundTrip) {
   for (ConvPath path : {ConvPath::kAten, ConvPath::kDepthwise, ConvPath::kDepthwiseTwoRows, ConvPath::kDepthwiseSharedTile,
                         ConvPath::kFewRowsMatmul, ConvPath::kPointwise,
-                        ConvPath::kCudnnFusedRelu, ConvPath::kCudnnThenEpilogue, ConvPath::kImplicitGemm,
+                        ConvPath::kCudnnFusedRelu, ConvPath::kCudnnThenEpilogue, ConvPath::kChannelPadded, ConvPath::kImplicitGemm,
                         ConvPath::kImplicitGemmSmall, ConvPath::kHopperGemm64x64, ConvPath::kHopperGemm64x128,
                         ConvPath::kHopperGemm128x256}) {
     EXPECT_EQ(ifx::ops::conv_path_named(ifx::ops::path_name(path)), path);

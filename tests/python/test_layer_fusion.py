@@ -107,12 +107,14 @@ def test_conv2d_act_rejects_unknown_activation():
 # --- op level, CUDA -----------------------------------------------------------------------------
 
 # (in_ch, out_ch, kernel, stride, padding, dilation, groups): depthwise 3/5/7 with strides,
-# paddings and dilations, then pointwise, dense 3x3 and grouped convs (cuDNN + epilogue).
+# paddings and dilations, then pointwise, dense 3x3 and grouped convs (cuDNN + epilogue), and
+# stems over 3 channels.
 CONV_SHAPES = [
     (8, 8, 3, 1, 1, 1, 8), (8, 8, 3, 2, 1, 1, 8), (8, 8, 5, 1, 2, 1, 8), (8, 8, 5, 2, 2, 1, 8),
     (8, 8, 7, 1, 3, 1, 8), (8, 8, 7, 2, 0, 1, 8), (8, 8, 3, 1, 2, 2, 8), (6, 6, (3, 5), 1, (1, 2), 1, 6),
     (12, 12, 3, 1, 1, 1, 12),  # three 4-channel vectors of the 16-bit channels_last kernel
     (8, 16, 1, 1, 0, 1, 1), (8, 16, 3, 2, 1, 1, 1), (8, 12, 3, 1, 1, 1, 4),
+    (3, 16, 3, 2, 1, 1, 1), (3, 8, 7, 2, 3, 1, 1),  # stems over an image's 3 channels (channel_padded)
 ]
 CUDA_DTYPES = {torch.float32: 1e-5, torch.float16: 2e-2, torch.bfloat16: 8e-2, torch.float64: 1e-11}
 
@@ -159,6 +161,9 @@ def test_conv2d_act_cuda_matches_float64(shape, dtype, channels_last):
                                        msg=lambda m: f"{path}, {activation}, residual={residual}: {m}")
     # The kernel each shape is listed for ran, whatever the choice rules prefer.
     assert _intended_path(shape) in paths_run
+    # Channels padded to a 16-byte vector: dense channels_last convs over fewer channels, not in fp64.
+    assert ("channel_padded" in paths_run) == (g == 1 and channels_last and dtype != torch.float64
+                                               and in_ch * torch.finfo(dtype).bits // 8 < 16)
 
 
 def _intended_path(shape):
