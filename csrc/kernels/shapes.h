@@ -316,8 +316,10 @@ inline DepthwiseVariant depthwise_variant(const DepthwiseShape& s, int element_b
 //   at stride 1, 8 at stride 2, of 32 channels of a 16-bit type or 16 of
 //   fp32, plus the halo) in shared memory once, and its threads compute
 //   kOneRow's strips from there: each input element crosses L2 1.1-1.9
-//   times (3x3 and 5x5 filters) instead of about 4.5 (3 rows x 1.5 columns
-//   at 3x3 stride 1). 16-bit types and fp32.
+//   times (3x3 and 5x5 filters) instead of about 4.5. Measured (H100): the
+//   fastest form on most 14x14 and 7x7 layers at batch 1 and 8, slower than
+//   kOneRow on every large map at batch 64 (docs/benchmarks.md, "Sixth GPU
+//   session"). 16-bit types and fp32.
 // The first-call tuning times the forms a layer has (ops/kernel_choice.h).
 enum class DepthwiseForm { kOneRow, kTwoRows, kSharedTile };
 
@@ -332,11 +334,9 @@ inline bool depthwise_two_rows_supported(const DepthwiseShape& s, int element_by
 }
 
 // True when kSharedTile takes `s`: the NHWC tiled variant in a 16-bit type or
-// fp32, where the one-row kernel is L2-bound (efficientnet_b0's 144-channel
-// 56x56 layer at batch 64, fp16: 88.7 us against a 27 us memory floor,
-// docs/benchmarks.md). A block stages 64 bytes of channels per pixel (32 or 16
-// channels) of up to 21x21 pixels: at most 42 KB of shared memory; fp64's
-// 2-channel vectors would leave too few threads per block.
+// fp32. A block stages 64 bytes of channels per pixel (32 or 16 channels) of
+// up to 21x21 pixels: at most 42 KB of shared memory; fp64's 2-channel
+// vectors would leave too few threads per block.
 inline bool depthwise_shared_tile_supported(const DepthwiseShape& s, int element_bytes, bool vectors_aligned) {
   return element_bytes <= 4 && s.channels <= 65535 * (64 / element_bytes) &&  // grid.y counts channel groups
          depthwise_variant(s, element_bytes, vectors_aligned) == DepthwiseVariant::kChannelsLastTiled;
