@@ -315,7 +315,8 @@ std::vector<ConvPath> conv_candidates(const ConvCall& c, const MathFlags& flags)
   consider(ConvPath::kHopperGemm128x256);
   consider(ConvPath::kCudnnFusedRelu);
   consider(ConvPath::kCudnnThenEpilogue);
-  consider(ConvPath::kChannelPadded);
+  // ChannelPadded is not a candidate yet: its GPU tests have not run (docs/fusion.md). It runs
+  // where forced (IFX_CONV_PATH=channel_padded, and the op tests' every-path runs).
   return paths;
 }
 
