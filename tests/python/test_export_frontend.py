@@ -215,6 +215,59 @@ def test_channels_last_convs_keep_outputs_and_their_layout(input_format):
             assert got.is_contiguous(memory_format=input_format) == want.is_contiguous(memory_format=input_format)
 
 
+class DropoutHead(nn.Module):
+    """A classifier head as torchvision writes it: linear, hardswish, dropout, linear."""
+
+    def __init__(self):
+        super().__init__()
+        self.head = nn.Sequential(nn.Linear(16, 32), nn.Hardswish(), nn.Dropout(0.2), nn.Linear(32, 10))
+
+    def forward(self, x):
+        return self.head(x)
+
+
+class ObservableClones(nn.Module):
+    """Clones whose copy can be seen, each kept: of the input, of a weight, to another memory
+    format, and returned; with an intermediate's clone between them, which goes."""
+
+    def __init__(self):
+        super().__init__()
+        self.weight = nn.Parameter(torch.randn(8, 8, 1, 1, dtype=torch.float64))
+
+    def forward(self, x):
+        y = F.conv2d(x.clone(), self.weight.clone())
+        z = F.relu(y).clone().contiguous(memory_format=torch.channels_last) * 2
+        w = torch.sigmoid(z).clone(memory_format=torch.channels_last)
+        u = (w + 1).clone()
+        return u, torch.tanh(u).clone() + w
+
+
+def test_eval_dropout_leaves_no_copy_as_in_torchscript():
+    model = DropoutHead().double().eval()
+    x = torch.randn(4, 16, dtype=torch.float64)
+    _, exported, ts, ex = both(model, (x,))
+    assert_same_report(ts, ex)
+    assert calls(exported, aten.clone.default) == 0 and calls(exported, ifx.linear_act.default) == 1
+    assert_matches_eager(model, exported, (x,))
+
+
+def test_observable_clones_stay():
+    model = ObservableClones().eval()
+    x = torch.randn(2, 8, 5, 5, dtype=torch.float64)
+    exported = ifx_torch.optimize(model, (x,), frontend="export", dynamic_batch=False)
+    kept = [n for n in exported.graph.nodes if n.target is aten.clone.default]
+    # The input's, the weight's, the two to channels_last (export spells .contiguous(format) as a
+    # clone) and the returned one; the clones of relu's and tanh's results go (tanh's feeds an
+    # add, not the output).
+    sources = sorted(str(n.args[0].op) + ":" + str(n.kwargs.get("memory_format")) for n in kept)
+    assert len(kept) == 5, sources
+    assert sum(n.args[0].op == "placeholder" for n in kept) == 1
+    assert sum(n.args[0].op == "get_attr" for n in kept) == 1
+    assert sum(n.kwargs.get("memory_format") == torch.channels_last for n in kept) == 2
+    assert sum(any(user.op == "output" for user in n.users) for n in kept) == 1
+    assert_matches_eager(model, exported, (x,))
+
+
 def test_fuse_layers_false_keeps_aten_convs():
     model = squeeze.InBlock(squeeze.MeanSE()).eval()
     exported = ifx_torch.optimize(model, (torch.randn(2, 8, 7, 5),), frontend="export", fuse_layers=False)

@@ -6,6 +6,7 @@
                                      them (conv2d, linear, hardswish, relu6, ...), which is what the
                                      passes match; batch_norm becomes _native_batch_norm_legit_no_training
     -> .module()                     weights and buffers as get_attr constants
+    -> drop_identity_clones           eval-mode dropout's clone, which TorchScript's freeze removes
     -> fuse_hardswish, fuse_hardsigmoid, fold_conv_batchnorm, fuse_conv_epilogue,
        fuse_linear_activation, fuse_squeeze_excitation, channels_last_convs, use_ifx_max_pool
        (one file each)
@@ -21,6 +22,7 @@ import torch
 from torch import fx
 
 from .channels_last_convs import use_channels_last_convs
+from .drop_identity_clones import drop_identity_clones
 from .fold_conv_batchnorm import fold_conv_batchnorm
 from .fuse_conv_epilogue import fuse_conv_epilogue
 from .fuse_hardsigmoid import fuse_hardsigmoid
@@ -137,6 +139,8 @@ def _remove_unused_constants(gm: fx.GraphModule) -> None:
 
 def run_passes(state: PassState, fuse_layers: bool, fuse_squeeze_excitation: bool, conv_layout: str) -> Dict[str, int]:
     """The passes in the TorchScript pipeline's order; returns {pattern: count}."""
+    drop_identity_clones(state)  # what freeze does to dropout on the TorchScript side
+    state.renumber()
     # Hardswish first: it absorbs the hardsigmoid inside x * hardsigmoid(x).
     fused = {"hardswish": fuse_hardswish(state), "hardsigmoid": fuse_hardsigmoid(state)}
     if fuse_layers:
