@@ -23,7 +23,7 @@ namespace ifx::ops {
   X(Aten, "aten")                         /* the ATen composition: arguments no kernel covers */ \
   X(Depthwise, "depthwise")               /* our depthwise kernel, epilogue built in */          \
   X(DepthwiseTwoRows, "depthwise_two_rows") /* the same, two output rows per thread (NHWC 3x3) */ \
-  X(DepthwiseSharedTile, "depthwise_shared_tile") /* the same, input tile in shared memory (NHWC 16-bit) */ \
+  X(DepthwiseSharedTile, "depthwise_shared_tile") /* the same, input tile in shared memory (NHWC fp32, 16-bit) */ \
   X(FewRowsMatmul, "few_rows_matmul")     /* 1x1 conv of a 1x1 map: our few-rows matmul */       \
   X(Pointwise, "pointwise")               /* 1x1 stride-1 conv on few pixels: our kernel */      \
   X(CudnnFusedRelu, "cudnn_fused_relu")   /* cuDNN's conv + bias (+ add) + relu */              \
