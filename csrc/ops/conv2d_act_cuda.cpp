@@ -60,6 +60,15 @@ at::Tensor run_pointwise(const ConvCall& c, const at::Tensor& input, const at::T
   return out;
 }
 
+// The depthwise kernel's form each depthwise path runs.
+kernels::DepthwiseForm depthwise_form(ConvPath path) {
+  switch (path) {
+    case ConvPath::kDepthwiseTwoRows: return kernels::DepthwiseForm::kTwoRows;
+    case ConvPath::kDepthwiseSharedTile: return kernels::DepthwiseForm::kSharedTile;
+    default: return kernels::DepthwiseForm::kOneRow;
+  }
+}
+
 // `t` [N, C, H, W] as a channels_last tensor of `padded` channels, the last
 // padded - C of them zeros.
 at::Tensor pad_channels(const at::Tensor& t, int64_t padded) {
@@ -149,14 +158,9 @@ struct Conv2dActCall {
     switch (path) {
       case ConvPath::kAten: return conv2d_act_reference(input, weight, bias, params, residual, activation);
       case ConvPath::kDepthwise:
-        return run_depthwise(call, input, weight, operands(), activation, out_size, format,
-                             kernels::DepthwiseForm::kOneRow);
       case ConvPath::kDepthwiseTwoRows:
-        return run_depthwise(call, input, weight, operands(), activation, out_size, format,
-                             kernels::DepthwiseForm::kTwoRows);
       case ConvPath::kDepthwiseSharedTile:
-        return run_depthwise(call, input, weight, operands(), activation, out_size, format,
-                             kernels::DepthwiseForm::kSharedTile);
+        return run_depthwise(call, input, weight, operands(), activation, out_size, format, depthwise_form(path));
       case ConvPath::kFewRowsMatmul: {
         const at::Tensor x = input.contiguous(format);
         at::Tensor out = at::empty(out_size, input.options(), format);

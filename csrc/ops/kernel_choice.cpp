@@ -69,9 +69,11 @@ bool is_pointwise(const ConvCall& c) { return is_1x1_unpadded(c) && c.stride_h =
 // vector holds (an image's 3): cuDNN takes slow kernels for such convs
 // (resnet50's fp32 stem at batch 64: 368 of 3,966 us, H100, docs/benchmarks.md)
 // and ours need whole vectors, so ChannelPadded pads them with zeros first.
+// Elements of the call's type in one 16-byte vector.
+int64_t channels_per_vector(const ConvCall& c) { return 16 / kernels::element_size(c.dtype); }
+
 bool channel_padding_applies(const ConvCall& c) {
-  const int64_t vector = 16 / kernels::element_size(c.dtype);
-  return c.groups == 1 && c.channels_last && c.dtype != ElementType::kFloat64 && c.in_channels < vector;
+  return c.groups == 1 && c.channels_last && c.dtype != ElementType::kFloat64 && c.in_channels < channels_per_vector(c);
 }
 
 bool few_rows_supported(int64_t rows, int64_t in_features, int64_t out_features) {
@@ -146,11 +148,11 @@ bool covers(ConvPath path, const ConvCall& c, const MathFlags& flags) {
     case ConvPath::kDepthwiseTwoRows:
       return c.kernels_apply && is_depthwise(c) &&
              kernels::depthwise_two_rows_supported(depthwise_shape(c), kernels::element_size(c.dtype), c.operands_aligned);
-    case ConvPath::kChannelPadded: return c.kernels_apply && channel_padding_applies(c);
     case ConvPath::kDepthwiseSharedTile:
       return c.kernels_apply && is_depthwise(c) &&
              kernels::depthwise_shared_tile_supported(depthwise_shape(c), kernels::element_size(c.dtype),
                                                       c.operands_aligned);
+    case ConvPath::kChannelPadded: return c.kernels_apply && channel_padding_applies(c);
     case ConvPath::kFewRowsMatmul:
       return c.kernels_apply && is_pointwise_on_single_pixel(c) && few_rows_supported(c.batch, c.in_channels, c.out_channels);
     case ConvPath::kPointwise:
@@ -252,7 +254,7 @@ const KernelOverride& environment_override() {
 }
 
 int64_t channel_padded_width(const ConvCall& c) {
-  const int64_t vector = 16 / kernels::element_size(c.dtype);
+  const int64_t vector = channels_per_vector(c);
   return (c.in_channels + vector - 1) / vector * vector;
 }
 
