@@ -641,3 +641,18 @@ def test_fused_graph_exports_with_a_symbolic_batch_and_the_meta_kernels_come_bac
     weight = torch.empty(16, 32, 1, 1, device="meta", dtype=torch.float64)
     out = torch.ops.ifx.conv2d_act(meta, weight, None, [1, 1], [0, 0], [1, 1], 1, None, "relu")
     assert out.shape == (3, 16, 8, 8)
+
+
+def test_optimized_module_records_no_autograd_as_a_frozen_module():
+    # The graph reads the model's parameters, which require grad; recording their ops would keep
+    # every intermediate alive (in a replayed CUDA graph too). TorchScript's frozen module does not.
+    model = layers.MODELS["resnet18"]().eval()
+    x = torch.randn(2, 3, 16, 16)
+    assert any(p.requires_grad for p in model.parameters())
+    exported = ifx_torch.optimize(model, (x,), frontend="export")
+    constants = [b for name, b in exported.graph_module.named_buffers() if name.startswith("_ifx_constant")]
+    assert constants and not any(c.requires_grad for c in constants)
+    out = exported(x)
+    assert not out.requires_grad and out.grad_fn is None
+    assert torch.is_grad_enabled()  # the caller's mode is left as it was
+    assert all(p.requires_grad for p in model.parameters())  # the user's model is not touched

@@ -67,7 +67,12 @@ class ExportedModule(torch.nn.Module):
         return self.graph_module.code
 
     def forward(self, *args, **kwargs):
-        return self.graph_module(*args, **kwargs)
+        # As a frozen TorchScript module: no autograd. The graph still reads the model's own
+        # parameters (requires_grad), and recording their ops would keep every intermediate alive
+        # for a backward that never comes: a larger working set in a replayed CUDA graph and
+        # per-op bookkeeping without one.
+        with torch.no_grad():
+            return self.graph_module(*args, **kwargs)
 
 
 def _as_tuple(example_inputs) -> Tuple[Any, ...]:
@@ -181,7 +186,8 @@ def optimize_exported(model: torch.nn.Module, example_inputs, fuse_aten_activati
         gm = exported.run_decompositions(DECOMPOSITIONS).module()
     ops_before = op_histogram(gm.graph)
     state = PassState(gm, fuse_aten_activations)
-    fused = run_passes(state, fuse_layers, fuse_squeeze_excitation, conv_layout)
+    with torch.no_grad():  # folded weights are constants, not functions of the parameters
+        fused = run_passes(state, fuse_layers, fuse_squeeze_excitation, conv_layout)
     unfused: List[List[str]] = state.take_refusals()
     _remove_unused_constants(gm)
     gm.graph.lint()

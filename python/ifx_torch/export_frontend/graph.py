@@ -160,6 +160,7 @@ class PassState:
             self._constant_count += 1
             if not hasattr(self.gm, name):
                 break
+        tensor = tensor.detach()  # a constant: no autograd history back to the parameters it came from
         self.gm.register_buffer(name, tensor)
         with self.graph.inserting_before(before):
             node = self.graph.get_attr(name)
