@@ -166,6 +166,33 @@ def test_conv2d_act_cuda_matches_float64(shape, dtype, channels_last):
                                                and in_ch * torch.finfo(dtype).bits // 8 < 16)
 
 
+@requires_cuda
+@pytest.mark.usefixtures("no_tf32")
+@pytest.mark.parametrize("shape", [(3, 16, 3, 2, 1, 1, 1), (3, 8, 7, 2, 3, 1, 1)], ids=_conv_case_id)
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float16], ids=str)
+def test_channel_padded_stem_reads_an_nchw_image(shape, dtype):
+    # An fp32 model users pass as NCHW meets its stem so: channels_last weights (the layout pass)
+    # and the NCHW image, which channel_padded's pad kernel reads directly into padded NHWC.
+    in_ch, out_ch, k, s, p, d, g = shape
+    generator = torch.Generator().manual_seed(hash((shape, str(dtype))) % 2**31)
+    x = nonzero_randn(2, in_ch, 17, 15, generator=generator)
+    w = torch.randn(out_ch, in_ch, k, k, dtype=torch.float64, generator=generator) / k
+    b = torch.randn(out_ch, dtype=torch.float64, generator=generator)
+    xg = x.to("cuda", dtype)
+    wg = w.to("cuda", dtype).contiguous(memory_format=torch.channels_last)
+    x, w, b = (t.to(dtype).double() for t in (x, w, b))
+    for activation in ACTIVATIONS:
+        args = (xg, wg, b.to("cuda", dtype), [s, s], [p, p], [d, d], g, None, activation)
+        expected = conv_reference(x, w, b, [s, s], [p, p], [d, d], g, None, activation)
+        outputs = conv2d_act_every_path(*args)
+        assert "channel_padded" in outputs
+        for path, out in outputs.items():
+            assert out.is_contiguous(memory_format=torch.channels_last), path
+            torch.testing.assert_close(out.double().cpu(), expected, rtol=_tolerance(path, dtype),
+                                       atol=_tolerance(path, dtype), msg=lambda m: f"{path}, {activation}: {m}")
+    assert xg.is_contiguous()  # the image is read, not converted in place
+
+
 def _intended_path(shape):
     in_ch, out_ch, k, s, p, d, g = shape
     if g == in_ch == out_ch:
