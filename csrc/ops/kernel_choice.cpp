@@ -7,7 +7,9 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string_view>
+#include <thread>
 
 #include "kernels/shapes.h"
 
@@ -340,22 +342,31 @@ std::vector<int64_t> tuning_key(const ConvCall& c, const MathFlags& f) {
 // another's timing now.
 std::mutex tuning_mutex;
 std::map<std::vector<int64_t>, ConvPath> tuned_paths;
-bool timing_under_way = false;  // one timing at a time, so that timings do not share the GPU
+// One thread times at a time, so that timings do not share the GPU. That thread may tune a
+// shape nested in its own timing: channel_padded's inner conv, when the outer call's timing
+// first runs that path.
+std::optional<std::thread::id> timing_thread;
 
 }  // namespace
 
 ConvPath tuned_conv_path(const ConvCall& c, const MathFlags& flags, const std::function<double(ConvPath)>& time_us) {
   const std::vector<int64_t> key = tuning_key(c, flags);
   std::vector<ConvPath> candidates;
+  bool nested = false;
   {
     const std::lock_guard<std::mutex> lock(tuning_mutex);
     const auto known = tuned_paths.find(key);
     if (known != tuned_paths.end()) return known->second;  // every call after the first: no more work
     candidates = conv_candidates(c, flags);
-    // Nothing remembered: a later call with a clock, or after the timing under way, tunes.
-    if (!time_us || candidates.size() == 1 || timing_under_way) return candidates.front();
-    timing_under_way = true;
+    // Nothing remembered: a later call with a clock, or after another thread's timing, tunes.
+    if (!time_us || candidates.size() == 1) return candidates.front();
+    nested = timing_thread == std::this_thread::get_id();
+    if (timing_thread.has_value() && !nested) return candidates.front();
+    timing_thread = std::this_thread::get_id();
   }
+  const auto timing_done = [&] {
+    if (!nested) timing_thread.reset();
+  };
   ConvPath best = candidates.front();
   try {
     double best_us = time_us(best);
@@ -368,11 +379,11 @@ ConvPath tuned_conv_path(const ConvCall& c, const MathFlags& flags, const std::f
     }
   } catch (...) {
     const std::lock_guard<std::mutex> lock(tuning_mutex);
-    timing_under_way = false;
+    timing_done();
     throw;
   }
   const std::lock_guard<std::mutex> lock(tuning_mutex);
-  timing_under_way = false;
+  timing_done();
   tuned_paths.emplace(key, best);
   return best;
 }

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <future>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -265,6 +266,40 @@ TEST(KernelChoice, TuningTimesTheCandidatesOnceAndKeepsTheFastest) {
   EXPECT_EQ(ifx::ops::tuned_conv_path(untimed, flags, nullptr), candidates.front());
   ifx::ops::tuned_conv_path(untimed, flags, fake_times);
   EXPECT_EQ(timed, 3 * static_cast<int>(candidates.size()));
+  ifx::ops::clear_conv_tuning();
+}
+
+TEST(KernelChoice, TheTimingThreadTunesAShapeNestedInItsOwnTiming) {
+  // channel_padded's first timed run tunes the padded conv inside the outer call's timing.
+  ifx::ops::clear_conv_tuning();
+  const MathFlags flags{true, true, 132};
+  const ConvCall outer = implicit_gemm_ready(conv(8, 64, 64, 28, 28, 3, 1, 1, kF16, true, Activation::kHardswish));
+  ConvCall inner = outer;
+  inner.batch = 9;
+  const auto inner_candidates = ifx::ops::conv_candidates(inner, flags);
+  ASSERT_GE(inner_candidates.size(), 2u);
+  const ConvPath inner_fastest = inner_candidates.back();
+  int inner_timed = 0;
+  const auto inner_times = [&](ConvPath path) {
+    ++inner_timed;
+    return path == inner_fastest ? 1.0 : 2.0;
+  };
+  std::optional<ConvPath> nested_choice;
+  const auto outer_times = [&](ConvPath path) {
+    if (!nested_choice) nested_choice = ifx::ops::tuned_conv_path(inner, flags, inner_times);
+    return path == ConvPath::kCudnnThenEpilogue ? 10.0 : 20.0;
+  };
+  EXPECT_EQ(ifx::ops::tuned_conv_path(outer, flags, outer_times), ConvPath::kCudnnThenEpilogue);
+  ASSERT_TRUE(nested_choice.has_value());
+  EXPECT_EQ(*nested_choice, inner_fastest);
+  EXPECT_EQ(inner_timed, static_cast<int>(inner_candidates.size()));
+  // Both remembered, and the outer timing's end leaves no timing under way: another shape tunes.
+  EXPECT_EQ(ifx::ops::tuned_conv_path(inner, flags, nullptr), inner_fastest);
+  ConvCall later = outer;
+  later.batch = 10;
+  int later_timed = 0;
+  ifx::ops::tuned_conv_path(later, flags, [&](ConvPath) { return static_cast<double>(++later_timed); });
+  EXPECT_GT(later_timed, 0);
   ifx::ops::clear_conv_tuning();
 }
 

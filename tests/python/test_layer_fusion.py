@@ -115,6 +115,7 @@ CONV_SHAPES = [
     (12, 12, 3, 1, 1, 1, 12),  # three 4-channel vectors of the 16-bit channels_last kernel
     (8, 16, 1, 1, 0, 1, 1), (8, 16, 3, 2, 1, 1, 1), (8, 12, 3, 1, 1, 1, 4),
     (3, 16, 3, 2, 1, 1, 1), (3, 8, 7, 2, 3, 1, 1),  # stems over an image's 3 channels (channel_padded)
+    (4, 8, 7, 2, 3, 1, 1),  # a padded fp32 stem: every path channel_padded's tuning may take for it
 ]
 CUDA_DTYPES = {torch.float32: 1e-5, torch.float16: 2e-2, torch.bfloat16: 8e-2, torch.float64: 1e-11}
 
