@@ -643,16 +643,21 @@ def test_fused_graph_exports_with_a_symbolic_batch_and_the_meta_kernels_come_bac
     assert out.shape == (3, 16, 8, 8)
 
 
-def test_optimized_module_records_no_autograd_as_a_frozen_module():
-    # The graph reads the model's parameters, which require grad; recording their ops would keep
-    # every intermediate alive (in a replayed CUDA graph too). TorchScript's frozen module does not.
-    model = layers.MODELS["resnet18"]().eval()
-    x = torch.randn(2, 3, 16, 16)
-    assert any(p.requires_grad for p in model.parameters())
+def test_optimized_module_records_autograd_only_for_inputs_as_a_frozen_module():
+    # The graph reads the model's weights; recording their ops on every call kept each
+    # intermediate alive (in a replayed CUDA graph too). As with TorchScript's frozen constants,
+    # only an input that requires grad is differentiated.
+    model = layers.MODELS["resnet18"]().eval().double()
+    x = torch.randn(2, 3, 16, 16, dtype=torch.float64)
+    assert all(p.requires_grad for p in model.parameters())
     exported = ifx_torch.optimize(model, (x,), frontend="export")
-    constants = [b for name, b in exported.graph_module.named_buffers() if name.startswith("_ifx_constant")]
-    assert constants and not any(c.requires_grad for c in constants)
+    weights = list(exported.graph_module.parameters()) + list(exported.graph_module.buffers())
+    assert weights and not any(w.requires_grad for w in weights)
     out = exported(x)
     assert not out.requires_grad and out.grad_fn is None
-    assert torch.is_grad_enabled()  # the caller's mode is left as it was
-    assert all(p.requires_grad for p in model.parameters())  # the user's model is not touched
+    ours, eager = x.clone().requires_grad_(), x.clone().requires_grad_()
+    exported(ours).sum().backward()
+    # The user's model is not touched: its parameters still require grad, and got none from us.
+    assert all(p.requires_grad and p.grad is None for p in model.parameters())
+    model(eager).sum().backward()
+    torch.testing.assert_close(ours.grad, eager.grad)

@@ -10,6 +10,7 @@
     -> fuse_hardswish, fuse_hardsigmoid, fold_conv_batchnorm, fuse_conv_epilogue,
        fuse_linear_activation, fuse_squeeze_excitation, channels_last_convs, use_ifx_max_pool
        (one file each)
+    -> _detach_parameters            the weights it reads as detached buffers, as frozen constants
     -> ExportedModule                runs the fused graph; ifx_torch.report / explain read its report,
                                      ifx_torch.save_package compiles it into an AOTInductor .pt2
 """
@@ -67,12 +68,7 @@ class ExportedModule(torch.nn.Module):
         return self.graph_module.code
 
     def forward(self, *args, **kwargs):
-        # As a frozen TorchScript module: no autograd. The graph still reads the model's own
-        # parameters (requires_grad), and recording their ops would keep every intermediate alive
-        # for a backward that never comes: a larger working set in a replayed CUDA graph and
-        # per-op bookkeeping without one.
-        with torch.no_grad():
-            return self.graph_module(*args, **kwargs)
+        return self.graph_module(*args, **kwargs)
 
 
 def _as_tuple(example_inputs) -> Tuple[Any, ...]:
@@ -142,6 +138,19 @@ def _remove_unused_constants(gm: fx.GraphModule) -> None:
             delattr(owner, attribute)
 
 
+def _detach_parameters(gm: fx.GraphModule) -> None:
+    """The weights the graph still reads become buffers holding detached tensors (the same
+    memory), as a frozen TorchScript module's constants are: a call then records autograd only
+    where an input requires grad. Recording the parameters' ops on every call kept each
+    intermediate alive for a backward that never came. The user's model keeps its parameters."""
+    detached: Dict[int, torch.Tensor] = {}  # tied weights stay one tensor
+    for name, parameter in list(gm.named_parameters(remove_duplicate=False)):
+        owner_path, _, attribute = name.rpartition(".")
+        owner = gm.get_submodule(owner_path) if owner_path else gm
+        delattr(owner, attribute)
+        owner.register_buffer(attribute, detached.setdefault(id(parameter), parameter.detach()))
+
+
 def run_passes(state: PassState, fuse_layers: bool, fuse_squeeze_excitation: bool, conv_layout: str) -> Dict[str, int]:
     """The passes in the TorchScript pipeline's order; returns {pattern: count}."""
     drop_identity_clones(state)  # what freeze does to dropout on the TorchScript side
@@ -190,6 +199,7 @@ def optimize_exported(model: torch.nn.Module, example_inputs, fuse_aten_activati
         fused = run_passes(state, fuse_layers, fuse_squeeze_excitation, conv_layout)
     unfused: List[List[str]] = state.take_refusals()
     _remove_unused_constants(gm)
+    _detach_parameters(gm)
     gm.graph.lint()
     gm.recompile()
     report = {"ops_before": ops_before, "ops_after": op_histogram(gm.graph), "fused": fused, "unfused": unfused,
