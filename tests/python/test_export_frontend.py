@@ -661,3 +661,23 @@ def test_optimized_module_records_autograd_only_for_inputs_as_a_frozen_module():
     assert all(p.requires_grad and p.grad is None for p in model.parameters())
     model(eager).sum().backward()
     torch.testing.assert_close(ours.grad, eager.grad)
+
+
+def test_tied_weights_are_detached_without_a_copy():
+    class Tied(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.first, self.second = nn.Linear(6, 6), nn.Linear(6, 6)
+            self.second.weight = self.first.weight  # one parameter under two names
+
+        def forward(self, x):
+            return self.second(torch.relu(self.first(x)))
+
+    model = Tied().eval().double()
+    x = torch.randn(3, 6, dtype=torch.float64)
+    exported = ifx_torch.optimize(model, (x,), frontend="export")
+    weights = [t for name, t in exported.graph_module.named_buffers() if name.endswith("weight")]
+    assert len(weights) == 1 and not weights[0].requires_grad  # export reads the tied weight once
+    assert weights[0].data_ptr() == model.first.weight.data_ptr()  # the same memory, not a copy
+    assert model.first.weight.requires_grad and model.second.weight is model.first.weight
+    torch.testing.assert_close(exported(x), model(x))
