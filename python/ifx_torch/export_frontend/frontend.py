@@ -124,6 +124,13 @@ def _export(model: torch.nn.Module, args: Tuple[Any, ...], dynamic_batch: Option
             "frontend='torchscript' (the default) to script or trace the model instead.") from error
 
 
+def _owner_and_attribute(gm: fx.GraphModule, name: str) -> Tuple[torch.nn.Module, str]:
+    """The submodule holding the parameter or buffer ``name`` ("layer1.0.conv.weight"), and its
+    attribute name there."""
+    owner_path, _, attribute = name.rpartition(".")
+    return (gm.get_submodule(owner_path) if owner_path else gm), attribute
+
+
 def _remove_unused_constants(gm: fx.GraphModule) -> None:
     """Drops get_attr nodes nothing reads any more (weights a batch norm was folded into) and the
     parameters and buffers no get_attr reads, so a saved package holds only what it uses."""
@@ -133,9 +140,7 @@ def _remove_unused_constants(gm: fx.GraphModule) -> None:
     used = {node.target for node in gm.graph.nodes if node.op == "get_attr"}
     for name, _ in list(gm.named_parameters()) + list(gm.named_buffers()):
         if name not in used:
-            owner_path, _, attribute = name.rpartition(".")
-            owner = gm.get_submodule(owner_path) if owner_path else gm
-            delattr(owner, attribute)
+            delattr(*_owner_and_attribute(gm, name))
 
 
 def _detach_parameters(gm: fx.GraphModule) -> None:
@@ -145,8 +150,7 @@ def _detach_parameters(gm: fx.GraphModule) -> None:
     intermediate alive for a backward that never came. The user's model keeps its parameters."""
     detached: Dict[int, torch.Tensor] = {}  # tied weights stay one tensor
     for name, parameter in list(gm.named_parameters(remove_duplicate=False)):
-        owner_path, _, attribute = name.rpartition(".")
-        owner = gm.get_submodule(owner_path) if owner_path else gm
+        owner, attribute = _owner_and_attribute(gm, name)
         delattr(owner, attribute)
         owner.register_buffer(attribute, detached.setdefault(id(parameter), parameter.detach()))
 
@@ -195,8 +199,7 @@ def optimize_exported(model: torch.nn.Module, example_inputs, fuse_aten_activati
         gm = exported.run_decompositions(DECOMPOSITIONS).module()
     ops_before = op_histogram(gm.graph)
     state = PassState(gm, fuse_aten_activations)
-    with torch.no_grad():  # folded weights are constants, not functions of the parameters
-        fused = run_passes(state, fuse_layers, fuse_squeeze_excitation, conv_layout)
+    fused = run_passes(state, fuse_layers, fuse_squeeze_excitation, conv_layout)
     unfused: List[List[str]] = state.take_refusals()
     _remove_unused_constants(gm)
     _detach_parameters(gm)
