@@ -123,6 +123,11 @@ def layer_rows(name, batch, config, kind, with_compile=False):
     return rows
 
 
+def write_json(path, rows):
+    with open(path, "w") as f:
+        json.dump({"environment": environment(torch.device("cuda")), "rows": rows}, f, indent=1)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--kind", choices=["dense", "depthwise", "all"], default="dense")
@@ -139,6 +144,8 @@ def main(argv=None):
         for config in args.configs:
             for batch in args.batch:
                 rows += layer_rows(name, batch, config, args.kind, args.compile)
+                if args.json:  # after each group, so that a run stopped early keeps what it measured
+                    write_json(args.json, rows)
     print("\n| config | batch | layers | geomean chosen / best | worst chosen / best | over 1.03 | paths chosen |"
           + (" geomean chosen / compile | worst chosen / compile |" if args.compile else ""))
     print("|---|---|---|---|---|---|---|" + ("---|---|" if args.compile else ""))
@@ -156,9 +163,6 @@ def main(argv=None):
             print(f"| {config} | {batch} | {len(group)} | {statistics.geometric_mean(ratios):.3f} | {max(ratios):.3f} | "
                   f"{sum(r > 1.03 for r in ratios)} | {', '.join(f'{p} {n}' for p, n in sorted(paths.items()))} |"
                   + peer_cells)
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump({"environment": environment(torch.device("cuda")), "rows": rows}, f, indent=1)
 
 
 if __name__ == "__main__":
