@@ -340,6 +340,255 @@ def test_squeeze_excite_switched_off_on_request():
     assert "squeeze_excite" not in ex.fused and ex.fused.get("conv2d+hardsigmoid") == 1
 
 
+# --- layer scale: mul + add as one addcmul (fuse_multiply_add) -----------------------------------------------
+
+class LayerScaleBlock(nn.Module):
+    """A ConvNeXt block as torchvision writes it: depthwise conv, to NHWC, layer norm, linear, GELU,
+    linear, back to NCHW, then the layer scale and the residual, ``gamma * y + x`` (gamma [C, 1, 1]).
+    y is NHWC in memory, and in torchvision's ConvNeXt so is x (its LayerNorm2d permutes too): the
+    tests give x channels_last. With x NCHW, ``gamma * y + x`` follows y's layout and addcmul(x, ...)
+    would follow x's: a near-miss below."""
+
+    def __init__(self, ch=8):
+        super().__init__()
+        self.dwconv = nn.Conv2d(ch, ch, 7, padding=3, groups=ch)
+        self.norm = nn.LayerNorm(ch, eps=1e-6)
+        self.fc1, self.fc2 = nn.Linear(ch, 4 * ch), nn.Linear(4 * ch, ch)
+        self.gamma = nn.Parameter(torch.randn(ch, 1, 1))
+
+    def forward(self, x):
+        y = self.dwconv(x).permute(0, 2, 3, 1)
+        y = self.fc2(F.gelu(self.fc1(self.norm(y)))).permute(0, 3, 1, 2)
+        return self.scale_and_add(x, y)
+
+    def scale_and_add(self, x, y):
+        return self.gamma * y + x
+
+
+class ResidualFirst(LayerScaleBlock):
+    def scale_and_add(self, x, y):
+        return x + self.gamma * y
+
+
+class ScaleSecond(LayerScaleBlock):
+    def scale_and_add(self, x, y):
+        return y * self.gamma + x
+
+
+class ResidualFirstScaleSecond(LayerScaleBlock):
+    def scale_and_add(self, x, y):
+        return x + y * self.gamma
+
+
+LAYER_SCALE_SPELLINGS = [LayerScaleBlock, ResidualFirst, ScaleSecond, ResidualFirstScaleSecond]
+
+
+def _nhwc(x):
+    return x.contiguous(memory_format=torch.channels_last)
+
+
+@pytest.mark.parametrize("block", LAYER_SCALE_SPELLINGS, ids=lambda b: b.__name__)
+def test_layer_scale_runs_as_one_addcmul_and_reports_as_in_torchscript(block):
+    torch.manual_seed(0)
+    model = block().eval().double()
+    x = _nhwc(layers.nonzero_randn(2, 8, 9, 7))
+    _, exported, ts, ex = both(model, (x,))
+    assert_same_report(ts, ex)  # not a fusion of ours: the same counts as TorchScript's
+    assert ex.fused.get("conv2d+bias") == 1
+    [addcmul] = [n for n in exported.graph.nodes if n.target is aten.addcmul.default]
+    assert addcmul.args[0].op == "placeholder"  # x, the residual
+    assert {a.op for a in addcmul.args[1:]} == {"get_attr", "call_function"}  # gamma and y, either order
+    assert not calls(exported, aten.mul.Tensor, aten.add.Tensor)
+    assert ex.ops_after.get("aten::addcmul") == 1 and "aten::mul" not in ex.ops_after
+    assert ts.ops_after.get("aten::mul") == 1 and ts.ops_after.get("aten::add") == 1  # TorchScript keeps both
+    x = _nhwc(layers.nonzero_randn(2, 8, 9, 7))
+    assert_matches_eager(model, exported, (x,))
+    with torch.no_grad():
+        assert exported(x).stride() == model(x).stride()
+
+
+def test_layer_scale_with_a_dynamic_batch_in_float32():
+    torch.manual_seed(0)
+    model = LayerScaleBlock().eval()
+    exported = ifx_torch.optimize(model, (_nhwc(torch.randn(2, 8, 9, 7)),), frontend="export", dynamic_batch=True)
+    assert ifx_torch.report(exported).dynamic_batch
+    assert calls(exported, aten.addcmul.default) == 1 and not calls(exported, aten.mul.Tensor, aten.add.Tensor)
+    reference = LayerScaleBlock().eval().double()
+    reference.load_state_dict(model.state_dict())
+    for batch in (2, 1, 3):
+        x = _nhwc(layers.nonzero_randn(batch, 8, 9, 7))
+        with torch.no_grad():
+            got, want = exported(x.float()), reference(x)
+        assert got.dtype == torch.float32 and got.stride() == want.stride()
+        torch.testing.assert_close(got.double(), want, rtol=1e-5, atol=1e-5)
+    # save_package's export of the fused graph keeps the batch symbolic through addcmul.
+    from ifx_torch.export_frontend import package
+    program = package.export_program(exported)
+    assert any(n.target is aten.addcmul.default for n in program.graph.nodes)
+
+
+class ScaleReturned(nn.Module):
+    """The mul's result is returned too: addcmul would compute it a second time."""
+
+    def __init__(self):
+        super().__init__()
+        self.gamma = nn.Parameter(torch.randn(8, 1, 1, dtype=torch.float64))
+
+    def forward(self, x, y):
+        scaled = self.gamma * y
+        return scaled + x, scaled
+
+
+class ScaleUsedTwice(ScaleReturned):
+    def forward(self, x, y):
+        scaled = self.gamma * y
+        return (scaled + x) * scaled
+
+
+class AlphaTwo(ScaleReturned):
+    def forward(self, x, y):
+        return torch.add(x, self.gamma * y, alpha=2)
+
+
+class MixedDtypes(nn.Module):
+    """A float64 layer scale on float32 activations: mul and add promote to float64."""
+
+    def __init__(self):
+        super().__init__()
+        self.register_buffer("gamma", torch.randn(8, 1, 1, dtype=torch.float64))
+
+    def forward(self, x, y):
+        return self.gamma * y + x
+
+
+class PythonScale(nn.Module):
+    """A Python number as the scale: export writes mul(y, 0.5), no tensor to give addcmul."""
+
+    def forward(self, x, y):
+        return 0.5 * y + x, y * 0.25 + x
+
+
+class IntegerScale(nn.Module):
+    def forward(self, x, y):
+        return (x * y + x).double()
+
+
+class ScaleLaidOutOtherwise(ScaleReturned):
+    """y channels_last, x NCHW: gamma * y + x follows y's layout, addcmul(x, ...) would follow x's."""
+
+    def forward(self, x, y):
+        return self.gamma * y + x
+
+
+class ResidualWrittenAfter(ScaleReturned):
+    """The residual is an input the model writes to."""
+
+    def forward(self, x, y):
+        out = self.gamma * y + x
+        x.mul_(2.0)
+        return out
+
+
+class RefusedHardswishThenAdd(nn.Module):
+    """x * hardsigmoid(x) + r whose hardsigmoid is used elsewhere: the hardswish pass refuses the
+    mul with a reason, which the report must keep."""
+
+    def forward(self, x, y):
+        gate = F.relu6(x + 3.) / 6.
+        return x * gate + y, gate
+
+
+def _pair(dtype=torch.float64, y_format=torch.contiguous_format):
+    return (layers.nonzero_randn(2, 8, 5, 6).to(dtype),
+            layers.nonzero_randn(2, 8, 5, 6).to(dtype).contiguous(memory_format=y_format))
+
+
+MULTIPLY_ADD_NEAR_MISSES = {
+    "mul-returned": (ScaleReturned, _pair),
+    "mul-used-twice": (ScaleUsedTwice, _pair),
+    "alpha-2": (AlphaTwo, _pair),
+    "mixed-dtypes": (MixedDtypes, lambda: _pair(torch.float32)),
+    "python-scale": (PythonScale, _pair),
+    "integers": (IntegerScale, lambda: tuple(t.long() for t in _pair())),
+    "other-layout": (ScaleLaidOutOtherwise, lambda: _pair(y_format=torch.channels_last)),
+    "convnext-block-nchw-residual": (lambda: LayerScaleBlock().double(), lambda: (layers.nonzero_randn(2, 8, 9, 7),)),
+    "residual-written": (ResidualWrittenAfter, _pair),
+    "refused-hardswish": (RefusedHardswishThenAdd, _pair),
+}
+
+
+@pytest.mark.parametrize("case", list(MULTIPLY_ADD_NEAR_MISSES))
+def test_multiply_add_near_misses_stay_as_they_are(case):
+    module_class, make_inputs = MULTIPLY_ADD_NEAR_MISSES[case]
+    model = module_class().eval()
+    inputs = make_inputs()
+    _, exported, ts, ex = both(model, inputs)
+    assert_same_report(ts, ex)
+    assert not calls(exported, aten.addcmul.default)
+    assert calls(exported, aten.mul.Tensor) >= 1 and calls(exported, aten.add.Tensor) >= 1
+    if module_class is RefusedHardswishThenAdd:
+        assert ("aten::mul", "computes hardswish, but an intermediate of the chain (aten::div) has another user") \
+            in ex.unfused
+    inputs = make_inputs()  # fresh values
+    with torch.no_grad():
+        got = torch.utils._pytree.tree_leaves(exported(*clone(inputs)))
+        want = torch.utils._pytree.tree_leaves(model(*clone(inputs)))
+    for g, w in zip(got, want):
+        assert g.dtype == w.dtype and g.stride() == w.stride()
+        torch.testing.assert_close(g, w, rtol=1e-10, atol=1e-10)
+
+
+def test_multiply_add_whose_layout_the_add_follows_is_rewritten():
+    # The control of "other-layout": x first, so the add follows x's layout as addcmul(x, ...) does.
+    class ResidualFirstLaidOutOtherwise(ScaleReturned):
+        def forward(self, x, y):
+            return x + self.gamma * y
+
+    model = ResidualFirstLaidOutOtherwise().eval()
+    x, y = _pair(y_format=torch.channels_last)
+    exported = ifx_torch.optimize(model, (x, y), frontend="export", dynamic_batch=False)
+    assert calls(exported, aten.addcmul.default) == 1
+    x, y = _pair(y_format=torch.channels_last)
+    with torch.no_grad():
+        got, want = exported(x, y), model(x, y)
+    assert got.is_contiguous() and got.stride() == want.stride()
+    torch.testing.assert_close(got, want, rtol=1e-10, atol=1e-10)
+
+
+class ScaledConvPlusInput(nn.Module):
+    """gamma * conv(x) + x: the conv is fused with its bias and its scale and residual become addcmul."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(8, 8, 3, padding=1)
+        self.gamma = nn.Parameter(torch.randn(8, 1, 1))
+
+    def forward(self, x):
+        return self.gamma * self.conv(x) + x
+
+
+class ConvPlusScaledInput(ScaledConvPlusInput):
+    """conv(x) + gamma * x: the conv epilogue takes the add, with the mul as its residual."""
+
+    def forward(self, x):
+        return self.conv(x) + self.gamma * x
+
+
+@pytest.mark.parametrize("module_class, fused, addcmuls", [
+    (ScaledConvPlusInput, {"conv2d+bias": 1}, 1),
+    (ConvPlusScaledInput, {"conv2d+add": 1}, 0),
+], ids=["scaled-conv", "conv-plus-scaled"])
+def test_conv_epilogue_takes_its_residual_add_before_the_multiply_add(module_class, fused, addcmuls):
+    model = module_class().eval().double()
+    x = layers.nonzero_randn(2, 8, 6, 5)
+    _, exported, ts, ex = both(model, (x,))
+    assert_same_report(ts, ex)
+    assert {k: v for k, v in ex.fused.items() if v} == fused
+    assert calls(exported, ifx.conv2d_act.default) == 1 and calls(exported, aten.addcmul.default) == addcmuls
+    assert calls(exported, aten.mul.Tensor) == 1 - addcmuls and not calls(exported, aten.add.Tensor)
+    assert_matches_eager(model, exported, (layers.nonzero_randn(2, 8, 6, 5),))
+
+
 # --- model families and random models ----------------------------------------------------------------------
 
 @pytest.mark.parametrize("block", list(families.FAMILIES), ids=lambda b: b.__name__)

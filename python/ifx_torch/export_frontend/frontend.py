@@ -10,6 +10,7 @@
     -> fuse_hardswish, fuse_hardsigmoid, fold_conv_batchnorm, fuse_conv_epilogue,
        fuse_linear_activation, fuse_squeeze_excitation, channels_last_convs, use_ifx_max_pool
        (one file each)
+    -> fuse_multiply_add             add(a, mul(b, c)) as one addcmul, which TorchScript's NNC fuses on CUDA
     -> _detach_parameters            the weights it reads as detached buffers, as frozen constants
     -> ExportedModule                runs the fused graph; ifx_torch.report / explain read its report,
                                      ifx_torch.save_package compiles it into an AOTInductor .pt2
@@ -29,6 +30,7 @@ from .fuse_conv_epilogue import fuse_conv_epilogue
 from .fuse_hardsigmoid import fuse_hardsigmoid
 from .fuse_hardswish import fuse_hardswish
 from .fuse_linear_activation import fuse_linear_activation
+from .fuse_multiply_add import fuse_multiply_add
 from . import fuse_squeeze_excitation as squeeze_excitation
 from .graph import PassState, op_histogram
 from .use_ifx_max_pool import use_ifx_max_pool
@@ -179,6 +181,11 @@ def run_passes(state: PassState, fuse_layers: bool, fuse_squeeze_excitation: boo
         pools = use_ifx_max_pool(state)  # last, as in the TorchScript pipeline
         if pools:
             fused["max_pool2d"] = pools
+    # Not a pass of the TorchScript pipeline: what its executor's NNC does to mul + add on CUDA at
+    # run time, whatever the options. After the conv epilogue fusion, which takes a conv's residual
+    # add (the residual may be a mul) first; not counted in the report, as the clones above.
+    state.renumber()
+    fuse_multiply_add(state)
     return dict(sorted(fused.items()))
 
 
