@@ -58,10 +58,42 @@ void keep_output_layouts(const std::shared_ptr<torch::jit::Graph>& graph) {
   }
 }
 
+// aten::view(self, size) nodes: the ones that merge dimensions need the
+// strides their input had in eager, which an NHWC conv output lacks.
+std::vector<Node*> shape_views(const std::shared_ptr<torch::jit::Graph>& graph) {
+  std::vector<Node*> views;
+  for (Node* node : nodes_of_kind(graph, c10::aten::view)) {
+    if (node->matches("aten::view(Tensor(a) self, SymInt[] size) -> Tensor(a)")) views.push_back(node);
+  }
+  return views;
+}
+
+// Each view as aten::reshape, which is the same view wherever the strides
+// allow one and else a copy of the same values (where view would fail).
+void views_as_reshapes(const std::vector<Node*>& views) {
+  for (Node* view : views) {
+    auto graph = view->owningGraph();
+    torch::jit::WithInsertPoint insert_point(view);
+    Node* reshape = graph->insertNode(graph->create(c10::aten::reshape, {view->input(0), view->input(1)}));
+    reshape->output()->setType(view->output()->type());
+    view->output()->replaceAllUsesWith(reshape->output());
+    view->destroy();
+  }
+}
+
 }  // namespace
 
 int64_t UseChannelsLastConvs(const std::shared_ptr<torch::jit::Graph>& graph, Layout layout, bool tf32_allowed) {
   static const auto conv2d_act = c10::Symbol::fromQualString("ifx::conv2d_act");
+  // A view that shares memory something writes to cannot become a copy
+  // without changing what the model computes: then nothing is converted.
+  const std::vector<Node*> views = shape_views(graph);
+  {
+    torch::jit::AliasDb alias_db(graph);
+    for (Node* view : views) {
+      if (alias_db.hasWriters(view->input(0)) || alias_db.hasWriters(view->output())) return 0;
+    }
+  }
   int64_t converted = 0;
   for (const c10::Symbol kind : {conv2d_act, c10::aten::conv2d}) {
     for (Node* conv : nodes_of_kind(graph, kind)) {
@@ -72,7 +104,10 @@ int64_t UseChannelsLastConvs(const std::shared_ptr<torch::jit::Graph>& graph, La
       ++converted;
     }
   }
-  if (converted > 0) keep_output_layouts(graph);
+  if (converted > 0) {
+    keep_output_layouts(graph);
+    views_as_reshapes(views);
+  }
   return converted;
 }
 

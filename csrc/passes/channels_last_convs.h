@@ -6,7 +6,11 @@
 // convs run without NCHW <-> NHWC transposes: the first conv converts the
 // input once, and every conv after it reads and writes channels_last. Each
 // tensor the graph returns is wrapped in ifx::like_layout(out, input), so
-// outputs keep the memory format eager gives them. `layout` kChannelsLast
+// outputs keep the memory format eager gives them, and each aten::view
+// becomes aten::reshape (the same view where the strides allow it; a copy
+// of the same values where an NHWC conv output would make view fail, e.g.
+// a flatten of C, H, W). Where a view shares memory that something writes,
+// nothing is converted. `layout` kChannelsLast
 // converts every float weight on any device (tests), kKeep none. Returns how
 // many weights it converted.
 #pragma once

@@ -6,6 +6,7 @@ outputs equal to eager).
     PYTHONPATH=python python3 -m pytest tests/python/test_layer_fusion.py -q    # from the repository root
 """
 import itertools
+import operator
 import os
 import subprocess
 import sys
@@ -624,6 +625,65 @@ def test_conv_layout_auto_on_the_cpu_runs_fp32_convs_channels_last(case):
     with torch.no_grad():
         got, want = optimized(x), model.double()(x.double())
     assert got.dtype == dtype and got.is_contiguous()
+    torch.testing.assert_close(got.double(), want, rtol=tolerance, atol=tolerance)
+
+
+class ViewAfterConv(nn.Module):
+    """Views that merge a conv output's channels with its pixels, which an NHWC output cannot
+    serve as a view: VGG's flatten after a pooled map (torch.export spells it aten.view), a
+    hand-written .view, and one of a residual sum; or (written=True) a view the model then adds
+    into in place, which shares its memory with the conv's output."""
+
+    def __init__(self, spelling):
+        super().__init__()
+        self.conv = nn.Conv2d(4, 8, 3, padding=1)
+        self.fc = nn.Linear(8 * 2 * 2, 5)
+        self.spelling = spelling
+
+    def forward(self, x):
+        y = F.relu(self.conv(x))
+        if self.spelling == "residual":
+            return (self.conv(x) * 2 + x.repeat(1, 2, 1, 1)).view(x.shape[0], -1)
+        if self.spelling == "written":
+            flat = y.view(x.shape[0], -1)
+            flat.add_(1.0)
+            return y
+        y = F.adaptive_avg_pool2d(y, 2)
+        y = torch.flatten(y, 1) if self.spelling == "flatten" else y.view(y.shape[0], -1)
+        return self.fc(y)
+
+
+def _conv_weights(optimized):
+    if isinstance(optimized, torch.jit.ScriptModule):
+        return [node.inputsAt(1).toIValue() for node in optimized.graph.findAllNodes("ifx::conv2d_act")]
+    return [operator.attrgetter(node.args[1].target)(optimized.graph_module) for node in optimized.graph.nodes
+            if node.target is torch.ops.ifx.conv2d_act.default]
+
+
+@pytest.mark.parametrize("frontend", ["torchscript", "export"])
+@pytest.mark.parametrize("spelling", ["flatten", "view", "residual", "written"])
+@pytest.mark.parametrize("layout", ["channels_last", "auto"])
+def test_views_of_channels_last_conv_outputs_keep_eager_values(frontend, spelling, layout):
+    # The layout pass makes conv outputs NHWC; a view of C, H and W together then needs a copy,
+    # which the pass spells as reshape (a view where the strides allow). "auto" on the CPU
+    # converts fp32 weights where oneDNN is on (float32 here); "channels_last" any (float64).
+    dtype = torch.float64 if layout == "channels_last" else torch.float32
+    model = ViewAfterConv(spelling).to(dtype).eval()
+    x = nonzero_randn(2, 4, 6, 6, generator=torch.Generator().manual_seed(11)).to(dtype)
+    options = {"conv_layout": layout}
+    if frontend == "export":
+        options.update(frontend="export", example_inputs=(x,), dynamic_batch=False)
+    optimized = ifx_torch.optimize(model, **options)
+    converted = any(w.is_contiguous(memory_format=torch.channels_last) and not w.is_contiguous()
+                    for w in _conv_weights(optimized))
+    expect_converted = layout == "channels_last" or torch.backends.mkldnn.is_available()
+    if spelling == "written" and frontend == "torchscript":
+        expect_converted = False  # the view shares memory the model writes: the pass leaves the graph
+    assert converted == expect_converted
+    with torch.no_grad():
+        got = optimized(x.clone())
+        want = model.double()(x.double().clone())
+    tolerance = 1e-10 if dtype == torch.float64 else 1e-4
     torch.testing.assert_close(got.double(), want, rtol=tolerance, atol=tolerance)
 
 

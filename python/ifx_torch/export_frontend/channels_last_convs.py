@@ -3,7 +3,10 @@ channels_last where the kernels run NHWC natively (on CUDA 16-bit weights, and f
 cuDNN may use TF32; on the CPU the fp32 weights of ``ifx.conv2d_act`` while torch's oneDNN convs are
 available and enabled, so a model with nothing fused stays as it is), so the convs run without
 NCHW <-> NHWC transposes; each tensor the graph returns is then wrapped in
-``ifx.like_layout(out, first tensor input)`` so outputs keep eager's memory format. layout
+``ifx.like_layout(out, first tensor input)`` so outputs keep eager's memory format, and each
+``aten.view`` becomes ``aten.reshape`` (the same view where the strides allow one; a copy of the same
+values where an NHWC conv output would make the view fail: export spells ``torch.flatten`` of C, H, W
+as a view). Where a view shares memory the program writes, nothing is converted. layout
 "channels_last" converts every float 4-D weight on any device (tests), "keep" none. Returns how many weights it converted. (TorchScript: csrc/passes/channels_last_convs.cpp.)"""
 import torch
 from torch import fx
@@ -51,7 +54,15 @@ def _keep_output_layouts(state: PassState) -> None:
     output.args = wrap(output.args)
 
 
+def _views_as_reshapes(views) -> None:
+    for view in views:
+        view.target = aten.reshape.default
+
+
 def use_channels_last_convs(state: PassState, layout: str, tf32_allowed: bool) -> int:
+    views = nodes_calling(state.graph, aten.view.default)
+    if any(state.is_written(view) or state.is_written(view.args[0]) for view in views):
+        return 0  # a copy in place of that view would change what the program computes
     converted = 0
     for conv in nodes_calling(state.graph, torch.ops.ifx.conv2d_act.default, aten.conv2d.default,
                               aten.conv2d.padding):
@@ -65,4 +76,5 @@ def use_channels_last_convs(state: PassState, layout: str, tf32_allowed: bool) -
         converted += 1
     if converted:
         _keep_output_layouts(state)
+        _views_as_reshapes(views)
     return converted
