@@ -399,13 +399,18 @@ def test_conv2d_act_cuda_implicit_gemm_within_cudnn_error(shape, dtype, tf32):
     torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = tf32
     try:
         cudnn = F.conv2d(on_gpu(x), w.to("cuda", dtype), b.to("cuda", dtype), stride, padding).double().cpu() + r
+        truth = conv_reference(x, w, b, [stride] * 2, [padding] * 2, [1, 1], 1, r, "none")
+        cudnn_error = (cudnn - truth).abs().max().item()
+        if dtype == torch.float32 and tf32:
+            # cuDNN may pick an exact-fp32 kernel for a small conv even with TF32 allowed (it did
+            # for the 4-channel 3x3 one on an H100); the bound is then TF32's own, as in the Hopper GEMM test.
+            magnitude = F.conv2d(x.abs(), w.abs(), None, stride, padding).max().item()
+            cudnn_error = max(cudnn_error, magnitude * 2.0 ** -10)
         for activation, residual in [("none", False), ("hardswish", True), ("relu6", True), ("silu", False)]:
             args = (on_gpu(x), on_gpu(w), b.to("cuda", dtype), [stride] * 2, [padding] * 2, [1, 1], 1,
                     on_gpu(r) if residual else None, activation)  # weights KRSC, as optimize leaves them
             expected = conv_reference(x, w, b, [stride] * 2, [padding] * 2, [1, 1], 1, r if residual else None,
                                       activation)
-            truth = conv_reference(x, w, b, [stride] * 2, [padding] * 2, [1, 1], 1, r, "none")
-            cudnn_error = (cudnn - truth).abs().max().item()
             output_rounding = expected.abs().max().item() * torch.finfo(dtype).eps
             outputs = conv2d_act_every_path(*args)
             assert "implicit_gemm" in outputs or "implicit_gemm_small" in outputs, sorted(outputs)
