@@ -14,6 +14,7 @@
 #include "fuse_hardswish.h"
 #include "fuse_linear_activation.h"
 #include "fuse_squeeze_excitation.h"
+#include "read_dims_of_layer_inputs.h"
 #include "use_ifx_max_pool.h"
 
 namespace ifx::passes {
@@ -30,6 +31,7 @@ std::map<std::string, int64_t> RunPipeline(const std::shared_ptr<torch::jit::Gra
   if (options.fuse_layers) {
     // After the activation fusions, so a conv's hardswish is one node to absorb.
     FunctionalizeConvChains(graph);
+    ReadDimsOfLayerInputs(graph);  // a module's dim check is then no second user of a layer's output
     if (const int64_t folded = FoldConvBatchNorm(graph)) fused["conv+batch_norm"] = folded;
     fused.merge(FuseConvEpilogue(graph));
     fused.merge(FuseLinearActivation(graph));

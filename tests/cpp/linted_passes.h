@@ -16,6 +16,7 @@
 #include "passes/fuse_linear_activation.h"
 #include "passes/mark_op_library.h"
 #include "passes/pipeline.h"
+#include "passes/read_dims_of_layer_inputs.h"
 #include "passes/use_ifx_max_pool.h"
 
 namespace ifx_test {
@@ -54,6 +55,9 @@ inline std::map<std::string, int64_t> FuseLinearActivation(const std::shared_ptr
 }
 inline bool MarkOpLibrary(const std::shared_ptr<torch::jit::Graph>& graph) {
   return linted(graph, ifx::passes::MarkOpLibrary(graph));
+}
+inline int64_t ReadDimsOfLayerInputs(const std::shared_ptr<torch::jit::Graph>& graph) {
+  return linted(graph, ifx::passes::ReadDimsOfLayerInputs(graph));
 }
 inline int64_t UseIfxMaxPool(const std::shared_ptr<torch::jit::Graph>& graph) {
   return linted(graph, ifx::passes::UseIfxMaxPool(graph));

@@ -10,6 +10,7 @@ import operator
 import os
 import subprocess
 import sys
+from typing import List
 
 import pytest
 import torch
@@ -690,6 +691,43 @@ def test_views_of_channels_last_conv_outputs_keep_eager_values(frontend, spellin
         want = model.double()(x.double().clone())
     tolerance = 1e-10 if dtype == torch.float64 else 1e-4
     torch.testing.assert_close(got.double(), want, rtol=tolerance, atol=tolerance)
+
+
+class CheckedBottleneck(nn.Module):
+    """densenet's dense layer in small: the 1x1 conv's output comes out of a branch (a training-only
+    path that raises), so TorchScript's freezing keeps BatchNorm2d's `input.dim() != 4` check on it."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv1 = nn.Conv2d(8, 16, 1, bias=False)
+        self.norm = nn.BatchNorm2d(16)
+        self.conv2 = nn.Conv2d(16, 4, 3, padding=1, bias=False)
+        self.checkpointed = False
+
+    def bottleneck(self, inputs: List[torch.Tensor]) -> torch.Tensor:
+        return self.conv1(torch.cat(inputs, 1))
+
+    def forward(self, x):
+        inputs = [x, x]
+        if self.checkpointed and x.requires_grad:
+            raise RuntimeError("checkpointing is for training")
+        else:
+            y = self.bottleneck(inputs)
+        return self.conv2(F.relu(self.norm(y)))
+
+
+@pytest.mark.parametrize("frontend", ["torchscript", "export"])
+def test_batch_norm_after_a_conv_folds_despite_its_input_check(frontend):
+    model = _randomize_batchnorm(CheckedBottleneck()).double().eval()
+    frozen = torch.jit.freeze(torch.jit.script(model))
+    assert frozen.graph.findAllNodes("aten::dim")  # the check the fold has to see past
+    x = nonzero_randn(2, 4, 6, 6, generator=torch.Generator().manual_seed(12))
+    options = {"frontend": "export", "example_inputs": (x,)} if frontend == "export" else {}
+    optimized = ifx_torch.optimize(model, **options)
+    fused = ifx_torch.report(optimized).fused
+    assert fused.get("conv+batch_norm") == 1 and fused.get("conv2d+relu") == 1, fused
+    with torch.no_grad():
+        torch.testing.assert_close(optimized(x.clone()), model(x.clone()), rtol=1e-10, atol=1e-10)
 
 
 def test_fuse_layers_false_keeps_aten_convs():
