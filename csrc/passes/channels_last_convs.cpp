@@ -2,6 +2,7 @@
 
 #include <ATen/ATen.h>
 
+#include <utility>
 #include <vector>
 
 #include "pattern_utils.h"
@@ -85,6 +86,16 @@ void views_as_reshapes(const std::vector<Node*>& views) {
 
 int64_t UseChannelsLastConvs(const std::shared_ptr<torch::jit::Graph>& graph, Layout layout, bool tf32_allowed) {
   static const auto conv2d_act = c10::Symbol::fromQualString("ifx::conv2d_act");
+  std::vector<std::pair<Node*, at::Tensor>> to_convert;  // each conv and its weight
+  for (const c10::Symbol kind : {conv2d_act, c10::aten::conv2d}) {
+    for (Node* conv : nodes_of_kind(graph, kind)) {
+      const auto weight = constant_tensor(conv->input(1));
+      if (weight && should_convert(*weight, kind == conv2d_act, layout, tf32_allowed)) {
+        to_convert.emplace_back(conv, *weight);
+      }
+    }
+  }
+  if (to_convert.empty()) return 0;
   // A view that shares memory something writes to cannot become a copy
   // without changing what the model computes: then nothing is converted.
   const std::vector<Node*> views = shape_views(graph);
@@ -94,21 +105,13 @@ int64_t UseChannelsLastConvs(const std::shared_ptr<torch::jit::Graph>& graph, La
       if (alias_db.hasWriters(view->input(0)) || alias_db.hasWriters(view->output())) return 0;
     }
   }
-  int64_t converted = 0;
-  for (const c10::Symbol kind : {conv2d_act, c10::aten::conv2d}) {
-    for (Node* conv : nodes_of_kind(graph, kind)) {
-      const auto weight = constant_tensor(conv->input(1));
-      if (!weight || !should_convert(*weight, kind == conv2d_act, layout, tf32_allowed)) continue;
-      torch::jit::WithInsertPoint insert_point(conv);
-      conv->replaceInput(1, graph->insertConstant(weight->contiguous(at::MemoryFormat::ChannelsLast)));
-      ++converted;
-    }
+  for (const auto& [conv, weight] : to_convert) {
+    torch::jit::WithInsertPoint insert_point(conv);
+    conv->replaceInput(1, graph->insertConstant(weight.contiguous(at::MemoryFormat::ChannelsLast)));
   }
-  if (converted > 0) {
-    keep_output_layouts(graph);
-    views_as_reshapes(views);
-  }
-  return converted;
+  keep_output_layouts(graph);
+  views_as_reshapes(views);
+  return static_cast<int64_t>(to_convert.size());
 }
 
 }  // namespace ifx::passes
