@@ -30,9 +30,6 @@ cudaError_t launch_implicit_gemm_conv(ElementType type, ConvMath math, ConvTile 
                                       const ImplicitGemmConvShape& shape, const void* input, const void* weight,
                                       void* output, const Epilogue& epilogue, cudaStream_t stream) {
   if (!implicit_gemm_conv_supported(type, shape, math)) return cudaErrorInvalidValue;
-  if (tile == ConvTile::kFixedChannels && !implicit_gemm_conv_fixed_channels(type, shape, math)) {
-    return cudaErrorInvalidValue;
-  }
   if (input == nullptr || weight == nullptr || output == nullptr) return cudaErrorInvalidValue;
   // CUTLASS's vector loads and stores assume these alignments without
   // checking them; a misaligned pointer would fault or read wrong elements.

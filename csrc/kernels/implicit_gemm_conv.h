@@ -25,8 +25,7 @@ namespace ifx::kernels {
 // in fp32, one rounding at the store. fp64 is not covered.
 //
 // Returns cudaErrorInvalidValue, launching nothing, unless
-// implicit_gemm_conv_supported(type, shape, math) holds (and, for
-// ConvTile::kFixedChannels, implicit_gemm_conv_fixed_channels), input / weight /
+// implicit_gemm_conv_supported(type, shape, math) holds, input / weight /
 // output are non-null and every non-null pointer (bias and residual
 // included) is aligned to implicit_gemm_conv_alignment_bytes(type, math):
 // 16 bytes, 4 for fp32 kExact. cudaErrorNoKernelImageForDevice on GPUs older

@@ -13,7 +13,6 @@ static_assert(Large::kAccessElements == implicit_gemm_conv_alignment(ElementType
 }  // namespace
 
 cudaError_t launch_f32_exact(ConvTile tile, const ConvOperands& operands, cudaStream_t stream) {
-  if (tile == ConvTile::kFixedChannels) return cudaErrorInvalidValue;  // tensor cores only (shapes.h)
   return tile == ConvTile::kSmall ? run_conv<Small>(operands, stream) : run_conv<Large>(operands, stream);
 }
 

@@ -52,14 +52,13 @@ struct RuntimeActivation {
 };
 
 // One kernel: implicit-GEMM fprop, NHWC activations, KRSC filter, Sm80
-// instructions (which sm_90 runs), kOptimized iterators (or kIterator), and the epilogue
+// instructions (which sm_90 runs), kOptimized iterators, and the epilogue
 // z = activation(1 * accumulator + beta * residual + bias): beta is 1 with a
 // residual and 0 without (CUTLASS then never reads the source), and a null
 // bias pointer reads as zeros. `kAlignment` is elements per global access
 // along the channels, for A, B, the output, residual and bias alike.
 template <typename Element, typename OpClass, typename ThreadblockShape, typename WarpShape,
-          typename InstructionShape, int kStages, int kAlignment, typename Swizzle,
-          cutlass::conv::IteratorAlgorithm kIterator = cutlass::conv::IteratorAlgorithm::kOptimized>
+          typename InstructionShape, int kStages, int kAlignment, typename Swizzle>
 struct ConvConfig {
   using Layout = cutlass::layout::TensorNHWC;
   using OutputOp = cutlass::epilogue::thread::LinearCombinationBiasElementwise<
@@ -76,7 +75,7 @@ struct ConvConfig {
   using Kernel = typename cutlass::conv::kernel::DefaultConv2dFpropWithBroadcast<
       Element, Layout, Element, Layout, Element, Layout, float, OpClass, cutlass::arch::Sm80, ThreadblockShape,
       WarpShape, InstructionShape, OutputOp, Swizzle, kStages, cutlass::arch::OpMultiplyAdd,
-      kIterator, cutlass::conv::StrideSupport::kUnity, kAlignment,
+      cutlass::conv::IteratorAlgorithm::kOptimized, cutlass::conv::StrideSupport::kUnity, kAlignment,
       kAlignment>::Kernel;
 
   static constexpr int kAccessElements = kAlignment;
@@ -109,17 +108,6 @@ using Tf32Large = ConvConfig<float, cutlass::arch::OpClassTensorOp, GemmShape<12
 using Tf32Small = ConvConfig<float, cutlass::arch::OpClassTensorOp, GemmShape<64, 64, 32>, GemmShape<32, 32, 32>,
                              GemmShape<16, 8, 8>, 4, 4, Swizzle<1>>;
 
-// Inputs of exactly one 16-byte vector of channels (ConvTile::kFixedChannels:
-// the padded stems, 8 channels of a 16-bit type or 4 of fp32, which have 64
-// or fewer output channels, hence N = 64): CUTLASS's fixed-channels
-// iterators pack several filter taps into each K step.
-template <typename Element>
-using HalfFixedChannels =
-    ConvConfig<Element, cutlass::arch::OpClassTensorOp, GemmShape<128, 64, 64>, GemmShape<64, 32, 64>,
-               GemmShape<16, 8, 16>, 3, 8, Swizzle<4>, cutlass::conv::IteratorAlgorithm::kFixedChannels>;
-using Tf32FixedChannels =
-    ConvConfig<float, cutlass::arch::OpClassTensorOp, GemmShape<128, 64, 32>, GemmShape<64, 32, 32>,
-               GemmShape<16, 8, 8>, 3, 4, Swizzle<4>, cutlass::conv::IteratorAlgorithm::kFixedChannels>;
 // fp32 FFMA, one element per access (CUTLASS's CUDA-core mainloop
 // transposes A and B into shared memory element by element, so it takes any
 // channel count): 8 warps of 32x64 for the large tile, 4 warps of 32x32 for

@@ -6,20 +6,14 @@ namespace {
 
 using Large = Tf32Large;
 using Small = Tf32Small;
-using FixedChannels = Tf32FixedChannels;
 static_assert(Large::kAccessElements == implicit_gemm_conv_alignment(ElementType::kFloat32, ConvMath::kTf32) &&
-                  Small::kAccessElements == implicit_gemm_conv_alignment(ElementType::kFloat32, ConvMath::kTf32) &&
-                  FixedChannels::kAccessElements == implicit_gemm_conv_alignment(ElementType::kFloat32, ConvMath::kTf32),
+                  Small::kAccessElements == implicit_gemm_conv_alignment(ElementType::kFloat32, ConvMath::kTf32),
               "shapes.h states these kernels' channel alignment");
 
 }  // namespace
 
 cudaError_t launch_tf32(ConvTile tile, const ConvOperands& operands, cudaStream_t stream) {
-  switch (tile) {
-    case ConvTile::kSmall: return run_conv<Small>(operands, stream);
-    case ConvTile::kFixedChannels: return run_conv<FixedChannels>(operands, stream);
-    default: return run_conv<Large>(operands, stream);
-  }
+  return tile == ConvTile::kSmall ? run_conv<Small>(operands, stream) : run_conv<Large>(operands, stream);
 }
 
 }  // namespace ifx::kernels::implicit_gemm_conv_detail

@@ -128,13 +128,8 @@ enum class ConvMath {
 // The threadblock tile. kLarge (128x128 outputs per block) for GEMMs with
 // enough tiles to fill the GPU; kSmall (64x64) for few output pixels
 // (M = batch * out_h * out_w) or channels, where kLarge would leave most SMs
-// idle, e.g. batch-1 layers on 14x14 and 7x7 maps. kFixedChannels (128x64)
-// takes inputs of exactly one vector of channels (implicit_gemm_conv_fixed_channels):
-// CUTLASS's fixed-channels iterators then fill each K step with several
-// filter taps, where the other tiles' iterators pad every tap to a whole K
-// step of zeros (8x the work for a 4-channel fp32 input): the stems that
-// ChannelPadded pads to one vector.
-enum class ConvTile { kLarge, kSmall, kFixedChannels };
+// idle, e.g. batch-1 layers on 14x14 and 7x7 maps.
+enum class ConvTile { kLarge, kSmall };
 
 // Elements per vector access along the channels (C for input and weight, K
 // for output, residual and bias) of the kernels for (type, math): the
@@ -206,15 +201,6 @@ inline bool implicit_gemm_conv_supported(ElementType type, const ImplicitGemmCon
   return under_2g(s.batch, s.in_h, s.in_w, s.in_channels) &&
          under_2g(s.out_channels, s.kernel_h, s.kernel_w, s.in_channels) &&
          under_2g(s.batch, s.out_h, s.out_w, s.out_channels);
-}
-
-// True when the kFixedChannels tile takes `shape`: what implicit_gemm_conv_supported
-// takes, on tensor cores (16-bit types, or fp32 under kTf32), with exactly
-// implicit_gemm_conv_alignment input channels.
-inline bool implicit_gemm_conv_fixed_channels(ElementType type, const ImplicitGemmConvShape& s, ConvMath math) {
-  const bool tensor_cores = type != ElementType::kFloat32 || math == ConvMath::kTf32;
-  return tensor_cores && s.in_channels == implicit_gemm_conv_alignment(type, math) &&
-         implicit_gemm_conv_supported(type, s, math);
 }
 
 // A starting heuristic for the tile (to be tuned on the GPU): kLarge once its

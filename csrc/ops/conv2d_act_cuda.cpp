@@ -179,12 +179,10 @@ struct Conv2dActCall {
       case ConvPath::kCudnnThenEpilogue:
         return run_cudnn_then_epilogue(call, input, weight, params, operands(), activation, format);
       case ConvPath::kImplicitGemm:
-        return run_implicit_gemm(call, flags, kernels::ConvTile::kLarge, input, weight, operands(), activation, out_size);
       case ConvPath::kImplicitGemmSmall:
-        return run_implicit_gemm(call, flags, kernels::ConvTile::kSmall, input, weight, operands(), activation, out_size);
-      case ConvPath::kImplicitGemmFixedChannels:
-        return run_implicit_gemm(call, flags, kernels::ConvTile::kFixedChannels, input, weight, operands(), activation,
-                                 out_size);
+        return run_implicit_gemm(call, flags,
+                                 path == ConvPath::kImplicitGemm ? kernels::ConvTile::kLarge : kernels::ConvTile::kSmall,
+                                 input, weight, operands(), activation, out_size);
       case ConvPath::kHopperGemm64x64:
       case ConvPath::kHopperGemm64x128:
       case ConvPath::kHopperGemm128x256:

@@ -165,9 +165,6 @@ bool covers(ConvPath path, const ConvCall& c, const MathFlags& flags) {
     case ConvPath::kCudnnThenEpilogue: return c.kernels_apply;
     case ConvPath::kImplicitGemm:
     case ConvPath::kImplicitGemmSmall: return implicit_gemm_covers(c, flags);
-    case ConvPath::kImplicitGemmFixedChannels:
-      return implicit_gemm_covers(c, flags) &&
-             kernels::implicit_gemm_conv_fixed_channels(c.dtype, implicit_gemm_shape(c), implicit_gemm_math(c, flags));
     case ConvPath::kHopperGemm64x64:
     case ConvPath::kHopperGemm64x128:
     case ConvPath::kHopperGemm128x256: return hopper_gemm_covers(c, flags);
@@ -315,7 +312,6 @@ std::vector<ConvPath> conv_candidates(const ConvCall& c, const MathFlags& flags)
   if (c.batch * c.in_h * c.in_w <= kPointwiseMaxPixels) consider(ConvPath::kPointwise);
   consider(ConvPath::kImplicitGemm);
   consider(ConvPath::kImplicitGemmSmall);
-  consider(ConvPath::kImplicitGemmFixedChannels);
   // The Hopper GEMM tiles: each is the fastest on some 1x1 layers (TF32 at batch 64 on most of
   // them; docs/notes/hopper_gemm.md, "Measured"), and slower elsewhere, so all three are timed.
   consider(ConvPath::kHopperGemm64x64);

@@ -31,7 +31,6 @@ namespace ifx::ops {
   X(ChannelPadded, "channel_padded")      /* input and weight channels zero-padded to 16 bytes, then a path for that conv */ \
   X(ImplicitGemm, "implicit_gemm")        /* CUTLASS implicit GEMM, 128x128 tiles, epilogue in */ \
   X(ImplicitGemmSmall, "implicit_gemm_small") /* the same with 64x64 tiles, for small problems */ \
-  X(ImplicitGemmFixedChannels, "implicit_gemm_fixed_channels") /* the same for inputs of one 16-byte vector of channels */ \
   X(HopperGemm64x64, "hopper_gemm_64x64")     /* 1x1 stride-1 conv as a Hopper GEMM, epilogue in */ \
   X(HopperGemm64x128, "hopper_gemm_64x128")   /* the same, 64x128 output tiles */ \
   X(HopperGemm128x256, "hopper_gemm_128x256") /* the same, 128x256 output tiles */

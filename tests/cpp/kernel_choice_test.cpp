@@ -462,47 +462,6 @@ TEST(KernelChoice, PathsCoveringACall) {
   EXPECT_EQ(names(ifx::ops::conv_paths_covering(none, MathFlags{})), (V{"aten"}));
 }
 
-TEST(KernelChoice, FixedChannelsTileTakesOneVectorOfInputChannels) {
-  // The conv channel_padded runs: the stem's input and weight padded to one 16-byte vector of
-  // channels, both channels_last and aligned.
-  ConvCall padded_stem = conv(64, 4, 64, 224, 224, 7, 2, 1, kF32, true, Activation::kRelu);
-  padded_stem.weight_channels_last = true;
-  MathFlags tf32;
-  tf32.allow_tf32 = true;
-  const auto covers_fixed = [](const ConvCall& call, const MathFlags& flags) {
-    const auto paths = ifx::ops::conv_paths_covering(call, flags);
-    return std::find(paths.begin(), paths.end(), ConvPath::kImplicitGemmFixedChannels) != paths.end();
-  };
-  EXPECT_TRUE(covers_fixed(padded_stem, tf32));
-  const auto candidates = ifx::ops::conv_candidates(padded_stem, tf32);
-  EXPECT_NE(std::find(candidates.begin(), candidates.end(), ConvPath::kImplicitGemmFixedChannels), candidates.end());
-  EXPECT_NE(ifx::ops::choose_conv_path(padded_stem, tf32, {}), ConvPath::kImplicitGemmFixedChannels);
-  EXPECT_FALSE(covers_fixed(padded_stem, MathFlags{}));  // exact fp32: CUDA cores, no fixed-channels kernel
-  ConvCall half_stem = padded_stem;
-  half_stem.dtype = kF16;
-  half_stem.in_channels = 8;
-  EXPECT_TRUE(covers_fixed(half_stem, MathFlags{}));
-  ConvCall bf16_stem = half_stem;
-  bf16_stem.dtype = kBF16;
-  EXPECT_TRUE(covers_fixed(bf16_stem, MathFlags{}));
-  // Two vectors, or half a vector, of channels; or what no implicit GEMM reads in place.
-  ConvCall two_vectors = padded_stem;
-  two_vectors.in_channels = 8;
-  ConvCall half_too_wide = half_stem;
-  half_too_wide.in_channels = 16;
-  ConvCall half_too_narrow = half_stem;
-  half_too_narrow.in_channels = 4;
-  ConvCall nchw = padded_stem;
-  nchw.channels_last = false;
-  ConvCall unaligned = padded_stem;
-  unaligned.operands_aligned = false;
-  ConvCall weight_nchw = padded_stem;
-  weight_nchw.weight_channels_last = false;
-  for (const ConvCall& call : {two_vectors, half_too_wide, half_too_narrow, nchw, unaligned, weight_nchw}) {
-    EXPECT_FALSE(covers_fixed(call, tf32));
-  }
-}
-
 LinearCall linear(int64_t rows, int64_t in, int64_t out, ElementType dtype, Activation activation) {
   LinearCall c;
   c.dtype = dtype;
@@ -539,7 +498,7 @@ TEST(KernelChoice, PathNamesRoundTrip) {
   for (ConvPath path : {ConvPath::kAten, ConvPath::kDepthwise, ConvPath::kDepthwiseTwoRows, ConvPath::kDepthwiseSharedTile,
                         ConvPath::kFewRowsMatmul, ConvPath::kPointwise,
                         ConvPath::kCudnnFusedRelu, ConvPath::kCudnnThenEpilogue, ConvPath::kChannelPadded, ConvPath::kImplicitGemm,
-                        ConvPath::kImplicitGemmSmall, ConvPath::kImplicitGemmFixedChannels, ConvPath::kHopperGemm64x64, ConvPath::kHopperGemm64x128,
+                        ConvPath::kImplicitGemmSmall, ConvPath::kHopperGemm64x64, ConvPath::kHopperGemm64x128,
                         ConvPath::kHopperGemm128x256}) {
     EXPECT_EQ(ifx::ops::conv_path_named(ifx::ops::path_name(path)), path);
   }
