@@ -5,8 +5,9 @@ an image's 3 channels to one 16-byte vector (4 fp32 channels, 8 of a 16-bit type
 
 Stems of resnet50 (7x7 stride 2, 64 outputs, relu; batch 64 and 1), mobilenet_v3_large (3x3 stride 2, 16
 outputs, hardswish) and efficientnet_b0 (3x3 stride 2, 32 outputs, silu) at batch 64, in fp32 under TF32
-(torch's default) and fp16, channels_last. Time per call: CUDA events around 20 back-to-back calls after 3
-warm-up calls. Each path's output is compared with the first path's (max relative difference), so a path
+(torch's default: cuDNN may use TF32) and fp16, channels_last. Time per call: CUDA events around 20 calls
+queued behind a spinning kernel (so the GPU runs them back to back, as graph replay does, and the host's
+launch cost stays out), after 3 warm-up calls. Each path's output is compared with the first path's (max relative difference), so a path
 that computes something else shows.
 """
 import sys
@@ -15,6 +16,7 @@ import torch
 
 import ifx_torch  # noqa: F401  (loads the ops)
 from ifx_torch import _C
+from ifx_torch.bench import math_settings
 
 STEMS = [  # (model, batch, kernel, stride, padding, out channels, activation)
     ("resnet50", 64, 7, 2, 3, 64, "relu"), ("resnet50", 1, 7, 2, 3, 64, "relu"),
@@ -26,6 +28,7 @@ def call_us(fn, calls=20):
     for _ in range(3):
         fn()
     start, stop = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+    torch.cuda._sleep(1_000_000)
     start.record()
     for _ in range(calls):
         fn()
@@ -37,9 +40,7 @@ def call_us(fn, calls=20):
 def main():
     if not torch.cuda.is_available():
         sys.exit("stem_paths: needs a CUDA device")
-    tf32 = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
-    torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = True
-    try:
+    with math_settings(True):
         for dtype in (torch.float32, torch.float16):
             channels = 16 // torch.empty((), dtype=dtype).element_size()
             for model, batch, k, stride, padding, out, activation in STEMS:
@@ -63,8 +64,6 @@ def main():
                     diff = ((y - reference).abs().max() / reference.abs().max()).item()
                     cells.append(f"{path} {us:.1f} us (diff {diff:.1e})")
                 print(f"{model} b{batch} {str(dtype)[6:]} C={channels}: " + ", ".join(cells), flush=True)
-    finally:
-        torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = tf32
 
 
 if __name__ == "__main__":

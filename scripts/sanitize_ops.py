@@ -39,7 +39,7 @@ for dtype in (torch.float32, torch.float16):
         x = torch.randn(2, c, 19, 17, device=dev, dtype=dtype).contiguous(memory_format=cl)
         w = torch.randn(c, 1, k, k, device=dev, dtype=dtype)
         conv_paths(x, w, torch.randn(c, device=dev, dtype=dtype), s, k // 2, c, None, "hardswish")
-    for c in (3, 4 if dtype == torch.float32 else 8):  # stems: channel_padded, fixed channels
+    for c in (3, 4 if dtype == torch.float32 else 8):  # stems: channel_padded (3 channels), the padded conv (one 16-byte vector)
         x = torch.randn(2, c, 37, 33, device=dev, dtype=dtype).contiguous(memory_format=cl)
         w = torch.randn(64, c, 7, 7, device=dev, dtype=dtype).contiguous(memory_format=cl)
         with torch.backends.cudnn.flags(allow_tf32=True):
