@@ -589,6 +589,71 @@ def test_conv_epilogue_takes_its_residual_add_before_the_multiply_add(module_cla
     assert_matches_eager(model, exported, (layers.nonzero_randn(2, 8, 6, 5),))
 
 
+class DownsampleThenLayerScale(nn.Module):
+    """ConvNeXt's stage entry: a strided conv (fused alone with its bias) whose output is the residual
+    of the next block's layer scale, gamma * branch + residual, the branch a linear over channels
+    between permutes."""
+
+    def __init__(self):
+        super().__init__()
+        self.down = nn.Conv2d(4, 8, 2, stride=2)
+        self.fc = nn.Linear(8, 8)
+        self.gamma = nn.Parameter(torch.randn(8, 1, 1))
+
+    def forward(self, x):
+        y = self.down(x)
+        return self.gamma * self.fc(y.permute(0, 2, 3, 1)).permute(0, 3, 1, 2) + y
+
+
+@pytest.mark.parametrize("recorded", ["as_exported", "nchw_as_on_cuda"])
+def test_fused_conv_records_the_layout_its_kernels_return(recorded, monkeypatch):
+    # On CUDA, torch.export records an NCHW output for a conv whose input and weight are channels_last,
+    # though the conv (cuDNN's, and ours) returns channels_last; simulated here by rewriting the recorded
+    # outputs before the passes run. The fused conv must record its kernels' layout, or the layer
+    # scale's add looks like it mixes layouts and stays unfused.
+    frontend = importlib.import_module("ifx_torch.export_frontend.frontend")
+    run_passes = frontend.run_passes
+
+    def run_passes_after_recording_nchw(state, *args):
+        for node in state.graph.nodes:
+            if node.target is aten.conv2d.default:
+                node.meta["val"] = torch.empty_like(node.meta["val"], memory_format=torch.contiguous_format)
+        return run_passes(state, *args)
+
+    if recorded == "nchw_as_on_cuda":
+        monkeypatch.setattr(frontend, "run_passes", run_passes_after_recording_nchw)
+    model = DownsampleThenLayerScale().eval().double().to(memory_format=torch.channels_last)
+    x = layers.nonzero_randn(2, 4, 8, 6).contiguous(memory_format=torch.channels_last)
+    exported = ifx_torch.optimize(model, (x,), frontend="export", dynamic_batch=False)
+    convs = [n for n in exported.graph.nodes if n.target is ifx.conv2d_act.default]
+    assert len(convs) == 1 and convs[0].meta["val"].is_contiguous(memory_format=torch.channels_last)
+    assert calls(exported, aten.addcmul.default) == 1
+    x = layers.nonzero_randn(2, 4, 8, 6).contiguous(memory_format=torch.channels_last)
+    with torch.no_grad():
+        got, want = exported(x), model(x)
+    assert got.stride() == want.stride()
+    torch.testing.assert_close(got, want, rtol=1e-10, atol=1e-10)
+
+
+@pytest.mark.parametrize("input_format, weight_format", [
+    (torch.contiguous_format, torch.contiguous_format), (torch.contiguous_format, torch.channels_last),
+    (torch.channels_last, torch.contiguous_format), (torch.channels_last, torch.channels_last),
+], ids=["nchw-nchw", "nchw-cl", "cl-nchw", "cl-cl"])
+def test_symbolic_fake_conv_gives_the_layout_of_the_meta_kernel(input_format, weight_format):
+    # torch's meta conv lays out a channels_last weight's output NCHW; ifx::conv2d_act's kernels
+    # (and its C++ Meta kernel) return channels_last there.
+    fake_kernels = importlib.import_module("ifx_torch.export_frontend.fake_kernels")
+    x = torch.empty(2, 4, 8, 8, device="meta").contiguous(memory_format=input_format)
+    weight = torch.empty(8, 4, 3, 3, device="meta").contiguous(memory_format=weight_format)
+    residual = torch.empty(2, 8, 8, 8, device="meta")
+    for args in ((x, weight, None, [1, 1], [1, 1], [1, 1], 1, None, "relu"),
+                 (x, weight, None, [1, 1], [1, 1], [1, 1], 1, residual, "none")):
+        meta_kernel = ifx.conv2d_act(*args)
+        with fake_kernels.symbolic_fake_kernels():
+            symbolic = ifx.conv2d_act(*args)
+        assert symbolic.shape == meta_kernel.shape and symbolic.stride() == meta_kernel.stride()
+
+
 # --- model families and random models ----------------------------------------------------------------------
 
 @pytest.mark.parametrize("block", list(families.FAMILIES), ids=lambda b: b.__name__)

@@ -15,6 +15,7 @@ import threading
 
 import torch
 import torch.nn.functional as F
+from torch._prims_common import suggest_memory_format
 
 from .. import _C
 
@@ -30,8 +31,20 @@ def _activation(name: str):
     raise RuntimeError(f"ifx: unknown activation '{name}'")
 
 
+def conv2d_output_memory_format(x, weight) -> torch.memory_format:
+    """The layout every kernel of ifx::conv2d_act gives its output (conv2d_output_format in
+    csrc/ops/conv2d_act.cpp): channels_last where the 4-D input or the weight is laid out so. torch's
+    own fake conv may say otherwise: on CUDA, torch.export records NCHW outputs for convs whose input
+    and weight are channels_last (docs/export.md, "Recorded layouts")."""
+    if x.dim() != 4:
+        return torch.contiguous_format
+    channels_last = any(suggest_memory_format(t) == torch.channels_last for t in (x, weight))
+    return torch.channels_last if channels_last else torch.contiguous_format
+
+
 def _conv2d_act(x, weight, bias, stride, padding, dilation, groups, residual, activation):
     y = F.conv2d(x, weight, bias, stride, padding, dilation, groups)
+    y = y.contiguous(memory_format=conv2d_output_memory_format(x, weight))
     if residual is not None:
         y = y + residual
     return _activation(activation)(y)
