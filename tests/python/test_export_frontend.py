@@ -635,6 +635,23 @@ def test_fused_conv_records_the_layout_its_kernels_return(recorded, monkeypatch)
     torch.testing.assert_close(got, want, rtol=1e-10, atol=1e-10)
 
 
+@pytest.mark.parametrize("dynamic_batch", [False, True], ids=["static", "dynamic"])
+def test_layer_scale_after_the_layout_pass_sees_the_layouts_that_run(dynamic_batch):
+    # An NCHW input, every conv weight made channels_last (what conv_layout="auto" does on CUDA
+    # under TF32): the conv now returns channels_last, so the layer scale's add no longer mixes
+    # layouts; the records made before the layout pass say NCHW, and kept the add unfused.
+    model = DownsampleThenLayerScale().eval().double()
+    x = layers.nonzero_randn(2, 4, 8, 6)
+    exported = ifx_torch.optimize(model, (x,), frontend="export", conv_layout="channels_last",
+                                  dynamic_batch=dynamic_batch)
+    convs = [n for n in exported.graph.nodes if n.target is ifx.conv2d_act.default]
+    assert len(convs) == 1 and convs[0].meta["val"].is_contiguous(memory_format=torch.channels_last)
+    assert calls(exported, aten.addcmul.default) == 1 and not calls(exported, aten.add.Tensor)
+    x = layers.nonzero_randn(3 if dynamic_batch else 2, 4, 8, 6)
+    with torch.no_grad():
+        torch.testing.assert_close(exported(x), model(x), rtol=1e-10, atol=1e-10)
+
+
 @pytest.mark.parametrize("input_format, weight_format", [
     (torch.contiguous_format, torch.contiguous_format), (torch.contiguous_format, torch.channels_last),
     (torch.channels_last, torch.contiguous_format), (torch.channels_last, torch.channels_last),

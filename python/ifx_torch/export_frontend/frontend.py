@@ -10,6 +10,7 @@
     -> fuse_hardswish, fuse_hardsigmoid, fold_conv_batchnorm, fuse_conv_epilogue,
        fuse_linear_activation, fuse_squeeze_excitation, channels_last_convs, use_ifx_max_pool
        (one file each)
+    -> refresh_recorded_values       each node's fake output again, as the rewritten graph produces it
     -> fuse_multiply_add             add(a, mul(b, c)) as one addcmul, which TorchScript's NNC fuses on CUDA
     -> _detach_parameters            the weights it reads as detached buffers, as frozen constants
     -> ExportedModule                runs the fused graph; ifx_torch.report / explain read its report,
@@ -33,6 +34,7 @@ from .fuse_linear_activation import fuse_linear_activation
 from .fuse_multiply_add import fuse_multiply_add
 from . import fuse_squeeze_excitation as squeeze_excitation
 from .graph import PassState, op_histogram
+from .refresh_recorded_values import refresh_recorded_values
 from .use_ifx_max_pool import use_ifx_max_pool
 
 # Nothing decomposed beyond what functionalization needs: CompositeImplicit ops that are
@@ -185,6 +187,7 @@ def run_passes(state: PassState, fuse_layers: bool, fuse_squeeze_excitation: boo
     # run time, whatever the options. After the conv epilogue fusion, which takes a conv's residual
     # add (the residual may be a mul) first; not counted in the report, as the clones above.
     state.renumber()
+    refresh_recorded_values(state)  # the layouts the rewritten graph produces, which the next pass reads
     fuse_multiply_add(state)
     return dict(sorted(fused.items()))
 
