@@ -13,7 +13,6 @@ import torch
 from torch import fx
 
 from .epilogue_patterns import is_activation_with_other_constants, is_add, match_epilogue_activation, match_residual_add
-from .fake_kernels import conv2d_output_memory_format
 from .graph import PassState, arguments, is_model_output, kind, nodes_calling, sole_user, use_count
 
 aten = torch.ops.aten
@@ -107,20 +106,6 @@ def _plan(state: PassState, conv: fx.Node) -> Union[ConvPlan, str]:
     return plan
 
 
-def _as_the_kernels_lay_it_out(recorded, state: PassState, args) -> object:
-    """The chain's recorded output, restrided to the layout the fused op returns: later passes
-    (fuse_multiply_add's layout rule) read it. torch.export on CUDA records NCHW for channels_last
-    convs that run channels_last, which left ConvNeXt's stage entries unfused (docs/export.md)."""
-    x = args[0].meta.get("val") if isinstance(args[0], fx.Node) else None
-    weight = state.constant_tensor(args[1])
-    if not isinstance(recorded, torch.Tensor) or not isinstance(x, torch.Tensor) or weight is None:
-        return recorded
-    memory_format = conv2d_output_memory_format(x, weight)
-    if recorded.dim() != 4 or recorded.is_contiguous(memory_format=memory_format):
-        return recorded
-    return torch.empty_like(recorded, memory_format=memory_format)
-
-
 def _apply(state: PassState, plan: ConvPlan) -> None:
     last = plan.last
     # Read back from the nodes now: an earlier rewrite may have replaced the conv's input or the
@@ -131,7 +116,7 @@ def _apply(state: PassState, plan: ConvPlan) -> None:
         fused = state.graph.call_function(torch.ops.ifx.conv2d_act.default,
                                           tuple(args) + (residual, plan.activation_name))
     if "val" in last.meta:
-        fused.meta["val"] = _as_the_kernels_lay_it_out(last.meta["val"], state, args)
+        fused.meta["val"] = last.meta["val"]  # recorded again, as the fused op returns it, before fuse_multiply_add
     last.replace_all_uses_with(fused)
     state.erase_dead([node for node in (plan.activation, plan.add, plan.conv) if node is not None])
 
