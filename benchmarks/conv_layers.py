@@ -33,6 +33,7 @@ from torch import nn
 
 import ifx_torch
 from ifx_torch.bench import CONFIGS, environment, kernel_profile, math_settings
+from ifx_torch.timing import queued_call_us
 
 MODEL_ACTIVATIONS = {"mobilenet_v3_large": "hardswish", "resnet50": "relu", "efficientnet_b0": "silu",
                      "mobilenet_v2": "relu6"}
@@ -68,25 +69,6 @@ def gpu_us(fn, calls=20):
     return 1e3 * busy_ms / calls
 
 
-def stream_us(fn):
-    """Time of one call as the first-call tuning measures it (conv2d_act_cuda.cpp's time_us): the best
-    of 3 batches of 5 calls queued behind a spinning kernel, so that the events time the kernels back
-    to back, with the gaps between them."""
-    for _ in range(2):
-        fn()
-    start, stop = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-    best = float("inf")
-    for _ in range(3):
-        torch.cuda._sleep(1_000_000)
-        start.record()
-        for _ in range(5):
-            fn()
-        stop.record()
-        stop.synchronize()
-        best = min(best, 1e3 * start.elapsed_time(stop) / 5)
-    return best
-
-
 TORCH_ACTIVATIONS = {"hardswish": F.hardswish, "relu": F.relu, "silu": F.silu, "relu6": F.relu6}
 
 
@@ -120,7 +102,7 @@ def layer_rows(name, batch, config, kind, with_compile=False):
         with math_settings(tf32):
             _, covering = ifx_torch._C.conv_paths(*args)
             times = {"chosen": gpu_us(lambda: torch.ops.ifx.conv2d_act(*args))}
-            stream = {"chosen": stream_us(lambda: torch.ops.ifx.conv2d_act(*args))}
+            stream = {"chosen": queued_call_us(lambda: torch.ops.ifx.conv2d_act(*args))}
             chosen = ifx_torch._C.last_kernel_path("conv2d_act")
             for path in covering:
                 if path == "aten":
@@ -128,7 +110,7 @@ def layer_rows(name, batch, config, kind, with_compile=False):
                 ifx_torch._C.set_kernel_override(path, "", "auto")
                 try:
                     times[path] = gpu_us(lambda: torch.ops.ifx.conv2d_act(*args))
-                    stream[path] = stream_us(lambda: torch.ops.ifx.conv2d_act(*args))
+                    stream[path] = queued_call_us(lambda: torch.ops.ifx.conv2d_act(*args))
                 finally:
                     ifx_torch._C.reset_kernel_override()
             if with_compile:

@@ -5,10 +5,10 @@ an image's 3 channels to one 16-byte vector (4 fp32 channels, 8 of a 16-bit type
 
 Stems of resnet50 (7x7 stride 2, 64 outputs, relu; batch 64 and 1), mobilenet_v3_large (3x3 stride 2, 16
 outputs, hardswish) and efficientnet_b0 (3x3 stride 2, 32 outputs, silu) at batch 64, in fp32 under TF32
-(torch's default: cuDNN may use TF32) and fp16, channels_last. Time per call: CUDA events around 20 calls
-queued behind a spinning kernel (so the GPU runs them back to back, as graph replay does, and the host's
-launch cost stays out), after 3 warm-up calls. Each path's output is compared with the first path's (max relative difference), so a path
-that computes something else shows.
+(torch's default: cuDNN may use TF32) and fp16, channels_last. Time per call: CUDA events around 20
+calls queued behind a spinning kernel (so the GPU runs them back to back, as graph replay does, and the
+host's launch cost stays out), after 3 warm-up calls. Each path's output is compared with the first
+path's (max relative difference), so a path that computes something else shows.
 """
 import sys
 
@@ -17,24 +17,12 @@ import torch
 import ifx_torch  # noqa: F401  (loads the ops)
 from ifx_torch import _C
 from ifx_torch.bench import math_settings
+from ifx_torch.timing import queued_call_us
 
 STEMS = [  # (model, batch, kernel, stride, padding, out channels, activation)
     ("resnet50", 64, 7, 2, 3, 64, "relu"), ("resnet50", 1, 7, 2, 3, 64, "relu"),
     ("mobilenet_v3_large", 64, 3, 2, 1, 16, "hardswish"), ("efficientnet_b0", 64, 3, 2, 1, 32, "silu"),
 ]
-
-
-def call_us(fn, calls=20):
-    for _ in range(3):
-        fn()
-    start, stop = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-    torch.cuda._sleep(1_000_000)
-    start.record()
-    for _ in range(calls):
-        fn()
-    stop.record()
-    stop.synchronize()
-    return 1e3 * start.elapsed_time(stop) / calls
 
 
 def main():
@@ -56,7 +44,7 @@ def main():
                         continue
                     _C.set_kernel_override(path, "", "auto")
                     try:
-                        us = call_us(lambda: torch.ops.ifx.conv2d_act(*args))
+                        us = queued_call_us(lambda: torch.ops.ifx.conv2d_act(*args), calls=20, repeats=1, warmup=3)
                         y = torch.ops.ifx.conv2d_act(*args).float()
                     finally:
                         _C.reset_kernel_override()

@@ -42,3 +42,22 @@ def median_latencies_ms(variants, x, iters, device, rounds=5):
             for name, fn in variants.items():
                 samples[name] += sync_latencies_ms(fn, x, max(1, iters // rounds), device)
     return {name: statistics.median(times) for name, times in samples.items()}
+
+
+def queued_call_us(fn, calls=5, repeats=3, warmup=2):
+    """GPU time of one call of fn() as the first-call conv tuning measures it (conv2d_act_cuda.cpp's
+    time_us): CUDA events around `calls` calls queued behind a spinning kernel, so the GPU runs them
+    back to back, gaps between kernels included, host launch cost excluded; the best of `repeats`."""
+    for _ in range(warmup):
+        fn()
+    start, stop = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+    best = float("inf")
+    for _ in range(repeats):
+        torch.cuda._sleep(1_000_000)
+        start.record()
+        for _ in range(calls):
+            fn()
+        stop.record()
+        stop.synchronize()
+        best = min(best, 1e3 * start.elapsed_time(stop) / calls)
+    return best
