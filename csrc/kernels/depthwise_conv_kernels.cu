@@ -54,6 +54,11 @@ struct NhwcGrid {
   int row_groups;        // groups of kRows output rows per image
   int items;             // batch * row_groups * strips: the strips of the whole output, per channel vector
   int items_per_thread;  // strips a thread computes one after the other, amortizing the filter staging
+  // Blocks (along x) split the strips of one image each: items_per_image =
+  // row_groups * strips when a block's sums must belong to one image (the
+  // squeeze side output); else items and the grid's x size (one "image").
+  int items_per_image;
+  int blocks_per_image;
 };
 
 // kN compute values from 16-byte aligned shared memory, in 16-byte loads.
@@ -128,12 +133,14 @@ __device__ __forceinline__ void stage_filters(const T* __restrict__ weight, int 
 }
 
 // A thread's strip of one output row: columns ow0 .. ow0 + kNhwcColumns - 1
-// (those inside the row) of channel vector c, through the epilogue.
-template <typename T, typename Activate>
+// (those inside the row) of channel vector c, through the epilogue. kSqueeze:
+// the stored values are also added into `sums`, per channel.
+template <typename T, bool kSqueeze = false, typename Activate>
 __device__ __forceinline__ void store_strip(T* __restrict__ output, const TypedEpilogue<T>& epilogue,
                                             const DepthwiseShape& s, int n, int oh, int ow0, int c,
                                             const compute_t<T> (&acc)[kNhwcColumns][ChannelVector<T>::kSize],
-                                            bool has_bias, const compute_t<T>* bias, Activate activate_one) {
+                                            bool has_bias, const compute_t<T>* bias, Activate activate_one,
+                                            compute_t<T>* sums = nullptr) {
   using C = compute_t<T>;
   constexpr int kVec = ChannelVector<T>::kSize;
   const bool has_residual = epilogue.residual != nullptr;
@@ -149,8 +156,54 @@ __device__ __forceinline__ void store_strip(T* __restrict__ output, const TypedE
     for (int v = 0; v < kVec; ++v) {
       const C r = has_residual ? load_as_compute(residual.v[v]) : C(0);
       out.v[v] = finish<T>(acc[j][v], has_bias, bias[v], has_residual, r, activate_one);
+      if constexpr (kSqueeze) sums[v] += load_as_compute(out.v[v]);
     }
     *reinterpret_cast<ChannelVector<T>*>(output + at) = out;
+  }
+}
+
+// ---- the squeeze of an SE block as a side output (launch_depthwise_conv2d_squeeze) -----------
+
+// Kernel arguments of DepthwiseSqueeze, typed; `slots`: partial vectors per image.
+template <typename T> struct SqueezeOutput {
+  const T* __restrict__ w1;
+  int hidden;
+  int slots;
+  compute_t<T>* __restrict__ partials;
+};
+
+// The block's channel sums, one row of `width` values per group of threads
+// in `reduce` (rows x width), added up row by row (a fixed order: the result
+// does not depend on timing), divided by the image's pixels, then times fc1's
+// columns [c_begin, c_begin + channels): slot `slot` of image n. Every thread
+// of the block calls it, after the rows are written and a barrier.
+template <typename T>
+__device__ __forceinline__ void write_fc1_partials(const SqueezeOutput<T>& q, const DepthwiseShape& s,
+                                                   compute_t<T>* reduce, int rows, int width, int c_begin,
+                                                   int channels, int n, int slot, int thread, int threads) {
+  using C = compute_t<T>;
+  using Vector = ChannelVector<T>;
+  constexpr int kVec = Vector::kSize;
+  const C pixels = C(s.out_h) * C(s.out_w);
+  for (int c = thread; c < channels; c += threads) {  // column c is this thread's alone: row 0 takes the mean
+    C sum = 0;
+    for (int r = 0; r < rows; ++r) sum += reduce[r * width + c];
+    reduce[c] = sum / pixels;
+  }
+  __syncthreads();
+  // One hidden unit per thread: its row of fc1 over the block's channels, a
+  // channel vector per load (rows and c_begin start on whole vectors).
+  C* out = q.partials + (int64_t(n) * q.slots + slot) * q.hidden;
+  for (int j = thread; j < q.hidden; j += threads) {
+    const Vector* row = reinterpret_cast<const Vector*>(q.w1 + int64_t(j) * s.channels + c_begin);
+    C dot = 0;
+#pragma unroll 4
+    for (int v = 0; v < channels / kVec; ++v) {
+      const Vector w = row[v];
+#pragma unroll
+      for (int k = 0; k < kVec; ++k) dot += load_as_compute(w.v[k]) * reduce[v * kVec + k];
+    }
+    out[j] = dot;
   }
 }
 
@@ -162,10 +215,11 @@ __device__ __forceinline__ void store_strip(T* __restrict__ output, const TypedE
 // vector load serves up to K outputs per output row. Neighbouring strips
 // re-read input rows from L2, not DRAM: the blocks that run together cover
 // neighbouring rows.
-template <typename T, int kK, int kS, int kRows>
+// kSqueeze: the block also leaves its fc1 partials (write_fc1_partials).
+template <typename T, int kK, int kS, int kRows, bool kSqueeze>
 __global__ void __launch_bounds__(kMaxThreads)
     depthwise_nhwc_kernel(const T* __restrict__ input, const T* __restrict__ weight, T* __restrict__ output,
-                          DepthwiseShape s, TypedEpilogue<T> epilogue, NhwcGrid g) {
+                          DepthwiseShape s, TypedEpilogue<T> epilogue, NhwcGrid g, SqueezeOutput<T> squeeze) {
   using C = compute_t<T>;
   constexpr int kVec = ChannelVector<T>::kSize;
   constexpr int kTaps = kK * kK;
@@ -186,11 +240,15 @@ __global__ void __launch_bounds__(kMaxThreads)
   __syncthreads();
 
   const int c = c_begin + threadIdx.x * kVec;
-  if (c >= s.channels) return;
+  const bool active = c < s.channels;  // a partial last group leaves lanes idle
+  if (!kSqueeze && !active) return;    // with the squeeze they still meet its barriers
   const bool has_bias = epilogue.bias != nullptr;
   C bias[kVec];
 #pragma unroll
-  for (int v = 0; v < kVec; ++v) bias[v] = has_bias ? load_as_compute(epilogue.bias[c + v]) : C(0);
+  for (int v = 0; v < kVec; ++v) bias[v] = has_bias && active ? load_as_compute(epilogue.bias[c + v]) : C(0);
+  C sums[kVec];
+#pragma unroll
+  for (int v = 0; v < kVec; ++v) sums[v] = C(0);
   const C* my_taps = taps + threadIdx.x * kVec;
   // Several output rows per thread: the whole filter in registers (DepthwiseForm, shapes.h).
   C filter[kRows > 1 ? kTaps : 1][kVec];
@@ -199,10 +257,14 @@ __global__ void __launch_bounds__(kMaxThreads)
     for (int t = 0; t < kTaps; ++t) load_shared<kVec>(my_taps + t * group_channels, filter[t]);
   }
 
-  const int first = blockIdx.x * blockDim.y * g.items_per_thread + threadIdx.y;
-  for (int r = 0; r < g.items_per_thread; ++r) {
+  const int image = blockIdx.x / g.blocks_per_image;
+  const int image_block = blockIdx.x - image * g.blocks_per_image;
+  const int image_first = image * g.items_per_image;
+  const int image_end = min(image_first + g.items_per_image, g.items);
+  const int first = image_first + image_block * blockDim.y * g.items_per_thread + threadIdx.y;
+  for (int r = 0; r < (active ? g.items_per_thread : 0); ++r) {
     const int item = first + r * blockDim.y;
-    if (item >= g.items) break;
+    if (item >= image_end) break;
     const int strip = item % g.strips;
     const int rest = item / g.strips;
     const int oh0 = (rest % g.row_groups) * kRows;
@@ -270,9 +332,20 @@ __global__ void __launch_bounds__(kMaxThreads)
 #pragma unroll
       for (int a = 0; a < kRows; ++a) {
         if (oh0 + a >= s.out_h) break;
-        store_strip<T>(output, epilogue, s, n, oh0 + a, ow0, c, acc[a], has_bias, bias, activate_one);
+        store_strip<T, kSqueeze>(output, epilogue, s, n, oh0 + a, ow0, c, acc[a], has_bias, bias, activate_one,
+                                 sums);
       }
     });
+  }
+  if constexpr (kSqueeze) {
+    // Past the filters: [blockDim.y][group_channels], this thread's column being its channel vector.
+    C* reduce = taps + kTaps * group_channels;
+#pragma unroll
+    for (int v = 0; v < kVec; ++v) reduce[threadIdx.y * group_channels + threadIdx.x * kVec + v] = sums[v];
+    __syncthreads();
+    write_fc1_partials<T>(squeeze, s, reduce, blockDim.y, group_channels, c_begin, group_size, image,
+                          blockIdx.y * g.blocks_per_image + image_block, threadIdx.y * blockDim.x + threadIdx.x,
+                          blockDim.x * blockDim.y);
   }
 }
 
@@ -291,31 +364,56 @@ int channel_group(int vectors, int max_group) {
 constexpr int64_t kFillBlocks = 512;
 constexpr int64_t kManyBlocks = 4096;
 
-template <typename T, int kK, int kS, int kRows>
-cudaError_t launch_nhwc(const DepthwiseShape& s, const T* input, const T* weight, T* output,
-                        const TypedEpilogue<T>& epilogue, cudaStream_t stream) {
-  constexpr int kVec = ChannelVector<T>::kSize;
-  constexpr int kColumns = kNhwcColumns;
-  const int vectors = s.channels / kVec;
-  const int group = channel_group(vectors, kNhwcMaxGroup);
-  const int groups = (vectors + group - 1) / group;
+// With the squeeze, more strips per thread once there are this many blocks:
+// fewer blocks per image, each reading its fc1 slice once.
+constexpr int64_t kSqueezeManyBlocks = 1024;
+
+struct NhwcLaunch {
   NhwcGrid g;
-  g.strips = (s.out_w + kColumns - 1) / kColumns;
+  int groups, group, rows;  // channel groups (grid.y), channel vectors per group, rows of threads
+  dim3 grid() const { return dim3(static_cast<unsigned>(g.blocks_per_image * int64_t(g.items) / g.items_per_image),
+                                  static_cast<unsigned>(groups)); }
+  int squeeze_slots() const { return groups * g.blocks_per_image; }
+};
+
+// How launch_nhwc splits a layer of `vec`-channel vectors and `kRows` output
+// rows per strip, with or without the squeeze; depthwise_squeeze_slots reads it too.
+NhwcLaunch nhwc_launch(const DepthwiseShape& s, int vec, int kRows, bool squeeze) {
+  NhwcLaunch l;
+  const int vectors = s.channels / vec;
+  l.group = channel_group(vectors, kNhwcMaxGroup);
+  l.groups = (vectors + l.group - 1) / l.group;
+  NhwcGrid& g = l.g;
+  g.strips = (s.out_w + kNhwcColumns - 1) / kNhwcColumns;
   g.row_groups = (s.out_h + kRows - 1) / kRows;
   g.items = s.batch * g.row_groups * g.strips;
+  const int64_t images = squeeze ? s.batch : 1;
+  const int64_t per_image = g.items / images;
   const auto blocks = [&](int rows, int per_thread) {
-    return ((int64_t(g.items) + int64_t(rows) * per_thread - 1) / (int64_t(rows) * per_thread)) * groups;
+    return images * ((per_image + int64_t(rows) * per_thread - 1) / (int64_t(rows) * per_thread)) * l.groups;
   };
-  int rows = kMaxThreads / group > 0 ? kMaxThreads / group : 1;
+  l.rows = kMaxThreads / l.group > 0 ? kMaxThreads / l.group : 1;
   // Small layers: smaller blocks put more multiprocessors to work.
-  while (rows > 1 && rows * group > 64 && blocks(rows, 1) < kFillBlocks) rows /= 2;
+  while (l.rows > 1 && l.rows * l.group > 64 && blocks(l.rows, 1) < kFillBlocks) l.rows /= 2;
   g.items_per_thread = 1;
-  while (g.items_per_thread < 4 && blocks(rows, g.items_per_thread * 2) >= kManyBlocks) g.items_per_thread *= 2;
-  const dim3 grid(static_cast<unsigned>(blocks(rows, g.items_per_thread) / groups), groups);
-  const dim3 block(group, rows);
-  const size_t shared = size_t(kK) * kK * group * kVec * sizeof(compute_t<T>);
-  return launch(depthwise_nhwc_kernel<T, kK, kS, kRows>, grid, block, shared, stream, input, weight, output, s, epilogue,
-                g);
+  const int64_t many = squeeze ? kSqueezeManyBlocks : kManyBlocks;
+  while (g.items_per_thread < 4 && blocks(l.rows, g.items_per_thread * 2) >= many) g.items_per_thread *= 2;
+  g.items_per_image = static_cast<int>(per_image);
+  g.blocks_per_image = static_cast<int>(blocks(l.rows, g.items_per_thread) / (images * l.groups));
+  return l;
+}
+
+template <typename T, int kK, int kS, int kRows, bool kSqueeze = false>
+cudaError_t launch_nhwc(const DepthwiseShape& s, const T* input, const T* weight, T* output,
+                        const TypedEpilogue<T>& epilogue, cudaStream_t stream, SqueezeOutput<T> squeeze = {}) {
+  constexpr int kVec = ChannelVector<T>::kSize;
+  const NhwcLaunch l = nhwc_launch(s, kVec, kRows, kSqueeze);
+  squeeze.slots = l.squeeze_slots();
+  const dim3 block(l.group, l.rows);
+  // The filters, then (squeeze) the block's channel sums per row of threads.
+  const size_t shared = (size_t(kK) * kK + (kSqueeze ? l.rows : 0)) * l.group * kVec * sizeof(compute_t<T>);
+  return launch(depthwise_nhwc_kernel<T, kK, kS, kRows, kSqueeze>, l.grid(), block, shared, stream, input, weight,
+                output, s, epilogue, l.g, squeeze);
 }
 
 // ---- NHWC, the block's input tile staged in shared memory (16-bit types and fp32) ---------------
@@ -352,11 +450,12 @@ struct SharedTileGrid {
   int tiles_h, tiles_w;  // output tiles per image along H and W
 };
 
-template <typename T, int kK, int kS>
+// kSqueeze: the block also leaves its fc1 partials (write_fc1_partials).
+template <typename T, int kK, int kS, bool kSqueeze>
 __global__ void __launch_bounds__(kMaxThreads)
     depthwise_nhwc_shared_tile_kernel(const T* __restrict__ input, const T* __restrict__ weight,
                                       T* __restrict__ output, DepthwiseShape s, TypedEpilogue<T> epilogue,
-                                      SharedTileGrid g) {
+                                      SharedTileGrid g, SqueezeOutput<T> squeeze) {
   using C = compute_t<T>;
   using Vector = ChannelVector<T>;
   using Tile = SharedTile<T, kS>;
@@ -419,12 +518,13 @@ __global__ void __launch_bounds__(kMaxThreads)
   const int strip = thread / Tile::kVectors % Tile::kStrips;
   const int row = thread / (Tile::kVectors * Tile::kStrips);
   const int oh = oh0 + row;
-  if (v >= group_vectors || oh >= s.out_h) return;
+  const bool active = v < group_vectors && oh < s.out_h;
+  if (!kSqueeze && !active) return;  // with the squeeze they still meet its barriers
   const int c = c_begin + v * kVec;
   const bool has_bias = epilogue.bias != nullptr;
   C bias[kVec];
 #pragma unroll
-  for (int k = 0; k < kVec; ++k) bias[k] = has_bias ? load_as_compute(epilogue.bias[c + k]) : C(0);
+  for (int k = 0; k < kVec; ++k) bias[k] = has_bias && active ? load_as_compute(epilogue.bias[c + k]) : C(0);
   const C* my_taps = taps + v * kVec;
 
   C acc[kNhwcColumns][kVec];
@@ -454,22 +554,56 @@ __global__ void __launch_bounds__(kMaxThreads)
       }
     }
   }
-  with_activation<C>(epilogue.activation, [&](auto activate_one) {
-    store_strip<T>(output, epilogue, s, n, oh, ow0 + strip * kNhwcColumns, c, acc, has_bias, bias, activate_one);
-  });
+  C sums[kVec];
+#pragma unroll
+  for (int k = 0; k < kVec; ++k) sums[k] = C(0);
+  if (active) {
+    with_activation<C>(epilogue.activation, [&](auto activate_one) {
+      store_strip<T, kSqueeze>(output, epilogue, s, n, oh, ow0 + strip * kNhwcColumns, c, acc, has_bias, bias,
+                               activate_one, sums);
+    });
+  }
+  if constexpr (kSqueeze) {
+    // The staged input is read: its space takes [kStrips * kTileRows][kGroupChannels] sums.
+    __syncthreads();
+    C* reduce = reinterpret_cast<C*>(staged);
+#pragma unroll
+    for (int k = 0; k < kVec; ++k) reduce[thread / Tile::kVectors * kGroupChannels + v * kVec + k] = sums[k];
+    __syncthreads();
+    const int tiles = g.tiles_h * g.tiles_w;
+    write_fc1_partials<T>(squeeze, s, reduce, Tile::kStrips * kTileRows, kGroupChannels, c_begin,
+                          group_vectors * kVec, n, blockIdx.y * tiles + int(blockIdx.x) % tiles, thread,
+                          Tile::kThreads);
+  }
 }
 
-template <typename T, int kK, int kS>
+// Tiles per image by channel groups: the squeeze side output's slots per image.
+int shared_tile_slots(const DepthwiseShape& s, int element_bytes) {
+  const int vec = depthwise_nhwc_channels(element_bytes);
+  const int vectors = 64 / (vec * element_bytes);  // SharedTile::kVectors
+  const int columns = (s.stride_w == 1 ? 4 : 2) * kNhwcColumns;  // SharedTile::kColumns
+  const int tiles = ((s.out_h + kTileRows - 1) / kTileRows) * ((s.out_w + columns - 1) / columns);
+  return tiles * ((s.channels / vec + vectors - 1) / vectors);
+}
+
+template <typename T, int kK, int kS, bool kSqueeze = false>
 cudaError_t launch_nhwc_shared_tile(const DepthwiseShape& s, const T* input, const T* weight, T* output,
-                                    const TypedEpilogue<T>& epilogue, cudaStream_t stream) {
+                                    const TypedEpilogue<T>& epilogue, cudaStream_t stream,
+                                    SqueezeOutput<T> squeeze = {}) {
   using Tile = SharedTile<T, kS>;
   constexpr int kVec = ChannelVector<T>::kSize;
+  static_assert(Tile::kStrips * kTileRows * Tile::kVectors * kVec * sizeof(compute_t<T>) <=
+                    Tile::template rows_in<3>() * Tile::template columns_in<3>() * Tile::kPixelStride *
+                        sizeof(ChannelVector<T>),
+                "the squeeze's sums fit where the input tile was staged");
   const SharedTileGrid g{(s.out_h + kTileRows - 1) / kTileRows, (s.out_w + Tile::kColumns - 1) / Tile::kColumns};
   const int64_t tiles = int64_t(s.batch) * g.tiles_h * g.tiles_w;
   const int groups = (s.channels / kVec + Tile::kVectors - 1) / Tile::kVectors;
   if (tiles > INT_MAX || groups > 65535) return cudaErrorInvalidValue;  // depthwise_shared_tile_supported
-  return launch(depthwise_nhwc_shared_tile_kernel<T, kK, kS>, dim3(static_cast<unsigned>(tiles), groups),
-                dim3(Tile::kThreads), Tile::template shared_bytes<kK>(), stream, input, weight, output, s, epilogue, g);
+  squeeze.slots = shared_tile_slots(s, sizeof(T));
+  return launch(depthwise_nhwc_shared_tile_kernel<T, kK, kS, kSqueeze>, dim3(static_cast<unsigned>(tiles), groups),
+                dim3(Tile::kThreads), Tile::template shared_bytes<kK>(), stream, input, weight, output, s, epilogue, g,
+                squeeze);
 }
 
 // ---- NCHW: a patch of output rows by columns of one channel per thread -----------------------
@@ -647,9 +781,33 @@ cudaError_t launch_generic(const DepthwiseShape& s, const T* input, const T* wei
 
 // ---- dispatch -------------------------------------------------------------------------------
 
+// The NHWC forms with the squeeze side output (depthwise_squeeze_supported
+// has checked the form, type and shape).
+template <typename T, int kK, int kS>
+cudaError_t launch_tiled_squeeze(DepthwiseForm form, const DepthwiseShape& s, const T* input, const T* weight,
+                                 T* output, const TypedEpilogue<T>& epilogue, const SqueezeOutput<T>& squeeze,
+                                 cudaStream_t stream) {
+  if constexpr (sizeof(T) <= 4) {
+    if constexpr (kK == 3 && sizeof(T) == 4) {
+      if (form == DepthwiseForm::kTwoRows) {
+        return launch_nhwc<T, kK, kS, 2, true>(s, input, weight, output, epilogue, stream, squeeze);
+      }
+    }
+    if (form == DepthwiseForm::kSharedTile) {
+      return launch_nhwc_shared_tile<T, kK, kS, true>(s, input, weight, output, epilogue, stream, squeeze);
+    }
+    if (form == DepthwiseForm::kOneRow) {
+      return launch_nhwc<T, kK, kS, 1, true>(s, input, weight, output, epilogue, stream, squeeze);
+    }
+  }
+  return cudaErrorInvalidValue;
+}
+
 template <typename T, int kK, int kS>
 cudaError_t launch_tiled(DepthwiseVariant variant, DepthwiseForm form, const DepthwiseShape& s, const T* input,
-                         const T* weight, T* output, const TypedEpilogue<T>& epilogue, cudaStream_t stream) {
+                         const T* weight, T* output, const TypedEpilogue<T>& epilogue, cudaStream_t stream,
+                         const SqueezeOutput<T>* squeeze) {
+  if (squeeze != nullptr) return launch_tiled_squeeze<T, kK, kS>(form, s, input, weight, output, epilogue, *squeeze, stream);
   if (variant == DepthwiseVariant::kChannelsLastTiled) {
     if constexpr (kK == 3 && sizeof(T) >= 4) {  // where depthwise_two_rows_supported takes it
       if (form == DepthwiseForm::kTwoRows) return launch_nhwc<T, kK, kS, 2>(s, input, weight, output, epilogue, stream);
@@ -666,7 +824,8 @@ cudaError_t launch_tiled(DepthwiseVariant variant, DepthwiseForm form, const Dep
 
 template <typename T>
 cudaError_t launch_typed(const DepthwiseShape& s, const void* input, const void* weight, void* output,
-                         const Epilogue& epilogue, DepthwiseForm form, cudaStream_t stream) {
+                         const Epilogue& epilogue, DepthwiseForm form, cudaStream_t stream,
+                         const DepthwiseSqueeze* squeeze_request = nullptr) {
   const T* in = static_cast<const T*>(input);
   const T* w = static_cast<const T*>(weight);
   T* out = static_cast<T*>(output);
@@ -678,14 +837,25 @@ cudaError_t launch_typed(const DepthwiseShape& s, const void* input, const void*
   if (form == DepthwiseForm::kSharedTile && !depthwise_shared_tile_supported(s, sizeof(T), aligned)) {
     return cudaErrorInvalidValue;
   }
+  SqueezeOutput<T> squeeze{};
+  if (squeeze_request != nullptr) {
+    const DepthwiseSqueeze& q = *squeeze_request;
+    if (q.w1 == nullptr || q.partials == nullptr || reinterpret_cast<uintptr_t>(q.partials) % sizeof(float) != 0 ||
+        !depthwise_squeeze_supported(s, sizeof(T), aligned, form, q.hidden,
+                                     reinterpret_cast<uintptr_t>(q.w1) % sizeof(ChannelVector<T>) == 0)) {
+      return cudaErrorInvalidValue;
+    }
+    squeeze = {static_cast<const T*>(q.w1), q.hidden, 0, static_cast<compute_t<T>*>(q.partials)};
+  }
+  const SqueezeOutput<T>* with_squeeze = squeeze_request != nullptr ? &squeeze : nullptr;
   if (variant == DepthwiseVariant::kGeneric) return launch_generic<T>(s, in, w, out, typed, stream);
   switch (s.kernel_h * 10 + s.stride_h) {
-    case 31: return launch_tiled<T, 3, 1>(variant, form, s, in, w, out, typed, stream);
-    case 32: return launch_tiled<T, 3, 2>(variant, form, s, in, w, out, typed, stream);
-    case 51: return launch_tiled<T, 5, 1>(variant, form, s, in, w, out, typed, stream);
-    case 52: return launch_tiled<T, 5, 2>(variant, form, s, in, w, out, typed, stream);
-    case 71: return launch_tiled<T, 7, 1>(variant, form, s, in, w, out, typed, stream);
-    case 72: return launch_tiled<T, 7, 2>(variant, form, s, in, w, out, typed, stream);
+    case 31: return launch_tiled<T, 3, 1>(variant, form, s, in, w, out, typed, stream, with_squeeze);
+    case 32: return launch_tiled<T, 3, 2>(variant, form, s, in, w, out, typed, stream, with_squeeze);
+    case 51: return launch_tiled<T, 5, 1>(variant, form, s, in, w, out, typed, stream, with_squeeze);
+    case 52: return launch_tiled<T, 5, 2>(variant, form, s, in, w, out, typed, stream, with_squeeze);
+    case 71: return launch_tiled<T, 7, 1>(variant, form, s, in, w, out, typed, stream, with_squeeze);
+    case 72: return launch_tiled<T, 7, 2>(variant, form, s, in, w, out, typed, stream, with_squeeze);
     default: return launch_generic<T>(s, in, w, out, typed, stream);
   }
 }
@@ -698,6 +868,24 @@ cudaError_t launch_depthwise_conv2d(ElementType type, const DepthwiseShape& shap
   if (!depthwise_supported(shape)) return cudaErrorInvalidValue;
   return dispatch_element_type(type, [&](auto tag) {
     return launch_typed<typename decltype(tag)::type>(shape, input, weight, output, epilogue, form, stream);
+  });
+}
+
+int depthwise_squeeze_slots(ElementType type, const DepthwiseShape& shape, DepthwiseForm form, int hidden,
+                            bool vectors_aligned, bool w1_aligned) {
+  const int bytes = element_size(type);
+  if (!depthwise_squeeze_supported(shape, bytes, vectors_aligned, form, hidden, w1_aligned)) return 0;
+  if (form == DepthwiseForm::kSharedTile) return shared_tile_slots(shape, bytes);
+  return nhwc_launch(shape, depthwise_nhwc_channels(bytes), form == DepthwiseForm::kTwoRows ? 2 : 1, true)
+      .squeeze_slots();
+}
+
+cudaError_t launch_depthwise_conv2d_squeeze(ElementType type, const DepthwiseShape& shape, const void* input,
+                                            const void* weight, void* output, const Epilogue& epilogue,
+                                            const DepthwiseSqueeze& squeeze, cudaStream_t stream, DepthwiseForm form) {
+  if (!depthwise_supported(shape)) return cudaErrorInvalidValue;
+  return dispatch_element_type(type, [&](auto tag) {
+    return launch_typed<typename decltype(tag)::type>(shape, input, weight, output, epilogue, form, stream, &squeeze);
   });
 }
 

@@ -342,6 +342,26 @@ inline bool depthwise_shared_tile_supported(const DepthwiseShape& s, int element
          depthwise_variant(s, element_bytes, vectors_aligned) == DepthwiseVariant::kChannelsLastTiled;
 }
 
+// True when the NHWC kernel's `form` can also leave the squeeze of a
+// squeeze-and-excitation block that reads its output (fc1's partial products
+// of the channel means, launch_depthwise_conv2d_squeeze): the form itself
+// takes `s`, the type is 16-bit or fp32 (the partials are float), `hidden`
+// is within what the excite kernel takes, and fc1's weight [hidden, C] starts
+// on a channel vector (`w1_aligned`). Saves the squeeze kernel and its
+// second read of the conv's output.
+inline bool depthwise_squeeze_supported(const DepthwiseShape& s, int element_bytes, bool vectors_aligned,
+                                        DepthwiseForm form, int hidden, bool w1_aligned) {
+  if (element_bytes > 4 || hidden < 1 || hidden > 4096 || !w1_aligned) return false;
+  if (int64_t(s.channels) * hidden > 2147483647) return false;
+  switch (form) {
+    case DepthwiseForm::kOneRow:
+      return depthwise_variant(s, element_bytes, vectors_aligned) == DepthwiseVariant::kChannelsLastTiled;
+    case DepthwiseForm::kTwoRows: return depthwise_two_rows_supported(s, element_bytes, vectors_aligned);
+    case DepthwiseForm::kSharedTile: return depthwise_shared_tile_supported(s, element_bytes, vectors_aligned);
+  }
+  return false;
+}
+
 }  // namespace ifx::kernels
 
 // ---- Squeeze-and-excitation in two kernels (squeeze_excite_kernels.h) ----

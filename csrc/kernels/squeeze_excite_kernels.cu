@@ -341,19 +341,22 @@ int blocks_of(const SqueezeExciteShape& s, int images, int channels, int pixels)
          ((s.pixels + pixels - 1) / pixels);
 }
 
+// w1 == nullptr: kernel 2 alone, on partials left by another kernel.
 template <typename T, bool kChannelsLast, bool kVector>
 cudaError_t launch_layout(const SqueezeExciteShape& s, const SqueezeExcitePlan& plan, const T* x, const T* w1,
                           const T* b1, Activation act1, const T* w2, const T* b2, Activation gate, T* y,
                           compute_t<T>* partials, cudaStream_t stream) {
   using C = compute_t<T>;
   constexpr int kVec = kVector ? Pack<T>::kSize : 1;
-  // kernel 1's row sums (NHWC): rows * columns <= kThreads entries of kVec channels per image.
-  const size_t shared1 = kChannelsLast ? size_t(kThreads) * kVec * plan.images * sizeof(C) : 0;
-  const cudaError_t squeezed =
-      launch(squeeze_kernel<T, kChannelsLast, kVector>, blocks_of(s, plan.images, plan.squeeze_channels,
-                                                                  plan.squeeze_pixels),
-             kThreads, shared1, stream, x, w1, s, plan, partials);
-  if (squeezed != cudaSuccess) return squeezed;
+  if (w1 != nullptr) {
+    // kernel 1's row sums (NHWC): rows * columns <= kThreads entries of kVec channels per image.
+    const size_t shared1 = kChannelsLast ? size_t(kThreads) * kVec * plan.images * sizeof(C) : 0;
+    const cudaError_t squeezed =
+        launch(squeeze_kernel<T, kChannelsLast, kVector>, blocks_of(s, plan.images, plan.squeeze_channels,
+                                                                    plan.squeeze_pixels),
+               kThreads, shared1, stream, x, w1, s, plan, partials);
+    if (squeezed != cudaSuccess) return squeezed;
+  }
   const size_t shared2 = (size_t(plan.images) * s.hidden + size_t(plan.images) * kSqueezeExciteMaxChannels) *
                          sizeof(C);
   return launch(excite_kernel<T, kChannelsLast, kVector>,
@@ -361,13 +364,18 @@ cudaError_t launch_layout(const SqueezeExciteShape& s, const SqueezeExcitePlan& 
                 act1, w2, b2, gate, s, plan, partials, y);
 }
 
+// partials > 0: kernel 2 alone, on that many partial vectors per image (w1 unused).
 template <typename T>
 cudaError_t launch_typed(const SqueezeExciteShape& s, const void* x, const void* w1, const void* b1,
                          Activation act1, const void* w2, const void* b2, Activation gate, void* y, void* workspace,
-                         cudaStream_t stream) {
+                         cudaStream_t stream, int partials_given = 0) {
   using C = compute_t<T>;
   if (reinterpret_cast<uintptr_t>(workspace) % sizeof(C) != 0) return cudaErrorInvalidValue;
-  const SqueezeExcitePlan plan = squeeze_excite_plan(s);
+  SqueezeExcitePlan plan = squeeze_excite_plan(s);
+  if (partials_given > 0) {
+    plan.partials = partials_given;
+    w1 = nullptr;
+  }
   constexpr int kVec = Pack<T>::kSize;
   // 16-byte accesses where every vector of x and y starts on 16 bytes: whole
   // vectors per pixel (NHWC) or per plane (NCHW), aligned base pointers.
@@ -399,6 +407,18 @@ cudaError_t launch_squeeze_excite(ElementType type, const SqueezeExciteShape& sh
   }
   return dispatch_element_type(type, [&](auto tag) {
     return launch_typed<typename decltype(tag)::type>(shape, x, w1, b1, act1, w2, b2, gate, y, workspace, stream);
+  });
+}
+
+cudaError_t launch_excite(ElementType type, const SqueezeExciteShape& shape, int partials, const void* workspace,
+                          const void* x, const void* b1, Activation act1, const void* w2, const void* b2,
+                          Activation gate, void* y, cudaStream_t stream) {
+  if (!squeeze_excite_supported(shape) || partials < 1) return cudaErrorInvalidValue;
+  if (int64_t(shape.batch) * partials * shape.hidden > INT_MAX) return cudaErrorInvalidValue;
+  if (x == nullptr || w2 == nullptr || y == nullptr || workspace == nullptr) return cudaErrorInvalidValue;
+  return dispatch_element_type(type, [&](auto tag) {
+    return launch_typed<typename decltype(tag)::type>(shape, x, nullptr, b1, act1, w2, b2, gate, y,
+                                                      const_cast<void*>(workspace), stream, partials);
   });
 }
 

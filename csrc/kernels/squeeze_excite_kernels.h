@@ -25,4 +25,11 @@ cudaError_t launch_squeeze_excite(ElementType type, const SqueezeExciteShape& sh
                                   const void* b1, Activation act1, const void* w2, const void* b2, Activation gate,
                                   void* y, void* workspace, cudaStream_t stream);
 
+// The excite kernel alone (fc1's partials added up, b1, act1, fc2, gate, y = x * gate) on partials another
+// kernel left: `partials` vectors of shape.hidden values per image, [image][partial][hidden] in float (double
+// for fp64), e.g. by launch_depthwise_conv2d_squeeze (depthwise_conv_kernels.h). Other arguments as above.
+cudaError_t launch_excite(ElementType type, const SqueezeExciteShape& shape, int partials, const void* workspace,
+                          const void* x, const void* b1, Activation act1, const void* w2, const void* b2,
+                          Activation gate, void* y, cudaStream_t stream);
+
 }  // namespace ifx::kernels

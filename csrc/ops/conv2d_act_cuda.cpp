@@ -60,15 +60,6 @@ at::Tensor run_pointwise(const ConvCall& c, const at::Tensor& input, const at::T
   return out;
 }
 
-// The depthwise kernel's form each depthwise path runs.
-kernels::DepthwiseForm depthwise_form(ConvPath path) {
-  switch (path) {
-    case ConvPath::kDepthwiseTwoRows: return kernels::DepthwiseForm::kTwoRows;
-    case ConvPath::kDepthwiseSharedTile: return kernels::DepthwiseForm::kSharedTile;
-    default: return kernels::DepthwiseForm::kOneRow;
-  }
-}
-
 // `t` [N, C, H, W] as a channels_last tensor of `padded` channels, the last
 // padded - C of them zeros.
 at::Tensor pad_channels(const at::Tensor& t, int64_t padded) {
@@ -249,6 +240,32 @@ struct Conv2dActCall {
   }
 };
 
+// The path a call takes and how to run it: tuned on its key's first call
+// where the override allows, else the rules' (or the override's) path.
+struct PlannedConv {
+  std::vector<int64_t> out_size;
+  ConvCall call;
+  MathFlags flags;
+  ConvPath path = ConvPath::kAten;
+  bool tune = false;  // also what Conv2dActCall::tune_padded_conv takes
+};
+
+PlannedConv plan_conv(const at::Tensor& input, const at::Tensor& weight, const std::optional<at::Tensor>& bias,
+                      const Conv2dParams& params, const std::optional<at::Tensor>& residual, Activation activation) {
+  PlannedConv p;
+  p.out_size = conv2d_output_size(input, weight, params);
+  p.call = describe_conv2d_act(input, weight, bias, params, residual, activation, p.out_size);
+  p.flags = cuda_math_flags(input);
+  const KernelOverride override = current_override();
+  p.tune = p.call.kernels_apply && !override.conv.has_value() && override.pointwise == PointwisePolicy::kAuto &&
+           conv_tuning_enabled();
+  const Conv2dActCall conv{input, weight, bias, params, residual, activation, p.out_size, p.call, p.flags, p.tune};
+  std::function<double(ConvPath)> time_us;
+  if (!stream_is_capturing()) time_us = [&](ConvPath path) { return conv.time_us(path); };
+  p.path = p.tune ? tuned_conv_path(p.call, p.flags, time_us) : choose_conv_path(p.call, p.flags, override);
+  return p;
+}
+
 at::Tensor conv2d_act_cuda(const at::Tensor& input, const at::Tensor& weight, const std::optional<at::Tensor>& bias,
                            at::IntArrayRef stride, at::IntArrayRef padding, at::IntArrayRef dilation, int64_t groups,
                            const std::optional<at::Tensor>& residual, c10::string_view activation_name) {
@@ -256,21 +273,20 @@ at::Tensor conv2d_act_cuda(const at::Tensor& input, const at::Tensor& weight, co
   check_conv2d_act_args(input, weight, bias, params);
   const Activation activation = parse_activation(activation_name, kOp);
   const c10::cuda::CUDAGuard device_guard(input.device());
-  const std::vector<int64_t> out_size = conv2d_output_size(input, weight, params);
-  const ConvCall call = describe_conv2d_act(input, weight, bias, params, residual, activation, out_size);
-  const MathFlags flags = cuda_math_flags(input);
-  const KernelOverride override = current_override();
-  const bool tune = call.kernels_apply && !override.conv.has_value() && override.pointwise == PointwisePolicy::kAuto &&
-                    conv_tuning_enabled();
-  const Conv2dActCall conv{input, weight, bias, params, residual, activation, out_size, call, flags, tune};
-  std::function<double(ConvPath)> time_us;
-  if (!stream_is_capturing()) time_us = [&](ConvPath p) { return conv.time_us(p); };
-  const ConvPath path = tune ? tuned_conv_path(call, flags, time_us) : choose_conv_path(call, flags, override);
-  record_path(path);
-  return conv.run(path);
+  const PlannedConv p = plan_conv(input, weight, bias, params, residual, activation);
+  record_path(p.path);
+  const Conv2dActCall conv{input, weight, bias, params, residual, activation, p.out_size, p.call, p.flags, p.tune};
+  return conv.run(p.path);
 }
 
 }  // namespace
+
+ConvPath conv2d_act_cuda_path(const at::Tensor& input, const at::Tensor& weight, const std::optional<at::Tensor>& bias,
+                              const Conv2dParams& params, const std::optional<at::Tensor>& residual,
+                              Activation activation) {
+  const c10::cuda::CUDAGuard device_guard(input.device());
+  return plan_conv(input, weight, bias, params, residual, activation).path;
+}
 }  // namespace ifx::ops
 
 TORCH_LIBRARY_IMPL(ifx, CUDA, m) { m.impl("conv2d_act", &ifx::ops::conv2d_act_cuda); }

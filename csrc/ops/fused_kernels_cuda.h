@@ -8,6 +8,7 @@
 
 #include <optional>
 
+#include "conv2d_act.h"
 #include "kernel_choice.h"
 #include "kernels/epilogue_args.h"
 
@@ -34,6 +35,12 @@ struct EpilogueOperands {
 // `input` (its elements in row-major [rows, in_features] order, as a dense
 // [N, C, 1, 1] tensor in either format or a contiguous [..., K] one has them):
 // the one entry point of the few-rows matmul kernel. `out` is dense, row-major.
+// The path ifx::conv2d_act's CUDA kernel takes for these (checked) arguments, tuned on the first call of
+// their key as the op itself tunes (conv2d_act_cuda.cpp): what ifx::conv2d_act_squeeze_excite asks.
+ConvPath conv2d_act_cuda_path(const at::Tensor& input, const at::Tensor& weight, const std::optional<at::Tensor>& bias,
+                              const Conv2dParams& params, const std::optional<at::Tensor>& residual,
+                              kernels::Activation activation);
+
 void run_few_rows_matmul(const at::Tensor& input, const at::Tensor& weight, const EpilogueOperands& operands,
                          kernels::Activation activation, at::Tensor& out, const char* op);
 

@@ -49,13 +49,6 @@ bool is_depthwise(const ConvCall& c) {
   return c.groups > 1 && c.groups == c.in_channels && c.out_channels == c.groups;
 }
 
-kernels::DepthwiseShape depthwise_shape(const ConvCall& c) {
-  return {as_int(c.batch),    as_int(c.in_channels), as_int(c.in_h),       as_int(c.in_w),
-          as_int(c.out_h),    as_int(c.out_w),       as_int(c.kernel_h),   as_int(c.kernel_w),
-          as_int(c.stride_h), as_int(c.stride_w),    as_int(c.pad_h),      as_int(c.pad_w),
-          as_int(c.dilation_h), as_int(c.dilation_w), c.channels_last};
-}
-
 bool is_1x1_unpadded(const ConvCall& c) {
   return c.groups == 1 && c.kernel_h == 1 && c.kernel_w == 1 && c.pad_h == 0 && c.pad_w == 0;
 }
@@ -214,6 +207,13 @@ thread_local const char* last_squeeze_excite_path = "";
 thread_local const char* last_max_pool_path = "";
 
 }  // namespace
+
+kernels::DepthwiseShape depthwise_shape(const ConvCall& c) {
+  const auto i = [](int64_t v) { return static_cast<int>(v); };
+  return {i(c.batch),    i(c.in_channels), i(c.in_h),     i(c.in_w),  i(c.out_h),
+          i(c.out_w),    i(c.kernel_h),    i(c.kernel_w), i(c.stride_h), i(c.stride_w),
+          i(c.pad_h),    i(c.pad_w),       i(c.dilation_h), i(c.dilation_w), c.channels_last};
+}
 
 // One path_name per op's path list: a switch over its X-macro, `PathEnum`
 // naming the enum inside each function.
@@ -415,6 +415,30 @@ LinearPath choose_linear_path(const LinearCall& c, const KernelOverride& overrid
 SqueezeExcitePath choose_squeeze_excite_path(const SqueezeExciteCall& c) {
   return c.kernels_apply && kernels::squeeze_excite_supported(c.shape) ? SqueezeExcitePath::kTwoKernels
                                                                        : SqueezeExcitePath::kAten;
+}
+
+kernels::DepthwiseForm depthwise_form(ConvPath path) {
+  switch (path) {
+    case ConvPath::kDepthwiseTwoRows: return kernels::DepthwiseForm::kTwoRows;
+    case ConvPath::kDepthwiseSharedTile: return kernels::DepthwiseForm::kSharedTile;
+    default: return kernels::DepthwiseForm::kOneRow;
+  }
+}
+
+SqueezeExcitePath choose_depthwise_squeeze_path(const ConvCall& conv, ConvPath conv_path,
+                                                const SqueezeExciteCall& block, bool w1_aligned) {
+  const SqueezeExcitePath alone = choose_squeeze_excite_path(block);
+  const bool depthwise_kernel = conv_path == ConvPath::kDepthwise || conv_path == ConvPath::kDepthwiseTwoRows ||
+                                conv_path == ConvPath::kDepthwiseSharedTile;
+  if (alone != SqueezeExcitePath::kTwoKernels || !depthwise_kernel || !conv.kernels_apply || !conv.channels_last ||
+      block.dtype != conv.dtype || !block.shape.channels_last || block.shape.channels != conv.out_channels) {
+    return alone;
+  }
+  return kernels::depthwise_squeeze_supported(depthwise_shape(conv), kernels::element_size(conv.dtype),
+                                              conv.operands_aligned, depthwise_form(conv_path), block.shape.hidden,
+                                              w1_aligned)
+             ? SqueezeExcitePath::kDepthwiseSqueeze
+             : alone;
 }
 
 MaxPoolPath choose_max_pool_path(const MaxPoolCall& c) {

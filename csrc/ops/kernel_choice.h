@@ -45,7 +45,8 @@ namespace ifx::ops {
 // The paths of ifx::squeeze_excite.
 #define IFX_SQUEEZE_EXCITE_PATHS(X)                                             \
   X(Aten, "aten")               /* the ATen composition */                        \
-  X(TwoKernels, "two_kernels")  /* squeeze (pool + fc1 partials), excite (fc2 + gate + scale) */
+  X(TwoKernels, "two_kernels")  /* squeeze (pool + fc1 partials), excite (fc2 + gate + scale) */ \
+  X(DepthwiseSqueeze, "depthwise_squeeze") /* the depthwise conv before it leaves the fc1 partials; excite */
 
 // The paths of ifx::max_pool2d.
 #define IFX_MAX_POOL_PATHS(X)                                                   \
@@ -140,6 +141,17 @@ ConvPath choose_conv_path(const ConvCall& call, const MathFlags& flags, const Ke
 int64_t channel_padded_width(const ConvCall& call);
 LinearPath choose_linear_path(const LinearCall& call, const KernelOverride& override);
 SqueezeExcitePath choose_squeeze_excite_path(const SqueezeExciteCall& call);
+// ifx::conv2d_act_squeeze_excite: DepthwiseSqueeze where the conv's own path (`conv_path`, which
+// ifx::conv2d_act would take for `conv`) is a form of our NHWC depthwise kernel that can leave the
+// block's squeeze (kernels::depthwise_squeeze_supported; `w1_aligned`: fc1's weight starts on 16 bytes)
+// and the excite kernel takes `block`; else what choose_squeeze_excite_path says for the block alone
+// (the conv then runs as ifx::conv2d_act).
+SqueezeExcitePath choose_depthwise_squeeze_path(const ConvCall& conv, ConvPath conv_path,
+                                                const SqueezeExciteCall& block, bool w1_aligned);
+// The depthwise form of our kernel that `path` runs (kOneRow for any other path).
+kernels::DepthwiseForm depthwise_form(ConvPath path);
+// The call's sizes as the depthwise kernels take them.
+kernels::DepthwiseShape depthwise_shape(const ConvCall& call);
 MaxPoolPath choose_max_pool_path(const MaxPoolCall& call);
 
 // Every path that can compute the call, whether or not the rules prefer it:

@@ -10,6 +10,7 @@
 #include "functionalize_activation_chains.h"
 #include "functionalize_conv_chains.h"
 #include "fuse_conv_epilogue.h"
+#include "fuse_depthwise_squeeze.h"
 #include "fuse_hardsigmoid.h"
 #include "fuse_hardswish.h"
 #include "fuse_linear_activation.h"
@@ -39,6 +40,7 @@ std::map<std::string, int64_t> RunPipeline(const std::shared_ptr<torch::jit::Gra
       if (const int64_t blocks = FuseSqueezeExcitation(graph)) fused["squeeze_excite"] = blocks;
     }
     UseChannelsLastConvs(graph, options.conv_layout, at::globalContext().allowTF32CuDNN());
+    if (const int64_t taken = FuseDepthwiseSqueeze(graph)) fused["squeeze_in_depthwise_conv"] = taken;
     // Last, so that the passes above meet aten::max_pool2d as users wrote it (their refusals name it).
     if (const int64_t pools = UseIfxMaxPool(graph)) fused["max_pool2d"] = pools;
   }

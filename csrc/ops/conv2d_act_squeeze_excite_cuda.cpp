@@ -1,0 +1,107 @@
+// CUDA kernel of ifx::conv2d_act_squeeze_excite. Where the conv's own path
+// (the one ifx::conv2d_act takes, tuned the same way) is our NHWC depthwise
+// kernel, that kernel also leaves the block's squeeze and the excite kernel
+// finishes the block in place: two kernels where ifx::conv2d_act +
+// ifx::squeeze_excite take three, and no second read of the conv's output.
+// Otherwise (choose_depthwise_squeeze_path) the two ops run in turn.
+#include <ATen/ATen.h>
+#include <ATen/cuda/CUDAContext.h>
+#include <c10/cuda/CUDAGuard.h>
+#include <torch/library.h>
+
+#include <cstdint>
+
+#include "conv2d_act_squeeze_excite.h"
+#include "fused_kernels_cuda.h"
+#include "kernel_choice.h"
+#include "kernel_dtype.h"
+#include "kernels/depthwise_conv_kernels.h"
+#include "kernels/squeeze_excite_kernels.h"
+
+namespace ifx::ops {
+namespace {
+
+constexpr const char* kOp = "ifx::conv2d_act_squeeze_excite";
+
+using Conv2dActOp = at::Tensor(const at::Tensor&, const at::Tensor&, const std::optional<at::Tensor>&, at::IntArrayRef,
+                               at::IntArrayRef, at::IntArrayRef, int64_t, const std::optional<at::Tensor>&,
+                               c10::string_view);
+using SqueezeExciteOp = at::Tensor(const at::Tensor&, const at::Tensor&, const std::optional<at::Tensor>&,
+                                   c10::string_view, const at::Tensor&, const std::optional<at::Tensor>&,
+                                   c10::string_view);
+
+bool aligned_16(const at::Tensor& t) { return reinterpret_cast<uintptr_t>(t.const_data_ptr()) % 16 == 0; }
+
+bool same_place(const at::Tensor& t, const at::Tensor& like) {
+  return t.device() == like.device() && t.scalar_type() == like.scalar_type();
+}
+
+at::Tensor conv2d_act_squeeze_excite_cuda(const at::Tensor& input, const at::Tensor& weight,
+                                          const std::optional<at::Tensor>& bias, at::IntArrayRef stride,
+                                          at::IntArrayRef padding, at::IntArrayRef dilation, int64_t groups,
+                                          const std::optional<at::Tensor>& residual, c10::string_view activation_name,
+                                          const at::Tensor& w1, const std::optional<at::Tensor>& b1,
+                                          c10::string_view act1_name, const at::Tensor& w2,
+                                          const std::optional<at::Tensor>& b2, c10::string_view gate_name) {
+  const Conv2dParams params{stride, padding, dilation, groups};
+  check_conv2d_act_squeeze_excite_args(input, weight, bias, params, w1, b1, w2, b2);
+  const Activation activation = parse_activation(activation_name, kOp);
+  const Activation act1 = parse_activation(act1_name, kOp);
+  const Activation gate = parse_activation(gate_name, kOp);
+  const c10::cuda::CUDAGuard device_guard(input.device());
+
+  const std::vector<int64_t> out_size = conv2d_output_size(input, weight, params);
+  const ConvCall conv = describe_conv2d_act(input, weight, bias, params, residual, activation, out_size);
+  const ConvPath conv_path = conv2d_act_cuda_path(input, weight, bias, params, residual, activation);
+  const at::Tensor fc1 = w1.contiguous(), fc2 = w2.contiguous();
+  SqueezeExciteCall block;
+  block.kernels_apply = conv.kernels_apply && same_place(fc1, input) && same_place(fc2, input) &&
+                        (!b1 || same_place(*b1, input)) && (!b2 || same_place(*b2, input)) &&
+                        out_size[2] * out_size[3] <= INT32_MAX;
+  block.dtype = conv.dtype;
+  block.shape = {static_cast<int>(out_size[0]), static_cast<int>(out_size[1]), static_cast<int>(fc1.size(0)),
+                 static_cast<int>(out_size[2] * out_size[3]), conv.channels_last};
+  const SqueezeExcitePath path = choose_depthwise_squeeze_path(conv, conv_path, block, aligned_16(fc1));
+  if (path != SqueezeExcitePath::kDepthwiseSqueeze) {
+    static const auto conv_op =
+        c10::Dispatcher::singleton().findSchemaOrThrow("ifx::conv2d_act", "").typed<Conv2dActOp>();
+    static const auto block_op =
+        c10::Dispatcher::singleton().findSchemaOrThrow("ifx::squeeze_excite", "").typed<SqueezeExciteOp>();
+    const at::Tensor x = conv_op.call(input, weight, bias, stride, padding, dilation, groups, residual, activation_name);
+    return block_op.call(x, w1, b1, act1_name, w2, b2, gate_name);  // records its own path
+  }
+  record_path(conv_path);
+  record_path(path);
+
+  const kernels::DepthwiseShape shape = depthwise_shape(conv);
+  const kernels::DepthwiseForm form = depthwise_form(conv_path);
+  const at::Tensor x = input.contiguous(at::MemoryFormat::ChannelsLast);
+  const at::Tensor w = weight.contiguous();
+  const EpilogueOperands operands(bias, residual, at::MemoryFormat::ChannelsLast);
+  at::Tensor out = at::empty(out_size, input.options(), at::MemoryFormat::ChannelsLast);
+  const bool vectors_aligned =
+      aligned_16(x) && aligned_16(out) && (!operands.residual || aligned_16(*operands.residual));
+  const int hidden = static_cast<int>(fc1.size(0));
+  const int slots = kernels::depthwise_squeeze_slots(conv.dtype, shape, form, hidden, vectors_aligned, aligned_16(fc1));
+  TORCH_CHECK(slots > 0, kOp, ": the depthwise kernel cannot leave this block's squeeze (", path_name(conv_path), ")");
+  const at::Tensor partials =
+      at::empty({static_cast<int64_t>(shape.batch) * slots * hidden}, input.options().dtype(at::kFloat));
+  const cudaStream_t stream = at::cuda::getCurrentCUDAStream();
+  const kernels::DepthwiseSqueeze squeeze{fc1.const_data_ptr(), hidden, partials.mutable_data_ptr()};
+  check_launch(kernels::launch_depthwise_conv2d_squeeze(conv.dtype, shape, x.const_data_ptr(), w.const_data_ptr(),
+                                                        out.mutable_data_ptr(), operands.view(activation), squeeze,
+                                                        stream, form),
+               kOp);
+  const std::optional<at::Tensor> bias1 = b1 ? std::optional<at::Tensor>(b1->contiguous()) : std::nullopt;
+  const std::optional<at::Tensor> bias2 = b2 ? std::optional<at::Tensor>(b2->contiguous()) : std::nullopt;
+  check_launch(kernels::launch_excite(conv.dtype, block.shape, slots, partials.const_data_ptr(), out.const_data_ptr(),
+                                      bias1 ? bias1->const_data_ptr() : nullptr, act1, fc2.const_data_ptr(),
+                                      bias2 ? bias2->const_data_ptr() : nullptr, gate, out.mutable_data_ptr(), stream),
+               kOp);
+  return out;
+}
+
+}  // namespace
+}  // namespace ifx::ops
+
+TORCH_LIBRARY_IMPL(ifx, CUDA, m) { m.impl("conv2d_act_squeeze_excite", &ifx::ops::conv2d_act_squeeze_excite_cuda); }
