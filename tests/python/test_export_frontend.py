@@ -169,7 +169,8 @@ def test_model_convs_fuse_as_in_torchscript_and_match_eager_in_float64(name):
     assert_same_report(ts, ex)
     convs = sum(isinstance(m, nn.Conv2d) for m in model.modules())
     fused_convs = sum(count for pattern, count in ex.fused.items() if pattern.startswith("conv2d"))
-    assert calls(exported, ifx.conv2d_act.default) + 2 * calls(exported, ifx.squeeze_excite.default) == fused_convs
+    assert (calls(exported, ifx.conv2d_act.default) + 2 * calls(exported, ifx.squeeze_excite.default) +
+            3 * calls(exported, ifx.conv2d_act_squeeze_excite.default)) == fused_convs
     assert fused_convs + calls(exported, aten.conv2d.default) == convs
     assert not calls(exported, aten._native_batch_norm_legit_no_training.default, aten.relu.default, aten.add.Tensor)
     assert_matches_eager(model, exported, (x,))

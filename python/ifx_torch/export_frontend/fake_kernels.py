@@ -60,6 +60,12 @@ def _squeeze_excite(x, w1, b1, act1, w2, b2, gate):
     return x * scale.view(x.shape[0], x.shape[1], 1, 1)
 
 
+def _conv2d_act_squeeze_excite(x, weight, bias, stride, padding, dilation, groups, residual, activation, w1, b1, act1,
+                               w2, b2, gate):
+    return _squeeze_excite(_conv2d_act(x, weight, bias, stride, padding, dilation, groups, residual, activation),
+                           w1, b1, act1, w2, b2, gate)
+
+
 def _max_pool2d(x, kernel_size, stride=(), padding=0, dilation=1, ceil_mode=False):
     return torch.ops.aten.max_pool2d.default(x, kernel_size, stride, padding, dilation, ceil_mode)
 
@@ -72,6 +78,7 @@ KERNELS = {
     "conv2d_act": _conv2d_act,
     "linear_act": _linear_act,
     "squeeze_excite": _squeeze_excite,
+    "conv2d_act_squeeze_excite": _conv2d_act_squeeze_excite,
     "max_pool2d": _max_pool2d,
     "hardswish": _activation_output,
     "hardsigmoid": _activation_output,

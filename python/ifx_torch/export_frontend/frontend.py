@@ -8,8 +8,8 @@
     -> .module()                     weights and buffers as get_attr constants
     -> drop_identity_clones           eval-mode dropout's clone, which TorchScript's freeze removes
     -> fuse_hardswish, fuse_hardsigmoid, fold_conv_batchnorm, fuse_conv_epilogue,
-       fuse_linear_activation, fuse_squeeze_excitation, channels_last_convs, use_ifx_max_pool
-       (one file each)
+       fuse_linear_activation, fuse_squeeze_excitation, channels_last_convs, fuse_depthwise_squeeze,
+       use_ifx_max_pool (one file each)
     -> refresh_recorded_values       each node's fake output again, as the rewritten graph produces it
     -> fuse_multiply_add             add(a, mul(b, c)) as one addcmul, which TorchScript's NNC fuses on CUDA
     -> _detach_parameters            the weights it reads as detached buffers, as frozen constants
@@ -28,6 +28,7 @@ from .channels_last_convs import use_channels_last_convs
 from .drop_identity_clones import drop_identity_clones
 from .fold_conv_batchnorm import fold_conv_batchnorm
 from .fuse_conv_epilogue import fuse_conv_epilogue
+from .fuse_depthwise_squeeze import fuse_depthwise_squeeze
 from .fuse_hardsigmoid import fuse_hardsigmoid
 from .fuse_hardswish import fuse_hardswish
 from .fuse_linear_activation import fuse_linear_activation
@@ -180,6 +181,9 @@ def run_passes(state: PassState, fuse_layers: bool, fuse_squeeze_excitation: boo
             if blocks:
                 fused["squeeze_excite"] = blocks
         use_channels_last_convs(state, conv_layout, torch.backends.cudnn.allow_tf32)
+        taken = fuse_depthwise_squeeze(state)
+        if taken:
+            fused["squeeze_in_depthwise_conv"] = taken
         pools = use_ifx_max_pool(state)  # last, as in the TorchScript pipeline
         if pools:
             fused["max_pool2d"] = pools
