@@ -216,5 +216,113 @@ INSTANTIATE_TEST_SUITE_P(
                     Case{2, 36, 10, 7, 1, 1, true, 0, false}, Case{1, 64, 17, 7, 2, 1, true, 1, true}),
     [](const testing::TestParamInfo<Case>& info) { return case_name(info.param); });
 
+// The squeeze side output (launch_depthwise_conv2d_squeeze): every NHWC form that has it, fp32 and
+// 16-bit types. The conv's output must equal launch_depthwise_conv2d's bit for bit, and each image's
+// partial fc1 vectors, added up over its slots, must equal fc1 times the channel means of that stored
+// output (float64). Partials start as NaN, so a slot no block writes shows. Cases: one and several
+// blocks per image, several channel groups with a partial last one (148 channels of fp32: 37 vectors),
+// stride 2, residual; fp64 and the NCHW layout are refused.
+struct SqueezeCase {
+  int batch, channels, hidden, height, kernel, stride;
+  DepthwiseForm form;
+};
+
+template <typename T> double worst_squeeze_error(ElementType type, const SqueezeCase& c) {
+  const int pad = c.kernel / 2, width = c.height + 3;
+  DepthwiseShape s{c.batch, c.channels, c.height, width, (c.height + 2 * pad - c.kernel) / c.stride + 1,
+                   (width + 2 * pad - c.kernel) / c.stride + 1, c.kernel, c.kernel, c.stride, c.stride, pad, pad,
+                   1, 1, true};
+  std::mt19937 generator(c.channels * 17 + c.hidden);
+  std::normal_distribution<double> normal;
+  const size_t outputs = size_t(s.batch) * s.channels * s.out_h * s.out_w;
+  std::vector<T> x(size_t(s.batch) * s.channels * s.in_h * s.in_w), weight(size_t(c.kernel) * c.kernel * c.channels),
+      bias(c.channels), residual(outputs), w1(size_t(c.hidden) * c.channels), y(outputs), y_alone(outputs);
+  for (std::vector<T>* v : {&x, &weight, &bias, &residual, &w1}) {
+    for (T& e : *v) e = from_double<T>(normal(generator));
+  }
+  Epilogue epilogue;
+  epilogue.bias = bias.data();
+  epilogue.residual = residual.data();
+  epilogue.activation = Activation::kHardswish;
+  const int slots = depthwise_squeeze_slots(type, s, c.form, c.hidden, true, true);
+  EXPECT_GT(slots, 0);
+  std::vector<float> partials(size_t(s.batch) * slots * c.hidden, std::nanf(""));
+  const DepthwiseSqueeze squeeze{w1.data(), c.hidden, partials.data()};
+  EXPECT_EQ(launch_depthwise_conv2d_squeeze(type, s, x.data(), weight.data(), y.data(), epilogue, squeeze, nullptr,
+                                            c.form),
+            cudaSuccess);
+  EXPECT_EQ(launch_depthwise_conv2d(type, s, x.data(), weight.data(), y_alone.data(), epilogue, nullptr, c.form),
+            cudaSuccess);
+  for (size_t i = 0; i < outputs; ++i) {
+    if (!(to_double(y[i]) == to_double(y_alone[i]))) return 1e9;  // not the same conv output
+  }
+  double worst = 0;
+  const int pixels = s.out_h * s.out_w;
+  for (int n = 0; n < s.batch; ++n) {
+    std::vector<double> mean(c.channels, 0.0);
+    for (int p = 0; p < pixels; ++p) {
+      for (int ch = 0; ch < c.channels; ++ch) mean[ch] += to_double(y[(size_t(n) * pixels + p) * c.channels + ch]);
+    }
+    for (double& m : mean) m /= pixels;
+    for (int j = 0; j < c.hidden; ++j) {
+      double expected = 0, got = 0;
+      for (int ch = 0; ch < c.channels; ++ch) expected += to_double(w1[size_t(j) * c.channels + ch]) * mean[ch];
+      for (int slot = 0; slot < slots; ++slot) got += partials[(size_t(n) * slots + slot) * c.hidden + j];
+      const double error = std::abs(got - expected) / (1 + std::abs(expected));
+      if (!(error <= worst)) worst = error;
+    }
+  }
+  return worst;
+}
+
+class DepthwiseSqueezeOnHost : public testing::TestWithParam<SqueezeCase> {};
+
+TEST_P(DepthwiseSqueezeOnHost, PartialsAddUpToFc1OfTheOutputMeans) {
+  const SqueezeCase c = GetParam();
+  EXPECT_LE(worst_squeeze_error<float>(ElementType::kFloat32, c), 1e-5);
+  if (c.form != DepthwiseForm::kTwoRows) {
+    EXPECT_LE(worst_squeeze_error<__half>(ElementType::kFloat16, c), 1e-5);  // float sums of the stored halves
+    EXPECT_LE(worst_squeeze_error<__nv_bfloat16>(ElementType::kBFloat16, c), 1e-5);
+  }
+}
+
+TEST(DepthwiseSqueeze, RefusesFp64NchwAndMisalignedFc1) {
+  DepthwiseShape s{1, 16, 8, 8, 8, 8, 3, 3, 1, 1, 1, 1, 1, 1, true};
+  std::vector<double> xd(16 * 64), wd(16 * 9), yd(16 * 64), w1d(4 * 16);
+  std::vector<float> partials(1024);
+  const Epilogue none;
+  EXPECT_EQ(depthwise_squeeze_slots(ElementType::kFloat64, s, DepthwiseForm::kOneRow, 4, true, true), 0);
+  EXPECT_EQ(launch_depthwise_conv2d_squeeze(ElementType::kFloat64, s, xd.data(), wd.data(), yd.data(), none,
+                                            DepthwiseSqueeze{w1d.data(), 4, partials.data()}, nullptr,
+                                            DepthwiseForm::kOneRow),
+            cudaErrorInvalidValue);
+  std::vector<float> x(16 * 64), w(16 * 9), y(16 * 64), w1(4 * 16 + 1);
+  EXPECT_EQ(launch_depthwise_conv2d_squeeze(ElementType::kFloat32, s, x.data(), w.data(), y.data(), none,
+                                            DepthwiseSqueeze{w1.data() + 1, 4, partials.data()}, nullptr,
+                                            DepthwiseForm::kOneRow),
+            cudaErrorInvalidValue);
+  s.channels_last = false;
+  EXPECT_EQ(depthwise_squeeze_slots(ElementType::kFloat32, s, DepthwiseForm::kOneRow, 4, true, true), 0);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Shapes, DepthwiseSqueezeOnHost,
+    testing::Values(SqueezeCase{1, 72, 24, 14, 5, 2, DepthwiseForm::kOneRow},
+                    SqueezeCase{2, 148, 12, 9, 3, 1, DepthwiseForm::kOneRow},
+                    SqueezeCase{3, 16, 4, 20, 3, 1, DepthwiseForm::kOneRow},
+                    SqueezeCase{2, 148, 12, 9, 3, 1, DepthwiseForm::kTwoRows},
+                    SqueezeCase{2, 24, 8, 11, 3, 2, DepthwiseForm::kTwoRows},
+                    SqueezeCase{2, 72, 20, 10, 5, 1, DepthwiseForm::kSharedTile},
+                    SqueezeCase{1, 40, 10, 19, 3, 2, DepthwiseForm::kSharedTile},
+                    SqueezeCase{2, 148, 12, 9, 7, 1, DepthwiseForm::kSharedTile}),
+    [](const testing::TestParamInfo<SqueezeCase>& info) {
+      const SqueezeCase& c = info.param;
+      const char* form = c.form == DepthwiseForm::kOneRow ? "one_row" : c.form == DepthwiseForm::kTwoRows ? "two_rows"
+                                                                                                       : "shared_tile";
+      return std::string(form) + "_n" + std::to_string(c.batch) + "c" + std::to_string(c.channels) + "j" +
+             std::to_string(c.hidden) + "h" + std::to_string(c.height) + "k" + std::to_string(c.kernel) + "s" +
+             std::to_string(c.stride);
+    });
+
 }  // namespace
 }  // namespace ifx::kernels
