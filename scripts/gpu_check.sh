@@ -79,7 +79,7 @@ stage_sanitize() {  # every CUDA kernel of ours, on a few shapes each: the sanit
   local sanitize=(compute-sanitizer --error-exitcode 9)
   "${sanitize[@]}" --tool memcheck python3 -m pytest -q -p no:cacheprovider tests/python/test_layer_fusion.py -k "$fusion" &&
     "${sanitize[@]}" --tool memcheck python3 -m pytest -q -p no:cacheprovider tests/python/test_squeeze_excite.py \
-      tests/python/test_ops.py -k cuda &&
+      tests/python/test_depthwise_squeeze.py tests/python/test_ops.py -k cuda &&
     "${sanitize[@]}" --tool memcheck python3 -m pytest -q -p no:cacheprovider tests/python/test_max_pool.py -k nhwc_kernel &&
     IFX_CONV_TUNING=0 "${sanitize[@]}" --tool racecheck python3 scripts/sanitize_ops.py
 }

@@ -55,6 +55,18 @@ for dtype in (torch.float32, torch.float16):
                                  "relu", torch.randn(72, 24, device=dev, dtype=dtype), torch.randn(72, device=dev, dtype=dtype),
                                  "hardsigmoid")
     print("ran squeeze_excite", _C.last_kernel_path("squeeze_excite"), flush=True)
+    # the squeeze as the depthwise kernel's side output, each form that has it
+    w = torch.randn(72, 1, 3, 3, device=dev, dtype=dtype)
+    se = (torch.randn(24, 72, device=dev, dtype=dtype), torch.randn(24, device=dev, dtype=dtype), "relu",
+          torch.randn(72, 24, device=dev, dtype=dtype), torch.randn(72, device=dev, dtype=dtype), "hardsigmoid")
+    for form in ("depthwise", "depthwise_shared_tile") + (("depthwise_two_rows",) if dtype == torch.float32 else ()):
+        _C.set_kernel_override(form, "", "auto")
+        try:
+            torch.ops.ifx.conv2d_act_squeeze_excite(x, w, None, [1, 1], [1, 1], [1, 1], 72, None, "hardswish", *se)
+            torch.cuda.synchronize()
+            print("ran", form, _C.last_kernel_path("squeeze_excite"), flush=True)
+        finally:
+            _C.reset_kernel_override()
     torch.ops.ifx.max_pool2d(torch.randn(2, 64, 29, 29, device=dev, dtype=dtype).contiguous(memory_format=cl), [3, 3], [2, 2], [1, 1], [1, 1], False)
     print("ran max_pool2d", _C.last_kernel_path("max_pool2d"), flush=True)
     torch.ops.ifx.linear_act(torch.randn(3, 96, device=dev, dtype=dtype), torch.randn(40, 96, device=dev, dtype=dtype), torch.randn(40, device=dev, dtype=dtype), "hardswish")

@@ -547,5 +547,43 @@ TEST(ProgrammaticLaunchSetting, OffUnlessIfxPdlIsOne) {
   }
 }
 
+// ifx::conv2d_act_squeeze_excite: the depthwise kernel leaves the block's squeeze only where the conv's own
+// path is one of its NHWC forms that can (fp32 / 16-bit, channels_last, fc1 on 16 bytes); every other call
+// gets the block's own path.
+TEST(KernelChoice, DepthwiseSqueezeOnlyWhereTheConvRunsOurNhwcKernel) {
+  using ifx::ops::SqueezeExcitePath;
+  const auto block_for = [](const ConvCall& c, int hidden) {
+    ifx::ops::SqueezeExciteCall b;
+    b.dtype = c.dtype;
+    b.shape = {static_cast<int>(c.batch), static_cast<int>(c.out_channels), hidden,
+               static_cast<int>(c.out_h * c.out_w), c.channels_last};
+    return b;
+  };
+  const ConvCall fp16 = conv(8, 120, 120, 28, 28, 5, 1, 120, kF16, true, Activation::kHardswish);
+  const auto path = [&](const ConvCall& c, ConvPath conv_path, int hidden = 32, bool w1_aligned = true) {
+    return ifx::ops::choose_depthwise_squeeze_path(c, conv_path, block_for(c, hidden), w1_aligned);
+  };
+  EXPECT_EQ(path(fp16, ConvPath::kDepthwise), SqueezeExcitePath::kDepthwiseSqueeze);
+  EXPECT_EQ(path(fp16, ConvPath::kDepthwiseSharedTile), SqueezeExcitePath::kDepthwiseSqueeze);
+  EXPECT_EQ(path(fp16, ConvPath::kDepthwiseTwoRows), SqueezeExcitePath::kTwoKernels);  // 16 bits: no such form
+  EXPECT_EQ(path(fp16, ConvPath::kCudnnThenEpilogue), SqueezeExcitePath::kTwoKernels);
+  EXPECT_EQ(path(fp16, ConvPath::kDepthwise, 32, false), SqueezeExcitePath::kTwoKernels);
+  EXPECT_EQ(path(fp16, ConvPath::kDepthwise, 5000), SqueezeExcitePath::kAten);  // past the excite kernel's 4096
+  const ConvCall fp32_3x3 = conv(1, 144, 144, 56, 56, 3, 2, 144, kF32, true, Activation::kSilu);
+  EXPECT_EQ(path(fp32_3x3, ConvPath::kDepthwiseTwoRows), SqueezeExcitePath::kDepthwiseSqueeze);
+  ConvCall nchw = fp32_3x3;
+  nchw.channels_last = false;
+  EXPECT_EQ(path(nchw, ConvPath::kDepthwise), SqueezeExcitePath::kTwoKernels);
+  ConvCall fp64 = fp32_3x3;
+  fp64.dtype = kF64;
+  EXPECT_EQ(path(fp64, ConvPath::kDepthwise), SqueezeExcitePath::kTwoKernels);
+  ConvCall unaligned = fp16;
+  unaligned.operands_aligned = false;
+  EXPECT_EQ(path(unaligned, ConvPath::kDepthwise), SqueezeExcitePath::kTwoKernels);
+  ConvCall odd = conv(1, 6, 6, 9, 9, 3, 1, 6, kF16, true, Activation::kRelu);  // no whole 4-channel vectors
+  EXPECT_EQ(path(odd, ConvPath::kDepthwise, 2), SqueezeExcitePath::kTwoKernels);
+  EXPECT_STREQ(ifx::ops::path_name(SqueezeExcitePath::kDepthwiseSqueeze), "depthwise_squeeze");
+}
+
 }  // namespace
 }  // namespace ifx_test
