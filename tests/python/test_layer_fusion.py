@@ -544,7 +544,8 @@ def test_model_convs_fuse_and_match_eager_in_float64(name):
     fused_convs = _fused_count(report, "conv2d")
     left_convs = len(graph.findAllNodes("aten::conv2d"))
     # A squeeze-and-excitation block holds two of the fused convs.
-    assert len(graph.findAllNodes("ifx::conv2d_act")) + 2 * len(graph.findAllNodes("ifx::squeeze_excite")) == fused_convs
+    assert (len(graph.findAllNodes("ifx::conv2d_act")) + 2 * len(graph.findAllNodes("ifx::squeeze_excite")) +
+            3 * len(graph.findAllNodes("ifx::conv2d_act_squeeze_excite"))) == fused_convs
     assert fused_convs + left_convs == convs
     assert not graph.findAllNodes("aten::batch_norm")
     # Every conv is fused: with its activation or residual add, or (MobileNet's projections without
