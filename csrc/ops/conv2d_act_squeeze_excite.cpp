@@ -21,12 +21,21 @@ at::Tensor conv2d_act_squeeze_excite_composite(const at::Tensor& input, const at
                                                const std::optional<at::Tensor>& b2, c10::string_view gate) {
   const Conv2dParams params{stride, padding, dilation, groups};
   check_conv2d_act_squeeze_excite_args(input, weight, bias, params, w1, b1, w2, b2);
-  const at::Tensor x =
-      conv2d_act_reference(input, weight, bias, params, residual, parse_activation(activation, kOp));
-  return squeeze_excite_reference(x, w1, b1, parse_activation(act1, kOp), w2, b2, parse_activation(gate, kOp));
+  return conv2d_act_squeeze_excite_reference(input, weight, bias, params, residual, parse_activation(activation, kOp),
+                                             w1, b1, parse_activation(act1, kOp), w2, b2, parse_activation(gate, kOp));
 }
 
 }  // namespace
+
+at::Tensor conv2d_act_squeeze_excite_reference(const at::Tensor& input, const at::Tensor& weight,
+                                               const std::optional<at::Tensor>& bias, const Conv2dParams& params,
+                                               const std::optional<at::Tensor>& residual, Activation activation,
+                                               const at::Tensor& w1, const std::optional<at::Tensor>& b1,
+                                               Activation act1, const at::Tensor& w2,
+                                               const std::optional<at::Tensor>& b2, Activation gate) {
+  const at::Tensor x = conv2d_act_reference(input, weight, bias, params, residual, activation);
+  return squeeze_excite_reference(x, w1, b1, act1, w2, b2, gate);
+}
 
 void check_conv2d_act_squeeze_excite_args(const at::Tensor& input, const at::Tensor& weight,
                                           const std::optional<at::Tensor>& bias, const Conv2dParams& params,

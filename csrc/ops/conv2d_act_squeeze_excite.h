@@ -20,4 +20,12 @@ void check_conv2d_act_squeeze_excite_args(const at::Tensor& input, const at::Ten
                                           const at::Tensor& w1, const std::optional<at::Tensor>& b1,
                                           const at::Tensor& w2, const std::optional<at::Tensor>& b2);
 
+// The op in ATen ops: the conv's composition, then the block's (CPU kernel and differentiable path).
+at::Tensor conv2d_act_squeeze_excite_reference(const at::Tensor& input, const at::Tensor& weight,
+                                               const std::optional<at::Tensor>& bias, const Conv2dParams& params,
+                                               const std::optional<at::Tensor>& residual, Activation activation,
+                                               const at::Tensor& w1, const std::optional<at::Tensor>& b1,
+                                               Activation act1, const at::Tensor& w2,
+                                               const std::optional<at::Tensor>& b2, Activation gate);
+
 }  // namespace ifx::ops

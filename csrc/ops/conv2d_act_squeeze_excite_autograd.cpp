@@ -32,9 +32,9 @@ at::Tensor conv2d_act_squeeze_excite_autograd(const at::Tensor& input, const at:
   if (records_gradient) {
     const Conv2dParams params{stride, padding, dilation, groups};
     check_conv2d_act_squeeze_excite_args(input, weight, bias, params, w1, b1, w2, b2);
-    const at::Tensor x =
-        conv2d_act_reference(input, weight, bias, params, residual, parse_activation(activation, kOp));
-    return squeeze_excite_reference(x, w1, b1, parse_activation(act1, kOp), w2, b2, parse_activation(gate, kOp));
+    return conv2d_act_squeeze_excite_reference(input, weight, bias, params, residual,
+                                               parse_activation(activation, kOp), w1, b1, parse_activation(act1, kOp),
+                                               w2, b2, parse_activation(gate, kOp));
   }
   static const auto op = c10::Dispatcher::singleton().findSchemaOrThrow(kOp, "").typed<Op>();
   at::AutoDispatchBelowADInplaceOrView below_autograd;
