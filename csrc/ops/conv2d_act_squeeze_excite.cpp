@@ -43,10 +43,9 @@ void check_conv2d_act_squeeze_excite_args(const at::Tensor& input, const at::Ten
                                           const at::Tensor& w2, const std::optional<at::Tensor>& b2) {
   check_conv2d_act_args(input, weight, bias, params);
   TORCH_CHECK(input.dim() == 4, kOp, ": expected a 4-D input [N, C, H, W], got size ", input.sizes());
-  // The block's checks on a tensor of the conv's output size (meta: no data).
+  // The block's checks (sizes and dtypes only) on a data-less tensor of the conv's output size.
   const at::Tensor x = at::empty(conv2d_output_size(input, weight, params), input.options().device(at::kMeta));
-  check_squeeze_excite_args(x, w1.to(at::kMeta), b1 ? std::optional<at::Tensor>(b1->to(at::kMeta)) : std::nullopt,
-                            w2.to(at::kMeta), b2 ? std::optional<at::Tensor>(b2->to(at::kMeta)) : std::nullopt);
+  check_squeeze_excite_args(x, w1, b1, w2, b2);
 }
 
 }  // namespace ifx::ops
