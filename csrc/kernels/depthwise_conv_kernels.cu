@@ -875,9 +875,13 @@ int depthwise_squeeze_slots(ElementType type, const DepthwiseShape& shape, Depth
                             bool vectors_aligned, bool w1_aligned) {
   const int bytes = element_size(type);
   if (!depthwise_squeeze_supported(shape, bytes, vectors_aligned, form, hidden, w1_aligned)) return 0;
-  if (form == DepthwiseForm::kSharedTile) return shared_tile_slots(shape, bytes);
-  return nhwc_launch(shape, depthwise_nhwc_channels(bytes), form == DepthwiseForm::kTwoRows ? 2 : 1, true)
-      .squeeze_slots();
+  const int slots = form == DepthwiseForm::kSharedTile
+                        ? shared_tile_slots(shape, bytes)
+                        : nhwc_launch(shape, depthwise_nhwc_channels(bytes), form == DepthwiseForm::kTwoRows ? 2 : 1,
+                                      true)
+                              .squeeze_slots();
+  // The excite kernel indexes the partials with an int (launch_excite refuses more).
+  return int64_t(shape.batch) * slots * hidden <= INT_MAX ? slots : 0;
 }
 
 cudaError_t launch_depthwise_conv2d_squeeze(ElementType type, const DepthwiseShape& shape, const void* input,

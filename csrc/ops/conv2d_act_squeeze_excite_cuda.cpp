@@ -62,7 +62,16 @@ at::Tensor conv2d_act_squeeze_excite_cuda(const at::Tensor& input, const at::Ten
   block.shape = {static_cast<int>(out_size[0]), static_cast<int>(out_size[1]), static_cast<int>(fc1.size(0)),
                  static_cast<int>(out_size[2] * out_size[3]), conv.channels_last};
   const SqueezeExcitePath path = choose_depthwise_squeeze_path(conv, conv_path, block, aligned_16(fc1));
-  if (path != SqueezeExcitePath::kDepthwiseSqueeze) {
+  const kernels::DepthwiseShape shape = depthwise_shape(conv);
+  const kernels::DepthwiseForm form = depthwise_form(conv_path);
+  const int hidden = static_cast<int>(fc1.size(0));
+  // The kernel reads the operands where conv.operands_aligned says (copies and fresh tensors start
+  // aligned). 0 slots also where the partials would pass the excite kernel's int index.
+  const int slots = path == SqueezeExcitePath::kDepthwiseSqueeze
+                        ? kernels::depthwise_squeeze_slots(conv.dtype, shape, form, hidden, conv.operands_aligned,
+                                                           aligned_16(fc1))
+                        : 0;
+  if (slots == 0) {
     static const auto conv_op =
         c10::Dispatcher::singleton().findSchemaOrThrow("ifx::conv2d_act", "").typed<Conv2dActOp>();
     static const auto block_op =
@@ -72,18 +81,12 @@ at::Tensor conv2d_act_squeeze_excite_cuda(const at::Tensor& input, const at::Ten
   }
   record_path(conv_path);
   record_path(path);
-
-  const kernels::DepthwiseShape shape = depthwise_shape(conv);
-  const kernels::DepthwiseForm form = depthwise_form(conv_path);
   const at::Tensor x = input.contiguous(at::MemoryFormat::ChannelsLast);
   const at::Tensor w = weight.contiguous();
   const EpilogueOperands operands(bias, residual, at::MemoryFormat::ChannelsLast);
   at::Tensor out = at::empty(out_size, input.options(), at::MemoryFormat::ChannelsLast);
-  const bool vectors_aligned =
-      aligned_16(x) && aligned_16(out) && (!operands.residual || aligned_16(*operands.residual));
-  const int hidden = static_cast<int>(fc1.size(0));
-  const int slots = kernels::depthwise_squeeze_slots(conv.dtype, shape, form, hidden, vectors_aligned, aligned_16(fc1));
-  TORCH_CHECK(slots > 0, kOp, ": the depthwise kernel cannot leave this block's squeeze (", path_name(conv_path), ")");
+  TORCH_CHECK(aligned_16(x) && aligned_16(out) && (!operands.residual || aligned_16(*operands.residual)), kOp,
+              ": an operand of the depthwise kernel is not on a 16-byte boundary");
   const at::Tensor partials =
       at::empty({static_cast<int64_t>(shape.batch) * slots * hidden}, input.options().dtype(at::kFloat));
   const cudaStream_t stream = at::cuda::getCurrentCUDAStream();

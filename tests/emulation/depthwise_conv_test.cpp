@@ -9,6 +9,7 @@
 // speed, and what only the GPU does, are for the CUDA tests on the GPU machine.
 #include <gtest/gtest.h>
 
+#include <climits>
 #include <cstdlib>
 #include <memory>
 #include <random>
@@ -303,6 +304,21 @@ TEST(DepthwiseSqueeze, RefusesFp64NchwAndMisalignedFc1) {
             cudaErrorInvalidValue);
   s.channels_last = false;
   EXPECT_EQ(depthwise_squeeze_slots(ElementType::kFloat32, s, DepthwiseForm::kOneRow, 4, true, true), 0);
+}
+
+// The excite kernel indexes batch * slots * hidden partials with an int: past that, no slots (the op
+// then runs the conv and the block's own kernels), although a small batch of the layer is taken.
+TEST(DepthwiseSqueeze, RefusesPartialsPastTheExciteKernelsIndex) {
+  const int hidden = 4096;
+  for (const DepthwiseForm form : {DepthwiseForm::kOneRow, DepthwiseForm::kTwoRows, DepthwiseForm::kSharedTile}) {
+    DepthwiseShape s{2, 4096, 1, 1, 1, 1, 3, 3, 1, 1, 1, 1, 1, 1, true};
+    const int small = depthwise_squeeze_slots(ElementType::kFloat32, s, form, hidden, true, true);
+    if (form != DepthwiseForm::kTwoRows) ASSERT_GT(small, 0);
+    if (small == 0) continue;
+    EXPECT_LE(int64_t(s.batch) * small * hidden, INT_MAX);
+    s.batch = 65536;  // 65536 * 4096 outputs still fit an int; 65536 * 16 * 4096 partials do not
+    EXPECT_EQ(depthwise_squeeze_slots(ElementType::kFloat32, s, form, hidden, true, true), 0);
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(
