@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <functional>
 #include <limits>
 
 #include "conv2d_act.h"
@@ -138,6 +139,41 @@ bool stream_is_capturing() {
   return status != cudaStreamCaptureStatusNone;
 }
 
+// GPU time of one `run()`, in microseconds: the best of three batches of five runs after two
+// warm-up runs (first launches and lazy module loads stay out of it).
+double gpu_time_us(const std::function<void()>& run) {
+  const cudaStream_t stream = at::cuda::getCurrentCUDAStream();
+  cudaEvent_t start = nullptr, stop = nullptr;
+  C10_CUDA_CHECK(cudaEventCreate(&start));
+  C10_CUDA_CHECK(cudaEventCreate(&stop));
+  double best = std::numeric_limits<double>::infinity();
+  try {
+    for (int i = 0; i < 2; ++i) run();
+    for (int batch = 0; batch < 3; ++batch) {
+      // The GPU spins (about 0.5 ms on an H200) while the host queues the timed runs behind it,
+      // so the events time the kernels back to back, as graph replay runs them, and not the
+      // host's launch cost, which at batch 1 exceeds the GPU time and favoured one-kernel paths
+      // (docs/fusion.md, Kernels).
+      at::cuda::sleep(1000000);
+      C10_CUDA_CHECK(cudaGetLastError());
+      C10_CUDA_CHECK(cudaEventRecord(start, stream));
+      for (int i = 0; i < 5; ++i) run();
+      C10_CUDA_CHECK(cudaEventRecord(stop, stream));
+      C10_CUDA_CHECK(cudaEventSynchronize(stop));
+      float ms = 0;
+      C10_CUDA_CHECK(cudaEventElapsedTime(&ms, start, stop));
+      best = std::min(best, 1e3 * ms / 5);
+    }
+  } catch (...) {
+    cudaEventDestroy(start);
+    cudaEventDestroy(stop);
+    throw;
+  }
+  cudaEventDestroy(start);
+  cudaEventDestroy(stop);
+  return best;
+}
+
 struct Conv2dActCall {
   const at::Tensor& input;
   const at::Tensor& weight;
@@ -203,41 +239,7 @@ struct Conv2dActCall {
     return padded_conv.run(inner);
   }
 
-  // GPU time of one run through `path`, in microseconds: the best of three
-  // batches of five runs after two warm-up runs (first launches and lazy
-  // module loads stay out of it).
-  double time_us(ConvPath path) const {
-    const cudaStream_t stream = at::cuda::getCurrentCUDAStream();
-    cudaEvent_t start = nullptr, stop = nullptr;
-    C10_CUDA_CHECK(cudaEventCreate(&start));
-    C10_CUDA_CHECK(cudaEventCreate(&stop));
-    double best = std::numeric_limits<double>::infinity();
-    try {
-      for (int i = 0; i < 2; ++i) run(path);
-      for (int batch = 0; batch < 3; ++batch) {
-        // The GPU spins (about 0.5 ms on an H200) while the host queues the timed runs behind it,
-        // so the events time the kernels back to back, as graph replay runs them, and not the
-        // host's launch cost, which at batch 1 exceeds the GPU time and favoured one-kernel paths
-        // (docs/fusion.md, Kernels).
-        at::cuda::sleep(1000000);
-        C10_CUDA_CHECK(cudaGetLastError());
-        C10_CUDA_CHECK(cudaEventRecord(start, stream));
-        for (int i = 0; i < 5; ++i) run(path);
-        C10_CUDA_CHECK(cudaEventRecord(stop, stream));
-        C10_CUDA_CHECK(cudaEventSynchronize(stop));
-        float ms = 0;
-        C10_CUDA_CHECK(cudaEventElapsedTime(&ms, start, stop));
-        best = std::min(best, 1e3 * ms / 5);
-      }
-    } catch (...) {
-      cudaEventDestroy(start);
-      cudaEventDestroy(stop);
-      throw;
-    }
-    cudaEventDestroy(start);
-    cudaEventDestroy(stop);
-    return best;
-  }
+  double time_us(ConvPath path) const { return gpu_time_us([&] { run(path); }); }
 };
 
 // The path a call takes and how to run it: tuned on its key's first call
@@ -250,18 +252,28 @@ struct PlannedConv {
   bool tune = false;  // also what Conv2dActCall::tune_padded_conv takes
 };
 
+// With `run_block` (ifx::conv2d_act_squeeze_excite), the call feeds a squeeze-and-excitation block
+// of `squeeze_hidden` hidden channels: its tuning is its own key's, and times the conv and the
+// block together through each candidate path.
 PlannedConv plan_conv(const at::Tensor& input, const at::Tensor& weight, const std::optional<at::Tensor>& bias,
-                      const Conv2dParams& params, const std::optional<at::Tensor>& residual, Activation activation) {
+                      const Conv2dParams& params, const std::optional<at::Tensor>& residual, Activation activation,
+                      int64_t squeeze_hidden = 0, const std::function<void(ConvPath)>& run_block = {}) {
   PlannedConv p;
   p.out_size = conv2d_output_size(input, weight, params);
   p.call = describe_conv2d_act(input, weight, bias, params, residual, activation, p.out_size);
+  p.call.squeeze_hidden = run_block ? squeeze_hidden : 0;
   p.flags = cuda_math_flags(input);
   const KernelOverride override = current_override();
   p.tune = p.call.kernels_apply && !override.conv.has_value() && override.pointwise == PointwisePolicy::kAuto &&
            conv_tuning_enabled();
   const Conv2dActCall conv{input, weight, bias, params, residual, activation, p.out_size, p.call, p.flags, p.tune};
   std::function<double(ConvPath)> time_us;
-  if (!stream_is_capturing()) time_us = [&](ConvPath path) { return conv.time_us(path); };
+  if (!stream_is_capturing()) {
+    time_us = run_block ? std::function<double(ConvPath)>([&](ConvPath path) {
+      return gpu_time_us([&] { run_block(path); });
+    })
+                        : std::function<double(ConvPath)>([&](ConvPath path) { return conv.time_us(path); });
+  }
   p.path = p.tune ? tuned_conv_path(p.call, p.flags, time_us) : choose_conv_path(p.call, p.flags, override);
   return p;
 }
@@ -283,9 +295,27 @@ at::Tensor conv2d_act_cuda(const at::Tensor& input, const at::Tensor& weight, co
 
 ConvPath conv2d_act_cuda_path(const at::Tensor& input, const at::Tensor& weight, const std::optional<at::Tensor>& bias,
                               const Conv2dParams& params, const std::optional<at::Tensor>& residual,
-                              Activation activation) {
+                              Activation activation, int64_t squeeze_hidden,
+                              const std::function<void(ConvPath)>& run_block) {
   const c10::cuda::CUDAGuard device_guard(input.device());
-  return plan_conv(input, weight, bias, params, residual, activation).path;
+  return plan_conv(input, weight, bias, params, residual, activation, squeeze_hidden, run_block).path;
+}
+
+at::Tensor conv2d_act_cuda_through(const at::Tensor& input, const at::Tensor& weight,
+                                   const std::optional<at::Tensor>& bias, const Conv2dParams& params,
+                                   const std::optional<at::Tensor>& residual, Activation activation, ConvPath path) {
+  const c10::cuda::CUDAGuard device_guard(input.device());
+  const std::vector<int64_t> out_size = conv2d_output_size(input, weight, params);
+  const ConvCall call = describe_conv2d_act(input, weight, bias, params, residual, activation, out_size);
+  const MathFlags flags = cuda_math_flags(input);
+  const KernelOverride override = current_override();
+  const bool tune = call.kernels_apply && !override.conv.has_value() &&
+                    override.pointwise == PointwisePolicy::kAuto && conv_tuning_enabled();
+  TORCH_CHECK(path == ConvPath::kAten || call.kernels_apply, kOp, ": path ", path_name(path),
+              " for a call the kernels do not take");
+  record_path(path);
+  const Conv2dActCall conv{input, weight, bias, params, residual, activation, out_size, call, flags, tune};
+  return conv.run(path);
 }
 }  // namespace ifx::ops
 

@@ -6,6 +6,7 @@
 #include <c10/core/MemoryFormat.h>
 #include <cuda_runtime.h>
 
+#include <functional>
 #include <optional>
 
 #include "conv2d_act.h"
@@ -31,16 +32,28 @@ struct EpilogueOperands {
   kernels::Epilogue view(kernels::Activation activation) const;
 };
 
+// The path ifx::conv2d_act's CUDA kernel takes for these (checked) arguments,
+// tuned on the first call of their key as the op itself tunes
+// (conv2d_act_cuda.cpp). With `run_block`, the call feeds the squeeze-and-
+// excitation block of ifx::conv2d_act_squeeze_excite (`squeeze_hidden` hidden
+// channels): the block's own tuning key, and `run_block(path)` (the conv
+// through `path` and the block's kernels after it) is what each candidate's
+// timing runs.
+ConvPath conv2d_act_cuda_path(const at::Tensor& input, const at::Tensor& weight, const std::optional<at::Tensor>& bias,
+                              const Conv2dParams& params, const std::optional<at::Tensor>& residual,
+                              kernels::Activation activation, int64_t squeeze_hidden = 0,
+                              const std::function<void(ConvPath)>& run_block = {});
+// ifx::conv2d_act's output through `path`, a path that conv2d_act_cuda_path
+// gave for these arguments (recorded as the op's last path).
+at::Tensor conv2d_act_cuda_through(const at::Tensor& input, const at::Tensor& weight,
+                                   const std::optional<at::Tensor>& bias, const Conv2dParams& params,
+                                   const std::optional<at::Tensor>& residual, kernels::Activation activation,
+                                   ConvPath path);
+
 // out[m, n] = epilogue(sum_k input[m, k] * weight[n, k]) for the few rows of
 // `input` (its elements in row-major [rows, in_features] order, as a dense
 // [N, C, 1, 1] tensor in either format or a contiguous [..., K] one has them):
 // the one entry point of the few-rows matmul kernel. `out` is dense, row-major.
-// The path ifx::conv2d_act's CUDA kernel takes for these (checked) arguments, tuned on the first call of
-// their key as the op itself tunes (conv2d_act_cuda.cpp): what ifx::conv2d_act_squeeze_excite asks.
-ConvPath conv2d_act_cuda_path(const at::Tensor& input, const at::Tensor& weight, const std::optional<at::Tensor>& bias,
-                              const Conv2dParams& params, const std::optional<at::Tensor>& residual,
-                              kernels::Activation activation);
-
 void run_few_rows_matmul(const at::Tensor& input, const at::Tensor& weight, const EpilogueOperands& operands,
                          kernels::Activation activation, at::Tensor& out, const char* op);
 

@@ -333,7 +333,7 @@ std::vector<int64_t> tuning_key(const ConvCall& c, const MathFlags& f) {
           c.out_h, c.out_w, c.kernel_h, c.kernel_w, c.stride_h, c.stride_w, c.pad_h, c.pad_w, c.dilation_h,
           c.dilation_w, c.groups, c.has_bias, c.has_residual, c.residual_aligned, c.weight_channels_last,
           c.operands_aligned, static_cast<int64_t>(c.activation), c.kernels_apply, f.cudnn_enabled, f.allow_tf32,
-          f.multiprocessors, f.hopper_gemm};
+          f.multiprocessors, f.hopper_gemm, c.squeeze_hidden};
 }
 
 // The lock guards the map only: it is never held while kernels are timed. Held

@@ -91,6 +91,10 @@ struct ConvCall {
   // tensors on one device, a non-empty 4-D input, and a residual (if any) of
   // the output's exact size and dtype. False: the ATen composition.
   bool kernels_apply = true;
+  // The hidden width of the squeeze-and-excitation block this conv feeds
+  // (ifx::conv2d_act_squeeze_excite), whose kernels its tuning times with it;
+  // 0 for a conv alone. Only the tuning key reads it.
+  int64_t squeeze_hidden = 0;
 };
 
 struct LinearCall {

@@ -269,6 +269,32 @@ TEST(KernelChoice, TuningTimesTheCandidatesOnceAndKeepsTheFastest) {
   ifx::ops::clear_conv_tuning();
 }
 
+TEST(KernelChoice, AConvFeedingASqueezeBlockIsTunedOnItsOwnKey) {
+  // ifx::conv2d_act_squeeze_excite times conv and block together: the same conv alone keeps its own choice.
+  ifx::ops::clear_conv_tuning();
+  const MathFlags flags{true, true, 132};
+  const ConvCall alone = conv(8, 120, 120, 28, 28, 5, 1, 120, kF16, true, Activation::kHardswish);
+  const auto candidates = ifx::ops::conv_candidates(alone, flags);
+  ASSERT_NE(std::find(candidates.begin(), candidates.end(), ConvPath::kDepthwise), candidates.end());
+  ASSERT_NE(std::find(candidates.begin(), candidates.end(), ConvPath::kCudnnThenEpilogue), candidates.end());
+  const auto fastest = [](ConvPath winner) {
+    return [winner](ConvPath path) { return path == winner ? 1.0 : 2.0; };
+  };
+  EXPECT_EQ(ifx::ops::tuned_conv_path(alone, flags, fastest(ConvPath::kCudnnThenEpilogue)),
+            ConvPath::kCudnnThenEpilogue);
+  ConvCall feeding = alone;
+  feeding.squeeze_hidden = 32;
+  EXPECT_EQ(ifx::ops::tuned_conv_path(feeding, flags, fastest(ConvPath::kDepthwise)), ConvPath::kDepthwise);
+  EXPECT_EQ(ifx::ops::tuned_conv_path(alone, flags, nullptr), ConvPath::kCudnnThenEpilogue);
+  EXPECT_EQ(ifx::ops::tuned_conv_path(feeding, flags, nullptr), ConvPath::kDepthwise);
+  ConvCall wider = feeding;  // another block width is another key
+  wider.squeeze_hidden = 48;
+  int timed = 0;
+  ifx::ops::tuned_conv_path(wider, flags, [&](ConvPath) { return static_cast<double>(++timed); });
+  EXPECT_EQ(timed, static_cast<int>(candidates.size()));
+  ifx::ops::clear_conv_tuning();
+}
+
 TEST(KernelChoice, TheTimingThreadTunesAShapeNestedInItsOwnTiming) {
   // channel_padded's first timed run tunes the padded conv inside the outer call's timing.
   ifx::ops::clear_conv_tuning();

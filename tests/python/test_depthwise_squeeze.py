@@ -5,6 +5,8 @@ it from ifx::conv2d_act + ifx::squeeze_excite with its near-misses.
 
     PYTHONPATH=python python3 -m pytest tests/python/test_depthwise_squeeze.py -q    # from the repository root
 """
+import os
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -141,6 +143,41 @@ def test_cuda_other_calls_run_the_two_ops(dtype, channels_last, conv_path):
                                                             *(t.to(dtype) for t in inputs[3:5]), "relu",
                                                             *(t.to(dtype) for t in inputs[5:]), "hardsigmoid"),
                                rtol=tolerance, atol=tolerance)
+
+
+@requires_cuda
+@pytest.mark.skipif(os.environ.get("IFX_CONV_TUNING") == "0", reason="IFX_CONV_TUNING=0: no tuning")
+def test_cuda_tuned_block_keeps_its_path_and_replays_it():
+    """Untouched by an override, the first call of a shape times the conv's paths with the block
+    (its own tuning key); later calls, and a CUDA graph captured after them, run the same kernels."""
+    inputs = block_inputs(3, 96, 24, 19, 3, torch.Generator().manual_seed(11))  # a shape no other test tunes
+    dtype = torch.float16
+    x, weight, bias, w1, b1, w2, b2 = (t.to(dtype).cuda() for t in inputs)
+    args = op_args(x.contiguous(memory_format=torch.channels_last), weight, bias, 1, "hardswish", w1, b1, "relu",
+                   w2, b2, "hardsigmoid")
+    first = torch.ops.ifx.conv2d_act_squeeze_excite(*args)
+    paths = (ifx_torch._C.last_kernel_path("conv2d_act"), ifx_torch._C.last_kernel_path("squeeze_excite"))
+    if paths[0] in FORMS and dtype in FORMS[paths[0]]:
+        assert paths[1] == "depthwise_squeeze", paths
+    else:
+        assert paths[1] == "two_kernels", paths
+    tolerance = CUDA_TOLERANCE[dtype] * 4
+    expected = reference(*(t.to(dtype) for t in inputs[:3]), 1, "hardswish", *(t.to(dtype) for t in inputs[3:5]),
+                         "relu", *(t.to(dtype) for t in inputs[5:]), "hardsigmoid")
+    torch.testing.assert_close(first.double().cpu(), expected, rtol=tolerance, atol=tolerance)
+    again = torch.ops.ifx.conv2d_act_squeeze_excite(*args)
+    assert (ifx_torch._C.last_kernel_path("conv2d_act"), ifx_torch._C.last_kernel_path("squeeze_excite")) == paths
+    assert torch.equal(again, first)  # deterministic kernels: no atomics in either path
+    side = torch.cuda.Stream()
+    side.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(side):
+        graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(graph, stream=side):
+            captured = torch.ops.ifx.conv2d_act_squeeze_excite(*args)
+    torch.cuda.current_stream().wait_stream(side)
+    graph.replay()
+    torch.cuda.synchronize()
+    assert torch.equal(captured, first)
 
 
 # --- the pass ----------------------------------------------------------------------------------------
