@@ -37,6 +37,14 @@ def cutlass_include_dir():
                        "pip install --no-deps nvidia-cutlass==4.2.0.0")
 
 
+def cudnn_paths():
+    """cmake/cudnn_paths.py, the one place that finds cuDNN and cudnn-frontend (CMake runs it too)."""
+    spec = importlib.util.spec_from_file_location("cudnn_paths", os.path.join(ROOT, "cmake", "cudnn_paths.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def use_hopper_arch_variant():
     """The Hopper GEMM kernels (csrc/kernels/hopper_gemm_*.cu) exist only as sm_90a code, which
     runs on the same GPUs as sm_90 code: every 9.0 in TORCH_CUDA_ARCH_LIST becomes 9.0a. Unset, the
@@ -67,8 +75,13 @@ def extension():
     # asserts are calls, which make ptxas serialize the Hopper kernels' warp-group MMAs.
     nvcc_flags = ["-O3", "-DNDEBUG", "--expt-relaxed-constexpr"]
     include_dirs.append(cutlass_include_dir())
+    # The cudnn_graph conv path: cuDNN's graph API through cudnn-frontend's headers, linked against
+    # the libcudnn torch loads.
+    paths = cudnn_paths()
+    cudnn_include, cudnn_library = paths.cudnn_dirs()
+    include_dirs += [cudnn_include, paths.cudnn_frontend_include_dir()]
     return CUDAExtension("ifx_torch._C", cpu_sources + cuda_sources, include_dirs=include_dirs,
-                         define_macros=[("IFX_TORCH_WITH_CUDA", "1")],
+                         define_macros=[("IFX_TORCH_WITH_CUDA", "1")], extra_objects=[cudnn_library],
                          extra_compile_args={"cxx": cxx_flags, "nvcc": nvcc_flags})
 
 

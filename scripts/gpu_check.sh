@@ -18,7 +18,7 @@
 # stopped (and reported failed) so that the logs come back whole.
 # Each stage logs to $RESULTS/STAGE.log (default ./out/results), next to its
 # JSON / CSV files. Carry .deps (Debian's libgtest-dev .deb) for the
-# GoogleTests and .whl (the nvidia-cutlass wheel, which the GPU machine's
+# GoogleTests and .whl (the nvidia-cutlass and nvidia-cudnn-frontend wheels, which the GPU machine's
 # image lacks) for the build. A stage that fails is reported; the others
 # still run. Extra arguments for a stage's script: SWEEP_ARGS, AB_ARGS,
 # REPLAY_ARGS, LATENCY_ARGS, BREAKDOWN_ARGS (PYTEST_ARGS names pytest's files).

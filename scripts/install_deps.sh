@@ -19,6 +19,14 @@ command -v ninja >/dev/null || "$PYTHON" -m pip install ninja
 "$PYTHON" -c "import importlib.util,sys; sys.exit(importlib.util.find_spec('cutlass_library') is None)" ||
   "$PYTHON" -m pip install --no-deps "${IFX_CUTLASS_WHEEL:-nvidia-cutlass==4.2.0.0}"
 
+# cudnn-frontend's C++ headers for the cudnn_graph conv path, where torch has CUDA (a CPU build
+# compiles no CUDA op). 1.18.0: later releases also need NVRTC's headers. --no-deps: only the
+# headers are used. IFX_CUDNN_FRONTEND_WHEEL may name a local copy.
+if "$PYTHON" -c "import sys, torch; sys.exit(torch.version.cuda is None)"; then
+  "$PYTHON" -c "import importlib.metadata as m; m.distribution('nvidia-cudnn-frontend')" 2>/dev/null ||
+    "$PYTHON" -m pip install --no-deps "${IFX_CUDNN_FRONTEND_WHEEL:-nvidia-cudnn-frontend==1.18.0}"
+fi
+
 # Triton's own config.pbtxt schema for the tests: tritonclient ships it as
 # tritonclient/grpc/model_config_pb2.py, generated code that needs protobuf >= 6.33.5 of major 6.
 # --no-deps: nothing of the client side (grpcio, numpy, ...) is used.

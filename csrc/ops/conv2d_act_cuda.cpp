@@ -13,6 +13,7 @@
 #include <limits>
 
 #include "conv2d_act.h"
+#include "cudnn_graph_conv_cuda.h"
 #include "fused_kernels_cuda.h"
 #include "kernel_choice.h"
 #include "kernel_dtype.h"
@@ -205,6 +206,7 @@ struct Conv2dActCall {
       case ConvPath::kCudnnFusedRelu: return run_cudnn_fused_relu(input, weight, bias, params, residual, format);
       case ConvPath::kCudnnThenEpilogue:
         return run_cudnn_then_epilogue(call, input, weight, params, operands(), activation, format);
+      case ConvPath::kCudnnGraph: return run_cudnn_graph_conv(call, flags, input, weight, bias, residual, out_size);
       case ConvPath::kImplicitGemm:
       case ConvPath::kImplicitGemmSmall:
         return run_implicit_gemm(call, flags,
@@ -239,7 +241,13 @@ struct Conv2dActCall {
     return padded_conv.run(inner);
   }
 
-  double time_us(ConvPath path) const { return gpu_time_us([&] { run(path); }); }
+  // Unbounded for a cudnn_graph path cuDNN has no plan for, so that tuning passes it over.
+  double time_us(ConvPath path) const {
+    if (path == ConvPath::kCudnnGraph && !cudnn_graph_conv_available(call, flags, input)) {
+      return std::numeric_limits<double>::infinity();
+    }
+    return gpu_time_us([&] { run(path); });
+  }
 };
 
 // The path a call takes and how to run it: tuned on its key's first call
@@ -269,12 +277,19 @@ PlannedConv plan_conv(const at::Tensor& input, const at::Tensor& weight, const s
   const Conv2dActCall conv{input, weight, bias, params, residual, activation, p.out_size, p.call, p.flags, p.tune};
   std::function<double(ConvPath)> time_us;
   if (!stream_is_capturing()) {
-    time_us = run_block ? std::function<double(ConvPath)>([&](ConvPath path) {
+    time_us = [&](ConvPath path) {
+      if (!run_block) return conv.time_us(path);
+      if (path == ConvPath::kCudnnGraph && !cudnn_graph_conv_available(p.call, p.flags, input)) {
+        return std::numeric_limits<double>::infinity();
+      }
       return gpu_time_us([&] { run_block(path); });
-    })
-                        : std::function<double(ConvPath)>([&](ConvPath path) { return conv.time_us(path); });
+    };
   }
   p.path = p.tune ? tuned_conv_path(p.call, p.flags, time_us) : choose_conv_path(p.call, p.flags, override);
+  // Forced where cuDNN builds no plan for the graph: its unfused form, which every such call has.
+  if (p.path == ConvPath::kCudnnGraph && !cudnn_graph_conv_available(p.call, p.flags, input)) {
+    p.path = ConvPath::kCudnnThenEpilogue;
+  }
   return p;
 }
 

@@ -130,6 +130,18 @@ bool hopper_gemm_covers(const ConvCall& c, const MathFlags& flags) {
          kernels::hopper_gemm_supported(c.dtype, implicit_gemm_math(c, flags), hopper_gemm_shape(c));
 }
 
+// cuDNN's graph (conv_fprop, then bias, residual and activation as pointwise nodes) can be asked
+// for: one group, an NHWC output over a KRSC weight (what cuDNN's fused engines read), 16-bit types,
+// or fp32 where torch lets cuDNN use TF32 (the path has no exact-fp32 guarantee), and an activation
+// cuDNN's pointwise modes spell (all but mish). Whether cuDNN has an engine for the graph is known
+// only by building it (cudnn_graph_conv_cuda.h), so the rules never pick the path: tuning times it.
+bool cudnn_graph_covers(const ConvCall& c, const MathFlags& flags) {
+  const bool math_fits = is_16_bit(c.dtype) || (c.dtype == ElementType::kFloat32 && flags.allow_tf32);
+  return c.kernels_apply && flags.cudnn_enabled && c.groups == 1 && c.channels_last && c.weight_channels_last &&
+         c.operands_aligned && (!c.has_residual || c.residual_aligned) && math_fits &&
+         c.activation != Activation::kMish;
+}
+
 bool depthwise_kernel_is_faster(const ConvCall& c) {
   if (!is_16_bit(c.dtype) || !c.channels_last) return true;
   return c.batch * c.out_channels * c.out_h * c.out_w <= kDepthwise16BitChannelsLastMaxOutputs;
@@ -156,6 +168,7 @@ bool covers(ConvPath path, const ConvCall& c, const MathFlags& flags) {
                                                 as_int(c.in_h * c.in_w), c.channels_last});
     case ConvPath::kCudnnFusedRelu: return c.kernels_apply && cudnn_fuses_relu(c, flags);
     case ConvPath::kCudnnThenEpilogue: return c.kernels_apply;
+    case ConvPath::kCudnnGraph: return cudnn_graph_covers(c, flags);
     case ConvPath::kImplicitGemm:
     case ConvPath::kImplicitGemmSmall: return implicit_gemm_covers(c, flags);
     case ConvPath::kHopperGemm64x64:
@@ -319,6 +332,7 @@ std::vector<ConvPath> conv_candidates(const ConvCall& c, const MathFlags& flags)
   consider(ConvPath::kHopperGemm128x256);
   consider(ConvPath::kCudnnFusedRelu);
   consider(ConvPath::kCudnnThenEpilogue);
+  consider(ConvPath::kCudnnGraph);
   // Stems over an image's 3 channels: cuDNN's kernel for them took 368 of resnet50's 3,966 us
   // (fp32, batch 64; docs/benchmarks.md); padding to one 16-byte vector is timed against it.
   consider(ConvPath::kChannelPadded);

@@ -7,9 +7,11 @@
 
 #ifdef IFX_TORCH_WITH_CUDA
 #include <ATen/cuda/CUDAContext.h>
+#include <c10/cuda/CUDAGuard.h>
 
 #include "kernels/hopper_gemm.h"
 #include "kernels/launch.h"
+#include "ops/cudnn_graph_conv_cuda.h"
 #include "ops/fused_kernels_cuda.h"
 #endif
 
@@ -51,11 +53,23 @@ std::pair<std::string, std::vector<std::string>> conv_paths(const at::Tensor& in
   const auto call = ifx::ops::describe_conv2d_act(input, weight, bias, params, residual, activation,
                                                   ifx::ops::conv2d_output_size(input, weight, params));
   auto flags = ifx::ops::current_math_flags();
+  std::vector<ifx::ops::ConvPath> covering = ifx::ops::conv_paths_covering(call, flags);
 #ifdef IFX_TORCH_WITH_CUDA
-  if (input.is_cuda()) flags = ifx::ops::cuda_math_flags(input);
+  if (input.is_cuda()) {
+    flags = ifx::ops::cuda_math_flags(input);
+    covering = ifx::ops::conv_paths_covering(call, flags);
+    // cudnn_graph covers a call only where cuDNN builds a plan for it, known by building one.
+    const c10::cuda::CUDAGuard device_guard(input.device());
+    covering.erase(std::remove_if(covering.begin(), covering.end(),
+                                  [&](ifx::ops::ConvPath path) {
+                                    return path == ifx::ops::ConvPath::kCudnnGraph &&
+                                           !ifx::ops::cudnn_graph_conv_available(call, flags, input);
+                                  }),
+                   covering.end());
+  }
 #endif
   return {ifx::ops::path_name(ifx::ops::choose_conv_path(call, flags, ifx::ops::current_override())),
-          names(ifx::ops::conv_paths_covering(call, flags))};
+          names(covering)};
 }
 
 std::pair<std::string, std::vector<std::string>> linear_paths(const at::Tensor& input, const at::Tensor& weight,

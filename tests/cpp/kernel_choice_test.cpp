@@ -488,6 +488,56 @@ TEST(KernelChoice, PathsCoveringACall) {
   EXPECT_EQ(names(ifx::ops::conv_paths_covering(none, MathFlags{})), (V{"aten"}));
 }
 
+// cuDNN's graph (the conv with its epilogue as pointwise nodes) is asked for dense NHWC convs over a
+// KRSC weight, in 16-bit types or TF32; whether cuDNN has an engine is known only on the GPU, so the
+// path is a tuning candidate and never the rules' choice.
+TEST(KernelChoice, CudnnGraphIsATuningCandidateForDenseNhwcConvs) {
+  const auto covers = [](const ConvCall& call, const MathFlags& flags) {
+    const auto paths = ifx::ops::conv_paths_covering(call, flags);
+    return std::find(paths.begin(), paths.end(), ConvPath::kCudnnGraph) != paths.end();
+  };
+  ConvCall expand = conv(64, 24, 144, 56, 56, 1, 1, 1, kF16, true, Activation::kSilu);
+  expand.weight_channels_last = true;
+  EXPECT_TRUE(covers(expand, MathFlags{}));
+  const auto candidates = ifx::ops::conv_candidates(expand, MathFlags{});
+  EXPECT_NE(std::find(candidates.begin(), candidates.end(), ConvPath::kCudnnGraph), candidates.end());
+  EXPECT_NE(ifx::ops::choose_conv_path(expand, MathFlags{}, {}), ConvPath::kCudnnGraph);
+  KernelOverride force;
+  force.conv = ConvPath::kCudnnGraph;
+  EXPECT_EQ(ifx::ops::choose_conv_path(expand, MathFlags{}, force), ConvPath::kCudnnGraph);
+
+  ConvCall strided = conv(8, 64, 64, 28, 28, 3, 2, 1, kBF16, true, Activation::kHardswish);
+  strided.weight_channels_last = true;
+  strided.has_residual = false;
+  EXPECT_TRUE(covers(strided, MathFlags{}));
+
+  // fp32: only where torch lets cuDNN use TF32, since cuDNN's engine may use it.
+  ConvCall single = expand;
+  single.dtype = kF32;
+  EXPECT_FALSE(covers(single, MathFlags{}));
+  MathFlags tf32;
+  tf32.allow_tf32 = true;
+  EXPECT_TRUE(covers(single, tf32));
+
+  std::vector<ConvCall> not_covered;
+  for (int i = 0; i < 7; ++i) not_covered.push_back(expand);
+  not_covered[0].activation = Activation::kMish;  // no cuDNN pointwise form
+  not_covered[1].channels_last = false;
+  not_covered[2].weight_channels_last = false;
+  not_covered[3].dtype = kF64;
+  not_covered[4].has_residual = true;
+  not_covered[4].residual_aligned = false;
+  not_covered[5].operands_aligned = false;
+  not_covered[6].kernels_apply = false;
+  for (const ConvCall& call : not_covered) EXPECT_FALSE(covers(call, tf32));
+  ConvCall depthwise = conv(64, 144, 144, 56, 56, 3, 1, 144, kF16, true, Activation::kSilu);
+  depthwise.weight_channels_last = true;
+  EXPECT_FALSE(covers(depthwise, tf32));
+  MathFlags no_cudnn;
+  no_cudnn.cudnn_enabled = false;
+  EXPECT_FALSE(covers(expand, no_cudnn));
+}
+
 LinearCall linear(int64_t rows, int64_t in, int64_t out, ElementType dtype, Activation activation) {
   LinearCall c;
   c.dtype = dtype;
