@@ -64,7 +64,10 @@ TensorNode binary(fe::graph::Graph& g, TensorNode a, TensorNode b, fe::Pointwise
 }
 
 // A scalar the graph holds (passed by value at every execution, no memory of ours).
-TensorNode constant(fe::graph::Graph& g, float value) { return g.tensor(fe::graph::Tensor_attributes(value)); }
+// Four dimensions of 1, as the pointwise operands it meets have four.
+TensorNode constant(fe::graph::Graph& g, float value) {
+  return g.tensor(fe::graph::Tensor_attributes(value).set_dim({1, 1, 1, 1}).set_stride({1, 1, 1, 1}));
+}
 
 // min(max(v, 0), 6).
 TensorNode relu6(fe::graph::Graph& g, TensorNode v) {

@@ -16,6 +16,7 @@ MathFlags cuda_math_flags(const at::Tensor& input) {
   const c10::cuda::CUDAGuard device_guard(input.device());
   flags.multiprocessors = at::cuda::getDeviceProperties(input.device().index())->multiProcessorCount;
   flags.hopper_gemm = kernels::hopper_gemm_available();
+  flags.cudnn_graph = cudnn_graph_enabled();
   return flags;
 }
 

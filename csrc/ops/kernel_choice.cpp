@@ -137,7 +137,7 @@ bool hopper_gemm_covers(const ConvCall& c, const MathFlags& flags) {
 // only by building it (cudnn_graph_conv_cuda.h), so the rules never pick the path: tuning times it.
 bool cudnn_graph_covers(const ConvCall& c, const MathFlags& flags) {
   const bool math_fits = is_16_bit(c.dtype) || (c.dtype == ElementType::kFloat32 && flags.allow_tf32);
-  return c.kernels_apply && flags.cudnn_enabled && c.groups == 1 && c.channels_last && c.weight_channels_last &&
+  return c.kernels_apply && flags.cudnn_enabled && flags.cudnn_graph && c.groups == 1 && c.channels_last && c.weight_channels_last &&
          c.operands_aligned && (!c.has_residual || c.residual_aligned) && math_fits &&
          c.activation != Activation::kMish;
 }
@@ -347,7 +347,7 @@ std::vector<int64_t> tuning_key(const ConvCall& c, const MathFlags& f) {
           c.out_h, c.out_w, c.kernel_h, c.kernel_w, c.stride_h, c.stride_w, c.pad_h, c.pad_w, c.dilation_h,
           c.dilation_w, c.groups, c.has_bias, c.has_residual, c.residual_aligned, c.weight_channels_last,
           c.operands_aligned, static_cast<int64_t>(c.activation), c.kernels_apply, f.cudnn_enabled, f.allow_tf32,
-          f.multiprocessors, f.hopper_gemm, c.squeeze_hidden};
+          f.multiprocessors, f.hopper_gemm, f.cudnn_graph, c.squeeze_hidden};
 }
 
 // The lock guards the map only: it is never held while kernels are timed. Held
@@ -407,6 +407,16 @@ bool conv_tuning_enabled() {
     const char* value = std::getenv("IFX_CONV_TUNING");
     const std::string_view text = value == nullptr ? "1" : value;
     TORCH_CHECK(text == "1" || text == "0", "IFX_CONV_TUNING must be 1 or 0, not '", text, "'");
+    return text == "1";
+  }();
+  return enabled;
+}
+
+bool cudnn_graph_enabled() {
+  static const bool enabled = [] {
+    const char* value = std::getenv("IFX_CUDNN_GRAPH");
+    const std::string_view text = value == nullptr ? "1" : value;
+    TORCH_CHECK(text == "1" || text == "0", "IFX_CUDNN_GRAPH must be 1 or 0, not '", text, "'");
     return text == "1";
   }();
   return enabled;

@@ -126,7 +126,12 @@ struct MathFlags {
   bool allow_tf32 = false;    // torch.backends.cudnn.allow_tf32: fp32 convs may use TF32
   int multiprocessors = 132;  // of the call's device
   bool hopper_gemm = false;   // the device runs the Hopper GEMM kernels (kernels::hopper_gemm_available)
+  bool cudnn_graph = true;    // the cudnn_graph path may be taken: IFX_CUDNN_GRAPH (cudnn_graph_enabled)
 };
+
+// IFX_CUDNN_GRAPH, read once per process: 1 (default) lets the cudnn_graph path be tuned and forced,
+// 0 keeps it out (to compare, or to skip cuDNN's plan builds on a model's first call).
+bool cudnn_graph_enabled();
 
 // Forces a path, to compare paths on another GPU, to rule a kernel out, or
 // (tests) to run every path that covers a call.

@@ -536,6 +536,9 @@ TEST(KernelChoice, CudnnGraphIsATuningCandidateForDenseNhwcConvs) {
   MathFlags no_cudnn;
   no_cudnn.cudnn_enabled = false;
   EXPECT_FALSE(covers(expand, no_cudnn));
+  MathFlags switched_off;  // IFX_CUDNN_GRAPH=0
+  switched_off.cudnn_graph = false;
+  EXPECT_FALSE(covers(expand, switched_off));
 }
 
 LinearCall linear(int64_t rows, int64_t in, int64_t out, ElementType dtype, Activation activation) {

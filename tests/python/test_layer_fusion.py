@@ -19,7 +19,7 @@ from torch import nn
 
 import ifx_torch
 from ifx_torch import models
-from kernel_paths import conv2d_act_every_path, linear_act_every_path
+from kernel_paths import conv2d_act_every_path, forced_paths, linear_act_every_path
 from model_helpers import activation_references, randomize_batchnorm
 
 requires_cuda = pytest.mark.skipif(not torch.cuda.is_available(),
@@ -473,6 +473,69 @@ def test_conv2d_act_cuda_hopper_gemm_within_cudnn_error(shape, dtype):
                                                                     cudnn_error)
     finally:
         torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = saved
+
+
+# cuDNN's graph path (the conv with bias, residual and activation as pointwise nodes of one graph):
+# a 1x1 expansion, a strided 3x3 and a small 1x1 map, each for every activation with and without
+# bias and residual, within twice cuDNN's own error (fp32 under TF32, as the path is offered only
+# there). In fp16 cuDNN must build a plan for every activation but mish (which the path leaves to
+# others); every plan that builds replays under a captured CUDA graph with the same output.
+CUDNN_GRAPH_SHAPES = [  # (batch, in_ch, out_ch, size, kernel, stride, padding)
+    (2, 24, 144, 28, 1, 1, 0), (2, 64, 64, 15, 3, 2, 1), (1, 40, 240, 7, 1, 1, 0),
+]
+
+
+@requires_cuda
+@pytest.mark.parametrize("shape", CUDNN_GRAPH_SHAPES, ids=str)
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16, torch.float32], ids=str)
+def test_conv2d_act_cuda_cudnn_graph_within_cudnn_error(shape, dtype):
+    n, c, k, size, kernel, stride, padding = shape
+    generator = torch.Generator().manual_seed(hash((shape, str(dtype), "cudnn_graph")) % 2**31)
+    x = nonzero_randn(n, c, size, size, generator=generator).to(dtype).double()
+    w = (torch.randn(k, c, kernel, kernel, dtype=torch.float64, generator=generator) / (c * kernel**2) ** 0.5)
+    w = w.to(dtype).double()
+    b = torch.randn(k, dtype=torch.float64, generator=generator).to(dtype).double()
+    out_size = (size + 2 * padding - kernel) // stride + 1
+    r = torch.randn(n, k, out_size, out_size, dtype=torch.float64, generator=generator).to(dtype).double()
+    on_gpu = lambda t: t.to("cuda", dtype).contiguous(memory_format=torch.channels_last)  # noqa: E731
+    saved = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
+    torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = True
+    built = []
+    try:
+        cudnn = F.conv2d(on_gpu(x), w.to("cuda", dtype), b.to("cuda", dtype), stride, padding).double().cpu() + r
+        truth = conv_reference(x, w, b, [stride] * 2, [padding] * 2, [1, 1], 1, r, "none")
+        cudnn_error = (cudnn - truth).abs().max().item()
+        if dtype == torch.float32:  # cuDNN may take an exact-fp32 kernel: the bound is then TF32's own
+            magnitude = F.conv2d(x.abs(), w.abs(), None, stride, padding).max().item()
+            cudnn_error = max(cudnn_error, magnitude * 2.0 ** -10)
+        for (activation, residual), bias in zip(itertools.product(ACTIVATIONS, [False, True]),
+                                                itertools.cycle([True, True, False])):
+            args = (on_gpu(x), on_gpu(w), b.to("cuda", dtype) if bias else None, [stride] * 2, [padding] * 2,
+                    [1, 1], 1, on_gpu(r) if residual else None, activation)
+            expected = conv_reference(x, w, b if bias else None, [stride] * 2, [padding] * 2, [1, 1], 1,
+                                      r if residual else None, activation)
+            output_rounding = expected.abs().max().item() * torch.finfo(dtype).eps
+            outputs = conv2d_act_every_path(*args)
+            for path, out in outputs.items():
+                assert out.is_contiguous(memory_format=torch.channels_last), path
+                error = (out.double().cpu() - expected).abs().max().item()
+                assert error <= 2 * cudnn_error + output_rounding, (path, activation, residual, bias, error,
+                                                                    cudnn_error)
+            if "cudnn_graph" not in outputs:
+                assert activation == "mish" or dtype != torch.float16, (activation, residual, bias)
+                continue
+            built.append(activation)
+            with forced_paths(conv_path="cudnn_graph"):
+                graph = torch.cuda.CUDAGraph()
+                with torch.cuda.graph(graph):
+                    captured = torch.ops.ifx.conv2d_act(*args)
+                graph.replay()
+                torch.cuda.synchronize()
+            assert torch.equal(captured, outputs["cudnn_graph"]), activation
+    finally:
+        torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = saved
+    print(f"cudnn_graph built for {shape} {dtype}: {sorted(set(built))}")
+    assert built, "cuDNN built no graph for any activation"
 
 
 @requires_cuda
