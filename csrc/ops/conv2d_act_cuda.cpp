@@ -260,6 +260,12 @@ struct PlannedConv {
   bool tune = false;  // also what Conv2dActCall::tune_padded_conv takes
 };
 
+// Whether the call tunes: the kernels take it, and no override or IFX_CONV_TUNING=0 says otherwise.
+bool tunes(const ConvCall& call, const KernelOverride& override) {
+  return call.kernels_apply && !override.conv.has_value() && override.pointwise == PointwisePolicy::kAuto &&
+         conv_tuning_enabled();
+}
+
 // With `run_block` (ifx::conv2d_act_squeeze_excite), the call feeds a squeeze-and-excitation block
 // of `squeeze_hidden` hidden channels: its tuning is its own key's, and times the conv and the
 // block together through each candidate path.
@@ -272,8 +278,7 @@ PlannedConv plan_conv(const at::Tensor& input, const at::Tensor& weight, const s
   p.call.squeeze_hidden = run_block ? squeeze_hidden : 0;
   p.flags = cuda_math_flags(input);
   const KernelOverride override = current_override();
-  p.tune = p.call.kernels_apply && !override.conv.has_value() && override.pointwise == PointwisePolicy::kAuto &&
-           conv_tuning_enabled();
+  p.tune = tunes(p.call, override);
   const Conv2dActCall conv{input, weight, bias, params, residual, activation, p.out_size, p.call, p.flags, p.tune};
   std::function<double(ConvPath)> time_us;
   if (!stream_is_capturing()) {
@@ -323,9 +328,7 @@ at::Tensor conv2d_act_cuda_through(const at::Tensor& input, const at::Tensor& we
   const std::vector<int64_t> out_size = conv2d_output_size(input, weight, params);
   const ConvCall call = describe_conv2d_act(input, weight, bias, params, residual, activation, out_size);
   const MathFlags flags = cuda_math_flags(input);
-  const KernelOverride override = current_override();
-  const bool tune = call.kernels_apply && !override.conv.has_value() &&
-                    override.pointwise == PointwisePolicy::kAuto && conv_tuning_enabled();
+  const bool tune = tunes(call, current_override());
   TORCH_CHECK(path == ConvPath::kAten || call.kernels_apply, kOp, ": path ", path_name(path),
               " for a call the kernels do not take");
   record_path(path);
