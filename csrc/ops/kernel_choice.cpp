@@ -402,23 +402,25 @@ ConvPath tuned_conv_path(const ConvCall& c, const MathFlags& flags, const std::f
   return best;
 }
 
+namespace {
+
+// An environment switch, 1 (the default) or 0, read once per process by its caller.
+bool environment_switch(const char* name) {
+  const char* value = std::getenv(name);
+  const std::string_view text = value == nullptr ? "1" : value;
+  TORCH_CHECK(text == "1" || text == "0", name, " must be 1 or 0, not '", text, "'");
+  return text == "1";
+}
+
+}  // namespace
+
 bool conv_tuning_enabled() {
-  static const bool enabled = [] {
-    const char* value = std::getenv("IFX_CONV_TUNING");
-    const std::string_view text = value == nullptr ? "1" : value;
-    TORCH_CHECK(text == "1" || text == "0", "IFX_CONV_TUNING must be 1 or 0, not '", text, "'");
-    return text == "1";
-  }();
+  static const bool enabled = environment_switch("IFX_CONV_TUNING");
   return enabled;
 }
 
 bool cudnn_graph_enabled() {
-  static const bool enabled = [] {
-    const char* value = std::getenv("IFX_CUDNN_GRAPH");
-    const std::string_view text = value == nullptr ? "1" : value;
-    TORCH_CHECK(text == "1" || text == "0", "IFX_CUDNN_GRAPH must be 1 or 0, not '", text, "'");
-    return text == "1";
-  }();
+  static const bool enabled = environment_switch("IFX_CUDNN_GRAPH");
   return enabled;
 }
 

@@ -377,6 +377,20 @@ IMPLICIT_GEMM_SHAPES = [  # (batch, in_ch, out_ch, size, kernel, stride, padding
 ]
 
 
+def _dense_conv_operands(shape, dtype, seed):
+    """Input, weight, bias and residual of a dense conv (batch, in_ch, out_ch, size, kernel,
+    stride, padding) in float64, each rounded to `dtype` first, from a generator seeded by `seed`."""
+    n, c, k, size, kernel, stride, padding = shape
+    generator = torch.Generator().manual_seed(hash(seed) % 2**31)
+    x = nonzero_randn(n, c, size, size, generator=generator).to(dtype).double()
+    w = (torch.randn(k, c, kernel, kernel, dtype=torch.float64, generator=generator) / (c * kernel**2) ** 0.5)
+    w = w.to(dtype).double()
+    b = torch.randn(k, dtype=torch.float64, generator=generator).to(dtype).double()
+    out_size = (size + 2 * padding - kernel) // stride + 1
+    r = torch.randn(n, k, out_size, out_size, dtype=torch.float64, generator=generator).to(dtype).double()
+    return x, w, b, r
+
+
 @requires_cuda
 @pytest.mark.parametrize("shape", IMPLICIT_GEMM_SHAPES, ids=str)
 @pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16, torch.float32], ids=str)
@@ -387,13 +401,7 @@ def test_conv2d_act_cuda_implicit_gemm_within_cudnn_error(shape, dtype, tf32):
     n, c, k, size, kernel, stride, padding = shape
     if c is None:
         c = 16 // torch.empty((), dtype=dtype).element_size()
-    generator = torch.Generator().manual_seed(hash((shape, str(dtype), tf32)) % 2**31)
-    x = nonzero_randn(n, c, size, size, generator=generator).to(dtype).double()
-    w = (torch.randn(k, c, kernel, kernel, dtype=torch.float64, generator=generator) / (c * kernel**2) ** 0.5)
-    w = w.to(dtype).double()
-    b = torch.randn(k, dtype=torch.float64, generator=generator).to(dtype).double()
-    out_size = (size + 2 * padding - kernel) // stride + 1
-    r = torch.randn(n, k, out_size, out_size, dtype=torch.float64, generator=generator).to(dtype).double()
+    x, w, b, r = _dense_conv_operands((n, c, k, size, kernel, stride, padding), dtype, (shape, str(dtype), tf32))
     on_gpu = lambda t: t.to("cuda", dtype).contiguous(memory_format=torch.channels_last)  # noqa: E731
     saved = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
     torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = tf32
@@ -490,13 +498,7 @@ CUDNN_GRAPH_SHAPES = [  # (batch, in_ch, out_ch, size, kernel, stride, padding)
 @pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16, torch.float32], ids=str)
 def test_conv2d_act_cuda_cudnn_graph_within_cudnn_error(shape, dtype):
     n, c, k, size, kernel, stride, padding = shape
-    generator = torch.Generator().manual_seed(hash((shape, str(dtype), "cudnn_graph")) % 2**31)
-    x = nonzero_randn(n, c, size, size, generator=generator).to(dtype).double()
-    w = (torch.randn(k, c, kernel, kernel, dtype=torch.float64, generator=generator) / (c * kernel**2) ** 0.5)
-    w = w.to(dtype).double()
-    b = torch.randn(k, dtype=torch.float64, generator=generator).to(dtype).double()
-    out_size = (size + 2 * padding - kernel) // stride + 1
-    r = torch.randn(n, k, out_size, out_size, dtype=torch.float64, generator=generator).to(dtype).double()
+    x, w, b, r = _dense_conv_operands(shape, dtype, (shape, str(dtype), "cudnn_graph"))
     on_gpu = lambda t: t.to("cuda", dtype).contiguous(memory_format=torch.channels_last)  # noqa: E731
     saved = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
     torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = True
