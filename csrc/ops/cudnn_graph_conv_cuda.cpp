@@ -43,12 +43,9 @@ std::vector<int64_t> graph_key(const ConvCall& c, const MathFlags& f, int device
 std::mutex graphs_mutex;
 std::map<std::vector<int64_t>, std::shared_ptr<const BuiltGraph>> built_graphs;
 
+// The 16-bit types cudnn_graph_covers lets through (kernel_choice.cpp says why not fp32).
 fe::DataType_t io_type(ElementType type) {
-  switch (type) {
-    case ElementType::kFloat16: return fe::DataType_t::HALF;
-    case ElementType::kBFloat16: return fe::DataType_t::BFLOAT16;
-    default: return fe::DataType_t::FLOAT;  // fp32, TF32 allowed (cudnn_graph_covers)
-  }
+  return type == ElementType::kBFloat16 ? fe::DataType_t::BFLOAT16 : fe::DataType_t::HALF;
 }
 
 // Strides of a channels_last [n, c, h, w] tensor, in cuDNN's NCHW order of dimensions.

@@ -489,8 +489,8 @@ TEST(KernelChoice, PathsCoveringACall) {
 }
 
 // cuDNN's graph (the conv with its epilogue as pointwise nodes) is asked for dense NHWC convs over a
-// KRSC weight, in 16-bit types or TF32; whether cuDNN has an engine is known only on the GPU, so the
-// path is a tuning candidate and never the rules' choice.
+// KRSC weight in 16-bit types; whether cuDNN has an engine is known only on the GPU, so the path is a
+// tuning candidate and never the rules' choice.
 TEST(KernelChoice, CudnnGraphIsATuningCandidateForDenseNhwcConvs) {
   const auto covers = [](const ConvCall& call, const MathFlags& flags) {
     const auto paths = ifx::ops::conv_paths_covering(call, flags);
@@ -511,13 +511,14 @@ TEST(KernelChoice, CudnnGraphIsATuningCandidateForDenseNhwcConvs) {
   strided.has_residual = false;
   EXPECT_TRUE(covers(strided, MathFlags{}));
 
-  // fp32: only where torch lets cuDNN use TF32, since cuDNN's engine may use it.
+  // fp32: not even with TF32 allowed (the engines cuDNN picked were far less accurate than eager).
   ConvCall single = expand;
   single.dtype = kF32;
   EXPECT_FALSE(covers(single, MathFlags{}));
   MathFlags tf32;
   tf32.allow_tf32 = true;
-  EXPECT_TRUE(covers(single, tf32));
+  EXPECT_FALSE(covers(single, tf32));
+  EXPECT_TRUE(covers(expand, tf32));
 
   std::vector<ConvCall> not_covered;
   for (int i = 0; i < 7; ++i) not_covered.push_back(expand);
