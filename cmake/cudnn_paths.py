@@ -1,8 +1,8 @@
 """Where cuDNN's headers and library and cudnn-frontend's headers are, for the cudnn_graph conv path
 (csrc/ops/cudnn_graph_conv_cuda.cpp). setup.py imports it; CMake runs it, and it prints the three
-paths, one per line. cuDNN: the nvidia-cudnn wheel that torch's CUDA build depends on (the library
-torch itself loads), else $CUDNN_HOME, $CUDA_HOME or /usr. cudnn-frontend: the nvidia-cudnn-frontend
-wheel, else $CUDNN_FRONTEND_INCLUDE."""
+paths, one per line. cuDNN: $CUDNN_HOME where set, else the nvidia-cudnn wheel that torch's CUDA build
+depends on (the library torch itself loads), else $CUDA_HOME or /usr. cudnn-frontend:
+$CUDNN_FRONTEND_INCLUDE where set, else the nvidia-cudnn-frontend wheel."""
 import glob
 import importlib.metadata
 import importlib.util
@@ -17,20 +17,25 @@ def _library_in(directory):
     plain = os.path.join(directory, "libcudnn.so")
     if os.path.isfile(plain):
         return plain
-    versioned = sorted(p for p in glob.glob(os.path.join(directory, "libcudnn.so.*")) if p.rsplit(".", 1)[-1].isdigit())
-    return versioned[-1] if versioned else None
+    prefix = os.path.join(directory, "libcudnn.so.")
+    versions = []
+    for path in glob.glob(prefix + "*"):
+        parts = path[len(prefix):].split(".")
+        if all(part.isdigit() for part in parts):
+            versions.append(([int(part) for part in parts], path))
+    return max(versions)[1] if versions else None
 
 
 def cudnn_dirs():
     """(include directory holding cudnn.h, path of the libcudnn shared library)."""
-    roots = []
+    roots = [os.environ["CUDNN_HOME"]] if os.environ.get("CUDNN_HOME") else []
     try:
         spec = importlib.util.find_spec("nvidia.cudnn")
     except ModuleNotFoundError:
         spec = None
     if spec is not None and spec.submodule_search_locations:
         roots += list(spec.submodule_search_locations)
-    roots += [os.environ[name] for name in ("CUDNN_HOME", "CUDA_HOME") if os.environ.get(name)] + ["/usr"]
+    roots += ([os.environ["CUDA_HOME"]] if os.environ.get("CUDA_HOME") else []) + ["/usr"]
     for root in roots:
         for include in (os.path.join(root, "include"), os.path.join(root, "include", "x86_64-linux-gnu")):
             if not os.path.isfile(os.path.join(include, "cudnn.h")):

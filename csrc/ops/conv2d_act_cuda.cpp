@@ -140,6 +140,15 @@ bool stream_is_capturing() {
   return status != cudaStreamCaptureStatusNone;
 }
 
+// `path`, unless it is cudnn_graph and this thread has no cuDNN plan for the call (none builds, or
+// one would have to be built while a stream captures): then its unfused form, cudnn+epilogue, which
+// covers every call cudnn_graph covers.
+ConvPath runnable_path(ConvPath path, const ConvCall& call, const MathFlags& flags, const at::Tensor& input) {
+  if (path != ConvPath::kCudnnGraph) return path;
+  return cudnn_graph_conv_available(call, flags, input, !stream_is_capturing()) ? path
+                                                                                : ConvPath::kCudnnThenEpilogue;
+}
+
 // GPU time of one `run()`, in microseconds: the best of three batches of five runs after two
 // warm-up runs (first launches and lazy module loads stay out of it).
 double gpu_time_us(const std::function<void()>& run) {
@@ -235,8 +244,9 @@ struct Conv2dActCall {
     const Conv2dActCall padded_conv{x, w, bias, params, residual, activation, out_size, padded_call, flags};
     std::function<double(ConvPath)> time_us;
     if (tune_padded_conv && !stream_is_capturing()) time_us = [&](ConvPath p) { return padded_conv.time_us(p); };
-    const ConvPath inner = tune_padded_conv ? tuned_conv_path(padded_call, flags, time_us)
-                                            : choose_conv_path(padded_call, flags, KernelOverride{});
+    const ConvPath inner = runnable_path(tune_padded_conv ? tuned_conv_path(padded_call, flags, time_us)
+                                                          : choose_conv_path(padded_call, flags, KernelOverride{}),
+                                         padded_call, flags, x);
     TORCH_CHECK(inner != ConvPath::kChannelPadded, kOp, ": padded channels still need padding");
     return padded_conv.run(inner);
   }
@@ -290,11 +300,9 @@ PlannedConv plan_conv(const at::Tensor& input, const at::Tensor& weight, const s
       return gpu_time_us([&] { run_block(path); });
     };
   }
-  p.path = p.tune ? tuned_conv_path(p.call, p.flags, time_us) : choose_conv_path(p.call, p.flags, override);
-  // Forced where cuDNN builds no plan for the graph: its unfused form, which every such call has.
-  if (p.path == ConvPath::kCudnnGraph && !cudnn_graph_conv_available(p.call, p.flags, input)) {
-    p.path = ConvPath::kCudnnThenEpilogue;
-  }
+  const ConvPath chosen =
+      p.tune ? tuned_conv_path(p.call, p.flags, time_us) : choose_conv_path(p.call, p.flags, override);
+  p.path = runnable_path(chosen, p.call, p.flags, input);
   return p;
 }
 

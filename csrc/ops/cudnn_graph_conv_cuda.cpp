@@ -8,7 +8,6 @@
 #include <exception>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <unordered_map>
 
 #include "conv2d_act.h"
@@ -40,8 +39,15 @@ std::vector<int64_t> graph_key(const ConvCall& c, const MathFlags& f, int device
           static_cast<int64_t>(c.activation), f.allow_tf32};
 }
 
-std::mutex graphs_mutex;
-std::map<std::vector<int64_t>, std::shared_ptr<const BuiltGraph>> built_graphs;
+using GraphCache = std::map<std::vector<int64_t>, std::shared_ptr<const BuiltGraph>>;
+
+// One cache per thread, as torch keeps its cuDNN plans: an execution plan is not to be run by two
+// threads at once, and each thread runs it with its own handle (the one it was built with). Never
+// freed: destroying cuDNN plans at process exit has crashed torch with recent cuDNN releases.
+GraphCache& thread_graphs() {
+  thread_local GraphCache* graphs = new GraphCache();
+  return *graphs;
+}
 
 // The 16-bit types cudnn_graph_covers lets through (kernel_choice.cpp says why not fp32).
 fe::DataType_t io_type(ElementType type) {
@@ -162,23 +168,29 @@ void check_cudnn(cudnnStatus_t status, const char* what) {
   TORCH_CHECK(status == CUDNN_STATUS_SUCCESS, kOp, ": ", what, " failed: ", cudnnGetErrorString(status));
 }
 
-// The built graph of the call on the current device, built on the first ask.
-std::shared_ptr<const BuiltGraph> graph_for(const ConvCall& call, const MathFlags& flags, const at::Tensor& input) {
+// This thread's graph of the call on the current device: built on the first ask where `may_build`,
+// else null until then.
+std::shared_ptr<const BuiltGraph> graph_for(const ConvCall& call, const MathFlags& flags, const at::Tensor& input,
+                                            bool may_build) {
+  GraphCache& graphs = thread_graphs();
   const std::vector<int64_t> key = graph_key(call, flags, input.device().index());
-  const std::lock_guard<std::mutex> lock(graphs_mutex);
-  const auto known = built_graphs.find(key);
-  if (known != built_graphs.end()) return known->second;
-  // Built under the lock: first calls only, and two threads never build one graph twice.
+  const auto known = graphs.find(key);
+  if (known != graphs.end()) return known->second;
+  if (!may_build) return nullptr;
   std::shared_ptr<const BuiltGraph> built = build_graph(call, at::native::getCudnnHandle());
-  built_graphs.emplace(key, built);
+  graphs.emplace(key, built);
   return built;
 }
 
 }  // namespace
 
 bool cudnn_graph_conv_available(const ConvCall& call, const MathFlags& flags, const at::Tensor& input,
-                                std::string* why_not) {
-  const std::shared_ptr<const BuiltGraph> built = graph_for(call, flags, input);
+                                bool may_build, std::string* why_not) {
+  const std::shared_ptr<const BuiltGraph> built = graph_for(call, flags, input, may_build);
+  if (built == nullptr) {
+    if (why_not != nullptr) *why_not = "not built on this thread, and no build while a stream captures";
+    return false;
+  }
   if (why_not != nullptr) *why_not = built->why_not;
   return built->graph != nullptr;
 }
@@ -186,8 +198,9 @@ bool cudnn_graph_conv_available(const ConvCall& call, const MathFlags& flags, co
 at::Tensor run_cudnn_graph_conv(const ConvCall& call, const MathFlags& flags, const at::Tensor& input,
                                 const at::Tensor& weight, const std::optional<at::Tensor>& bias,
                                 const std::optional<at::Tensor>& residual, const std::vector<int64_t>& out_size) {
-  const std::shared_ptr<const BuiltGraph> built = graph_for(call, flags, input);
-  TORCH_CHECK(built->graph != nullptr, kOp, ": cuDNN has no plan for this call (", built->why_not, ")");
+  const std::shared_ptr<const BuiltGraph> built = graph_for(call, flags, input, /*may_build=*/false);
+  TORCH_CHECK(built != nullptr && built->graph != nullptr, kOp, ": no cuDNN plan for this call on this thread (",
+              built == nullptr ? "none built" : built->why_not, ")");
   const at::Tensor x = input.contiguous(at::MemoryFormat::ChannelsLast);
   // The weight's memory is KRSC already (ConvCall::weight_channels_last), the bias dense [K].
   const at::Tensor b = bias.has_value() ? bias->contiguous() : at::Tensor();
