@@ -251,11 +251,9 @@ struct Conv2dActCall {
     return padded_conv.run(inner);
   }
 
-  // Unbounded for a cudnn_graph path cuDNN has no plan for, so that tuning passes it over.
+  // Unbounded for a path that would run as another (cudnn_graph without a plan), so tuning passes it over.
   double time_us(ConvPath path) const {
-    if (path == ConvPath::kCudnnGraph && !cudnn_graph_conv_available(call, flags, input)) {
-      return std::numeric_limits<double>::infinity();
-    }
+    if (runnable_path(path, call, flags, input) != path) return std::numeric_limits<double>::infinity();
     return gpu_time_us([&] { run(path); });
   }
 };
@@ -294,9 +292,7 @@ PlannedConv plan_conv(const at::Tensor& input, const at::Tensor& weight, const s
   if (!stream_is_capturing()) {
     time_us = [&](ConvPath path) {
       if (!run_block) return conv.time_us(path);
-      if (path == ConvPath::kCudnnGraph && !cudnn_graph_conv_available(p.call, p.flags, input)) {
-        return std::numeric_limits<double>::infinity();
-      }
+      if (runnable_path(path, p.call, p.flags, input) != path) return std::numeric_limits<double>::infinity();
       return gpu_time_us([&] { run_block(path); });
     };
   }

@@ -53,11 +53,12 @@ std::pair<std::string, std::vector<std::string>> conv_paths(const at::Tensor& in
   const auto call = ifx::ops::describe_conv2d_act(input, weight, bias, params, residual, activation,
                                                   ifx::ops::conv2d_output_size(input, weight, params));
   auto flags = ifx::ops::current_math_flags();
+#ifdef IFX_TORCH_WITH_CUDA
+  if (input.is_cuda()) flags = ifx::ops::cuda_math_flags(input);
+#endif
   std::vector<ifx::ops::ConvPath> covering = ifx::ops::conv_paths_covering(call, flags);
 #ifdef IFX_TORCH_WITH_CUDA
   if (input.is_cuda()) {
-    flags = ifx::ops::cuda_math_flags(input);
-    covering = ifx::ops::conv_paths_covering(call, flags);
     // cudnn_graph covers a call only where cuDNN builds a plan for it, known by building one.
     const c10::cuda::CUDAGuard device_guard(input.device());
     covering.erase(std::remove_if(covering.begin(), covering.end(),
