@@ -31,11 +31,11 @@ struct BuiltGraph {
   std::string why_not;
 };
 
-// Everything the graph depends on, the device included.
+// Everything the graph depends on, the device included (TF32 decides which engines it may take).
 std::vector<int64_t> graph_key(const ConvCall& c, const MathFlags& f, int device) {
   return {device,     static_cast<int64_t>(c.dtype), c.batch,   c.in_channels, c.in_h,      c.in_w,
           c.out_channels, c.out_h,  c.out_w,     c.kernel_h,    c.kernel_w,  c.stride_h, c.stride_w,
-          c.pad_h,    c.pad_w,      c.dilation_h, c.dilation_w, c.has_bias,  c.has_residual,
+          c.pad_h,    c.pad_w,      c.dilation_h, c.dilation_w, c.groups,    c.has_bias,  c.has_residual,
           static_cast<int64_t>(c.activation), f.allow_tf32};
 }
 
@@ -49,9 +49,21 @@ GraphCache& thread_graphs() {
   return *graphs;
 }
 
-// The 16-bit types cudnn_graph_covers lets through (kernel_choice.cpp says why not fp32).
+// The types cudnn_graph_covers lets through.
 fe::DataType_t io_type(ElementType type) {
-  return type == ElementType::kBFloat16 ? fe::DataType_t::BFLOAT16 : fe::DataType_t::HALF;
+  switch (type) {
+    case ElementType::kBFloat16: return fe::DataType_t::BFLOAT16;
+    case ElementType::kFloat32: return fe::DataType_t::FLOAT;
+    default: return fe::DataType_t::HALF;
+  }
+}
+
+// The engines torch's own cuDNN convs leave out: any that converts its inputs to a narrower type,
+// and, for fp32 where TF32 is not allowed, any on tensor cores.
+std::vector<fe::NumericalNote_t> barred_numerics(const ConvCall& c, const MathFlags& flags) {
+  std::vector<fe::NumericalNote_t> barred = {fe::NumericalNote_t::DOWN_CONVERT_INPUTS};
+  if (c.dtype == ElementType::kFloat32 && !flags.allow_tf32) barred.push_back(fe::NumericalNote_t::TENSOR_CORE);
+  return barred;
 }
 
 // Strides of a channels_last [n, c, h, w] tensor, in cuDNN's NCHW order of dimensions.
@@ -102,9 +114,9 @@ TensorNode activate(fe::graph::Graph& g, TensorNode v, Activation activation) {
   return nullptr;
 }
 
-// Builds the call's graph and cuDNN's plan for it (heuristics' first engine that builds); on failure
-// the result holds cuDNN's reason and no graph.
-std::shared_ptr<const BuiltGraph> build_graph(const ConvCall& c, cudnnHandle_t handle) {
+// Builds the call's graph and cuDNN's plan for it (heuristics' first engine that builds and that
+// barred_numerics lets through); on failure the result holds cuDNN's reason and no graph.
+std::shared_ptr<const BuiltGraph> build_graph(const ConvCall& c, const MathFlags& flags, cudnnHandle_t handle) {
   auto built = std::make_shared<BuiltGraph>();
   const auto failed = [&](const char* step, fe::error_t status) {
     built->why_not = std::string(step) + ": " + status.get_message();
@@ -117,8 +129,10 @@ std::shared_ptr<const BuiltGraph> build_graph(const ConvCall& c, cudnnHandle_t h
         .set_compute_data_type(fe::DataType_t::FLOAT);
     const TensorNode x = input_tensor(*g, kInput, "input", {c.batch, c.in_channels, c.in_h, c.in_w},
                                       nhwc_strides(c.in_channels, c.in_h, c.in_w));
-    const TensorNode w = input_tensor(*g, kWeight, "weight", {c.out_channels, c.in_channels, c.kernel_h, c.kernel_w},
-                                      nhwc_strides(c.in_channels, c.kernel_h, c.kernel_w));
+    // cuDNN reads the groups off the weight: a depthwise weight has one input channel per filter.
+    const int64_t filter_channels = c.in_channels / c.groups;
+    const TensorNode w = input_tensor(*g, kWeight, "weight", {c.out_channels, filter_channels, c.kernel_h, c.kernel_w},
+                                      nhwc_strides(filter_channels, c.kernel_h, c.kernel_w));
     TensorNode y = g->conv_fprop(x, w,
                                  fe::graph::Conv_fprop_attributes()
                                      .set_padding({c.pad_h, c.pad_w})
@@ -150,6 +164,7 @@ std::shared_ptr<const BuiltGraph> build_graph(const ConvCall& c, cudnnHandle_t h
     if (auto s = g->create_execution_plans({fe::HeurMode_t::A, fe::HeurMode_t::FALLBACK}); s.is_bad()) {
       return failed("create_execution_plans", s);
     }
+    g->deselect_numeric_notes(barred_numerics(c, flags));
     if (auto s = g->check_support(handle); s.is_bad()) return failed("check_support", s);
     if (auto s = g->build_plans(handle, fe::BuildPlanPolicy_t::HEURISTICS_CHOICE); s.is_bad()) {
       return failed("build_plans", s);
@@ -177,7 +192,7 @@ std::shared_ptr<const BuiltGraph> graph_for(const ConvCall& call, const MathFlag
   const auto known = graphs.find(key);
   if (known != graphs.end()) return known->second;
   if (!may_build) return nullptr;
-  std::shared_ptr<const BuiltGraph> built = build_graph(call, at::native::getCudnnHandle());
+  std::shared_ptr<const BuiltGraph> built = build_graph(call, flags, at::native::getCudnnHandle());
   graphs.emplace(key, built);
   return built;
 }

@@ -131,16 +131,18 @@ bool hopper_gemm_covers(const ConvCall& c, const MathFlags& flags) {
 }
 
 // cuDNN's graph (conv_fprop, then bias, residual and activation as pointwise nodes) can be asked
-// for: one group, an NHWC output over a KRSC weight (what cuDNN's fused engines read), a 16-bit type,
-// and an activation cuDNN's pointwise modes spell (all but mish). Not fp32: with TF32 allowed, the
-// engines cuDNN picked took mobilenet_v3_large's and efficientnet_b0's error against float64 from
-// 1.3x eager's to 5-8x (H100, batch 64; docs/benchmarks.md, "Eleventh GPU session"). Whether cuDNN
-// has an engine for the graph is known only by building it (cudnn_graph_conv_cuda.h), so the rules
-// never pick the path: tuning times it.
+// for: a dense or depthwise conv, an NHWC output over a KRSC weight (what cuDNN's fused engines
+// read), fp16, bf16 or fp32, and an activation cuDNN's pointwise modes spell (all but mish). In fp32
+// the graph is built as torch builds its own cuDNN convs: no engine that converts the inputs down
+// (one did: 5-8x eager's error on whole models, as bf16's mantissa would give; docs/benchmarks.md,
+// "Eleventh GPU session"), and tensor cores only where TF32 is allowed (cudnn_graph_conv_cuda.cpp).
+// Whether cuDNN has an engine for the graph is known only by building it, so the rules never pick
+// the path: tuning times it.
 bool cudnn_graph_covers(const ConvCall& c, const MathFlags& flags) {
-  return c.kernels_apply && flags.cudnn_enabled && flags.cudnn_graph && c.groups == 1 && c.channels_last &&
-         c.weight_channels_last && c.operands_aligned && (!c.has_residual || c.residual_aligned) &&
-         is_16_bit(c.dtype) && c.activation != Activation::kMish;
+  const bool type_fits = is_16_bit(c.dtype) || c.dtype == ElementType::kFloat32;
+  return c.kernels_apply && flags.cudnn_enabled && flags.cudnn_graph && (c.groups == 1 || is_depthwise(c)) &&
+         c.channels_last && c.weight_channels_last && c.operands_aligned && (!c.has_residual || c.residual_aligned) &&
+         type_fits && c.activation != Activation::kMish;
 }
 
 bool depthwise_kernel_is_faster(const ConvCall& c) {

@@ -28,7 +28,7 @@ namespace ifx::ops {
   X(Pointwise, "pointwise")               /* 1x1 stride-1 conv on few pixels: our kernel */      \
   X(CudnnFusedRelu, "cudnn_fused_relu")   /* cuDNN's conv + bias (+ add) + relu */              \
   X(CudnnThenEpilogue, "cudnn+epilogue")  /* cuDNN's conv, then our epilogue kernel */          \
-  X(CudnnGraph, "cudnn_graph")            /* cuDNN's conv with the epilogue in its graph, 16-bit types: one kernel (cudnn_graph_conv_cuda.h) */ \
+  X(CudnnGraph, "cudnn_graph")            /* cuDNN's conv with the epilogue in its graph: one kernel (cudnn_graph_conv_cuda.h) */ \
   X(ChannelPadded, "channel_padded")      /* input and weight channels zero-padded to 16 bytes, then a path for that conv */ \
   X(ImplicitGemm, "implicit_gemm")        /* CUTLASS implicit GEMM, 128x128 tiles, epilogue in */ \
   X(ImplicitGemmSmall, "implicit_gemm_small") /* the same with 64x64 tiles, for small problems */ \

@@ -488,10 +488,10 @@ TEST(KernelChoice, PathsCoveringACall) {
   EXPECT_EQ(names(ifx::ops::conv_paths_covering(none, MathFlags{})), (V{"aten"}));
 }
 
-// cuDNN's graph (the conv with its epilogue as pointwise nodes) is asked for dense NHWC convs over a
-// KRSC weight in 16-bit types; whether cuDNN has an engine is known only on the GPU, so the path is a
-// tuning candidate and never the rules' choice.
-TEST(KernelChoice, CudnnGraphIsATuningCandidateForDenseNhwcConvs) {
+// cuDNN's graph (the conv with its epilogue as pointwise nodes) is asked for dense and depthwise
+// NHWC convs over a KRSC weight in fp16, bf16 and fp32; whether cuDNN has an engine is known only on
+// the GPU, so the path is a tuning candidate and never the rules' choice.
+TEST(KernelChoice, CudnnGraphIsATuningCandidateForDenseAndDepthwiseNhwcConvs) {
   const auto covers = [](const ConvCall& call, const MathFlags& flags) {
     const auto paths = ifx::ops::conv_paths_covering(call, flags);
     return std::find(paths.begin(), paths.end(), ConvPath::kCudnnGraph) != paths.end();
@@ -511,13 +511,13 @@ TEST(KernelChoice, CudnnGraphIsATuningCandidateForDenseNhwcConvs) {
   strided.has_residual = false;
   EXPECT_TRUE(covers(strided, MathFlags{}));
 
-  // fp32: not even with TF32 allowed (the engines cuDNN picked were far less accurate than eager).
+  // fp32, with TF32 allowed or not (which engines cuDNN may take is the graph's business).
   ConvCall single = expand;
   single.dtype = kF32;
-  EXPECT_FALSE(covers(single, MathFlags{}));
+  EXPECT_TRUE(covers(single, MathFlags{}));
   MathFlags tf32;
   tf32.allow_tf32 = true;
-  EXPECT_FALSE(covers(single, tf32));
+  EXPECT_TRUE(covers(single, tf32));
   EXPECT_TRUE(covers(expand, tf32));
 
   std::vector<ConvCall> not_covered;
@@ -533,7 +533,11 @@ TEST(KernelChoice, CudnnGraphIsATuningCandidateForDenseNhwcConvs) {
   for (const ConvCall& call : not_covered) EXPECT_FALSE(covers(call, tf32));
   ConvCall depthwise = conv(64, 144, 144, 56, 56, 3, 1, 144, kF16, true, Activation::kSilu);
   depthwise.weight_channels_last = true;
-  EXPECT_FALSE(covers(depthwise, tf32));
+  EXPECT_TRUE(covers(depthwise, tf32));
+  EXPECT_NE(ifx::ops::choose_conv_path(depthwise, tf32, {}), ConvPath::kCudnnGraph);
+  ConvCall grouped = depthwise;  // two channels per group: neither dense nor depthwise
+  grouped.groups = 72;
+  EXPECT_FALSE(covers(grouped, tf32));
   MathFlags no_cudnn;
   no_cudnn.cudnn_enabled = false;
   EXPECT_FALSE(covers(expand, no_cudnn));
