@@ -143,9 +143,9 @@ bool stream_is_capturing() {
 // `path`, unless it is cudnn_graph and this thread has no cuDNN plan for the call (none builds, or
 // one would have to be built while a stream captures): then its unfused form, cudnn+epilogue, which
 // covers every call cudnn_graph covers.
-ConvPath runnable_path(ConvPath path, const ConvCall& call, const MathFlags& flags, const at::Tensor& input) {
+ConvPath runnable_path(ConvPath path, const ConvCall& call, const at::Tensor& input) {
   if (path != ConvPath::kCudnnGraph) return path;
-  return cudnn_graph_conv_available(call, flags, input, !stream_is_capturing()) ? path
+  return cudnn_graph_conv_available(call, input, !stream_is_capturing()) ? path
                                                                                 : ConvPath::kCudnnThenEpilogue;
 }
 
@@ -215,7 +215,7 @@ struct Conv2dActCall {
       case ConvPath::kCudnnFusedRelu: return run_cudnn_fused_relu(input, weight, bias, params, residual, format);
       case ConvPath::kCudnnThenEpilogue:
         return run_cudnn_then_epilogue(call, input, weight, params, operands(), activation, format);
-      case ConvPath::kCudnnGraph: return run_cudnn_graph_conv(call, flags, input, weight, bias, residual, out_size);
+      case ConvPath::kCudnnGraph: return run_cudnn_graph_conv(call, input, weight, bias, residual, out_size);
       case ConvPath::kImplicitGemm:
       case ConvPath::kImplicitGemmSmall:
         return run_implicit_gemm(call, flags,
@@ -246,14 +246,14 @@ struct Conv2dActCall {
     if (tune_padded_conv && !stream_is_capturing()) time_us = [&](ConvPath p) { return padded_conv.time_us(p); };
     const ConvPath inner = runnable_path(tune_padded_conv ? tuned_conv_path(padded_call, flags, time_us)
                                                           : choose_conv_path(padded_call, flags, KernelOverride{}),
-                                         padded_call, flags, x);
+                                         padded_call, x);
     TORCH_CHECK(inner != ConvPath::kChannelPadded, kOp, ": padded channels still need padding");
     return padded_conv.run(inner);
   }
 
   // Unbounded for a path that would run as another (cudnn_graph without a plan), so tuning passes it over.
   double time_us(ConvPath path) const {
-    if (runnable_path(path, call, flags, input) != path) return std::numeric_limits<double>::infinity();
+    if (runnable_path(path, call, input) != path) return std::numeric_limits<double>::infinity();
     return gpu_time_us([&] { run(path); });
   }
 };
@@ -292,13 +292,13 @@ PlannedConv plan_conv(const at::Tensor& input, const at::Tensor& weight, const s
   if (!stream_is_capturing()) {
     time_us = [&](ConvPath path) {
       if (!run_block) return conv.time_us(path);
-      if (runnable_path(path, p.call, p.flags, input) != path) return std::numeric_limits<double>::infinity();
+      if (runnable_path(path, p.call, input) != path) return std::numeric_limits<double>::infinity();
       return gpu_time_us([&] { run_block(path); });
     };
   }
   const ConvPath chosen =
       p.tune ? tuned_conv_path(p.call, p.flags, time_us) : choose_conv_path(p.call, p.flags, override);
-  p.path = runnable_path(chosen, p.call, p.flags, input);
+  p.path = runnable_path(chosen, p.call, input);
   return p;
 }
 

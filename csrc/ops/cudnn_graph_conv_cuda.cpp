@@ -31,12 +31,12 @@ struct BuiltGraph {
   std::string why_not;
 };
 
-// Everything the graph depends on, the device included (TF32 decides which engines it may take).
-std::vector<int64_t> graph_key(const ConvCall& c, const MathFlags& f, int device) {
+// Everything the graph depends on, the device included.
+std::vector<int64_t> graph_key(const ConvCall& c, int device) {
   return {device,     static_cast<int64_t>(c.dtype), c.batch,   c.in_channels, c.in_h,      c.in_w,
           c.out_channels, c.out_h,  c.out_w,     c.kernel_h,    c.kernel_w,  c.stride_h, c.stride_w,
           c.pad_h,    c.pad_w,      c.dilation_h, c.dilation_w, c.groups,    c.has_bias,  c.has_residual,
-          static_cast<int64_t>(c.activation), f.allow_tf32};
+          static_cast<int64_t>(c.activation)};
 }
 
 using GraphCache = std::map<std::vector<int64_t>, std::shared_ptr<const BuiltGraph>>;
@@ -58,11 +58,15 @@ fe::DataType_t io_type(ElementType type) {
   }
 }
 
-// The engines torch's own cuDNN convs leave out: any that converts its inputs to a narrower type,
-// and, for fp32 where TF32 is not allowed, any on tensor cores.
-std::vector<fe::NumericalNote_t> barred_numerics(const ConvCall& c, const MathFlags& flags) {
+// Engines the graph may not take: as torch's own cuDNN convs, none that converts its inputs to a
+// narrower type; and for fp32 none on tensor cores, TF32 allowed or not, because cuDNN's fused TF32
+// engines took mobilenet_v3_large's and efficientnet_b0's error against float64 to 6-8x eager's with
+// down-converting engines already barred (H100, batch 64; docs/benchmarks.md, "Twelfth GPU
+// session"), where our TF32 kernels stay within 1.3x. Exact fp32 engines remain (the depthwise ones
+// among them are faster than ours at batch 64).
+std::vector<fe::NumericalNote_t> barred_numerics(const ConvCall& c) {
   std::vector<fe::NumericalNote_t> barred = {fe::NumericalNote_t::DOWN_CONVERT_INPUTS};
-  if (c.dtype == ElementType::kFloat32 && !flags.allow_tf32) barred.push_back(fe::NumericalNote_t::TENSOR_CORE);
+  if (c.dtype == ElementType::kFloat32) barred.push_back(fe::NumericalNote_t::TENSOR_CORE);
   return barred;
 }
 
@@ -116,7 +120,7 @@ TensorNode activate(fe::graph::Graph& g, TensorNode v, Activation activation) {
 
 // Builds the call's graph and cuDNN's plan for it (heuristics' first engine that builds and that
 // barred_numerics lets through); on failure the result holds cuDNN's reason and no graph.
-std::shared_ptr<const BuiltGraph> build_graph(const ConvCall& c, const MathFlags& flags, cudnnHandle_t handle) {
+std::shared_ptr<const BuiltGraph> build_graph(const ConvCall& c, cudnnHandle_t handle) {
   auto built = std::make_shared<BuiltGraph>();
   const auto failed = [&](const char* step, fe::error_t status) {
     built->why_not = std::string(step) + ": " + status.get_message();
@@ -164,7 +168,7 @@ std::shared_ptr<const BuiltGraph> build_graph(const ConvCall& c, const MathFlags
     if (auto s = g->create_execution_plans({fe::HeurMode_t::A, fe::HeurMode_t::FALLBACK}); s.is_bad()) {
       return failed("create_execution_plans", s);
     }
-    g->deselect_numeric_notes(barred_numerics(c, flags));
+    g->deselect_numeric_notes(barred_numerics(c));
     if (auto s = g->check_support(handle); s.is_bad()) return failed("check_support", s);
     if (auto s = g->build_plans(handle, fe::BuildPlanPolicy_t::HEURISTICS_CHOICE); s.is_bad()) {
       return failed("build_plans", s);
@@ -185,23 +189,23 @@ void check_cudnn(cudnnStatus_t status, const char* what) {
 
 // This thread's graph of the call on the current device: built on the first ask where `may_build`,
 // else null until then.
-std::shared_ptr<const BuiltGraph> graph_for(const ConvCall& call, const MathFlags& flags, const at::Tensor& input,
+std::shared_ptr<const BuiltGraph> graph_for(const ConvCall& call, const at::Tensor& input,
                                             bool may_build) {
   GraphCache& graphs = thread_graphs();
-  const std::vector<int64_t> key = graph_key(call, flags, input.device().index());
+  const std::vector<int64_t> key = graph_key(call, input.device().index());
   const auto known = graphs.find(key);
   if (known != graphs.end()) return known->second;
   if (!may_build) return nullptr;
-  std::shared_ptr<const BuiltGraph> built = build_graph(call, flags, at::native::getCudnnHandle());
+  std::shared_ptr<const BuiltGraph> built = build_graph(call, at::native::getCudnnHandle());
   graphs.emplace(key, built);
   return built;
 }
 
 }  // namespace
 
-bool cudnn_graph_conv_available(const ConvCall& call, const MathFlags& flags, const at::Tensor& input,
+bool cudnn_graph_conv_available(const ConvCall& call, const at::Tensor& input,
                                 bool may_build, std::string* why_not) {
-  const std::shared_ptr<const BuiltGraph> built = graph_for(call, flags, input, may_build);
+  const std::shared_ptr<const BuiltGraph> built = graph_for(call, input, may_build);
   if (built == nullptr) {
     if (why_not != nullptr) *why_not = "not built on this thread, and no build while a stream captures";
     return false;
@@ -210,10 +214,10 @@ bool cudnn_graph_conv_available(const ConvCall& call, const MathFlags& flags, co
   return built->graph != nullptr;
 }
 
-at::Tensor run_cudnn_graph_conv(const ConvCall& call, const MathFlags& flags, const at::Tensor& input,
+at::Tensor run_cudnn_graph_conv(const ConvCall& call, const at::Tensor& input,
                                 const at::Tensor& weight, const std::optional<at::Tensor>& bias,
                                 const std::optional<at::Tensor>& residual, const std::vector<int64_t>& out_size) {
-  const std::shared_ptr<const BuiltGraph> built = graph_for(call, flags, input, /*may_build=*/false);
+  const std::shared_ptr<const BuiltGraph> built = graph_for(call, input, /*may_build=*/false);
   TORCH_CHECK(built != nullptr && built->graph != nullptr, kOp, ": no cuDNN plan for this call on this thread (",
               built == nullptr ? "none built" : built->why_not, ")");
   const at::Tensor x = input.contiguous(at::MemoryFormat::ChannelsLast);

@@ -24,12 +24,12 @@ namespace ifx::ops {
 // take a second where cuDNN compiles a kernel for it; never while a stream
 // captures a CUDA graph), later asks look it up. `why_not` gets the reason
 // when it is false.
-bool cudnn_graph_conv_available(const ConvCall& call, const MathFlags& flags, const at::Tensor& input,
+bool cudnn_graph_conv_available(const ConvCall& call, const at::Tensor& input,
                                 bool may_build = true, std::string* why_not = nullptr);
 
 // The conv through its built graph: only where cudnn_graph_conv_available is
 // true for the same arguments on this thread. The output is channels_last.
-at::Tensor run_cudnn_graph_conv(const ConvCall& call, const MathFlags& flags, const at::Tensor& input,
+at::Tensor run_cudnn_graph_conv(const ConvCall& call, const at::Tensor& input,
                                 const at::Tensor& weight, const std::optional<at::Tensor>& bias,
                                 const std::optional<at::Tensor>& residual, const std::vector<int64_t>& out_size);
 

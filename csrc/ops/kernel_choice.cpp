@@ -132,10 +132,9 @@ bool hopper_gemm_covers(const ConvCall& c, const MathFlags& flags) {
 
 // cuDNN's graph (conv_fprop, then bias, residual and activation as pointwise nodes) can be asked
 // for: a dense or depthwise conv, an NHWC output over a KRSC weight (what cuDNN's fused engines
-// read), fp16, bf16 or fp32, and an activation cuDNN's pointwise modes spell (all but mish). In fp32
-// the graph is built as torch builds its own cuDNN convs: no engine that converts the inputs down
-// (one did: 5-8x eager's error on whole models, as bf16's mantissa would give; docs/benchmarks.md,
-// "Eleventh GPU session"), and tensor cores only where TF32 is allowed (cudnn_graph_conv_cuda.cpp).
+// read), fp16, bf16 or fp32, and an activation cuDNN's pointwise modes spell (all but mish). No
+// engine that converts its inputs down, and in fp32 only exact ones: cuDNN's fused TF32 engines cost
+// whole models 6-8x eager's error (cudnn_graph_conv_cuda.cpp, barred_numerics).
 // Whether cuDNN has an engine for the graph is known only by building it, so the rules never pick
 // the path: tuning times it.
 bool cudnn_graph_covers(const ConvCall& c, const MathFlags& flags) {

@@ -64,7 +64,7 @@ std::pair<std::string, std::vector<std::string>> conv_paths(const at::Tensor& in
     covering.erase(std::remove_if(covering.begin(), covering.end(),
                                   [&](ifx::ops::ConvPath path) {
                                     return path == ifx::ops::ConvPath::kCudnnGraph &&
-                                           !ifx::ops::cudnn_graph_conv_available(call, flags, input);
+                                           !ifx::ops::cudnn_graph_conv_available(call, input);
                                   }),
                    covering.end());
   }

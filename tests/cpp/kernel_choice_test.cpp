@@ -511,7 +511,7 @@ TEST(KernelChoice, CudnnGraphIsATuningCandidateForDenseAndDepthwiseNhwcConvs) {
   strided.has_residual = false;
   EXPECT_TRUE(covers(strided, MathFlags{}));
 
-  // fp32, with TF32 allowed or not (which engines cuDNN may take is the graph's business).
+  // fp32, with TF32 allowed or not (the graph then takes only exact-fp32 engines, on the GPU).
   ConvCall single = expand;
   single.dtype = kF32;
   EXPECT_TRUE(covers(single, MathFlags{}));

@@ -393,13 +393,6 @@ def _dense_conv_operands(shape, dtype, seed, groups=1):
     return x, w, b, r
 
 
-def tf32_rounded(t):
-    """`t` (float64) with each value rounded to TF32 as a tensor core reads fp32: 10 of its 23
-    mantissa bits kept, to nearest (ties away from zero)."""
-    bits = t.float().view(torch.int32)
-    return ((bits + 0x1000) & ~0x1FFF).view(torch.float32).double()
-
-
 @requires_cuda
 @pytest.mark.parametrize("shape", IMPLICIT_GEMM_SHAPES, ids=str)
 @pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16, torch.float32], ids=str)
@@ -496,9 +489,8 @@ def test_conv2d_act_cuda_hopper_gemm_within_cudnn_error(shape, dtype):
 # a 1x1 expansion, a strided 3x3, a small 1x1 map and two depthwise convs, each for every activation
 # with and without bias and residual, within twice cuDNN's own error. In 16-bit types cuDNN must build
 # a dense conv's plan for every activation but mish (which the path leaves to others); every plan that
-# builds replays under a captured CUDA graph with the same output. In fp32 under TF32 the path is
-# also held to twice the error of TF32's own rounding: an engine that converts its inputs to a
-# narrower type (bf16's 7 mantissa bits give about 8x that) must not be the one cuDNN runs.
+# builds replays under a captured CUDA graph with the same output. In fp32 the path takes exact
+# engines only, TF32 allowed or not, so it is held to cuDNN's exact-fp32 error.
 CUDNN_GRAPH_SHAPES = [  # (batch, in_ch, out_ch, size, kernel, stride, padding, groups)
     (2, 24, 144, 28, 1, 1, 0, 1), (2, 64, 64, 15, 3, 2, 1, 1), (1, 40, 240, 7, 1, 1, 0, 1),
     (8, 144, 144, 28, 3, 1, 1, 144), (4, 240, 240, 14, 5, 2, 2, 240),
@@ -515,21 +507,24 @@ def test_conv2d_act_cuda_cudnn_graph_within_cudnn_error(shape, dtype, tf32):
     x, w, b, r = _dense_conv_operands(tuple(dims), dtype, (shape, str(dtype), "cudnn_graph"), groups)
     on_gpu = lambda t: t.to("cuda", dtype).contiguous(memory_format=torch.channels_last)  # noqa: E731
     conv_args = ([stride] * 2, [padding] * 2, [1, 1], groups)
-    saved = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
-    torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = tf32
-    built = []
-    try:
+    truth = conv_reference(x, w, b, *conv_args, r, "none")
+
+    def cudnn_error():
         cudnn = F.conv2d(on_gpu(x), on_gpu(w), b.to("cuda", dtype), stride, padding, 1, groups).double().cpu() + r
-        truth = conv_reference(x, w, b, *conv_args, r, "none")
-        cudnn_error = graph_error = (cudnn - truth).abs().max().item()
+        return (cudnn - truth).abs().max().item()
+
+    built = []
+    saved = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
+    try:
+        torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = False
+        graph_error = cudnn_error()  # the bound of the graph's exact-fp32 engines; cuDNN's own in 16 bits
+        torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = tf32
+        path_error = cudnn_error()
         if dtype == torch.float32 and tf32:
-            # cuDNN may take an exact-fp32 kernel even with TF32 allowed: the bound is then TF32's
-            # own, loosely for every path (each operand keeps 10 of its 23 mantissa bits) and as
-            # rounding to TF32 gives for the graph.
+            # cuDNN may take an exact-fp32 kernel even with TF32 allowed: the bound of the other
+            # paths is then TF32's own (each operand keeps 10 of its 23 mantissa bits).
             magnitude = F.conv2d(x.abs(), w.abs(), None, stride, padding, 1, groups).max().item()
-            cudnn_error = max(cudnn_error, magnitude * 2.0 ** -10)
-            tf32_truth = conv_reference(tf32_rounded(x), tf32_rounded(w), b, *conv_args, r, "none")
-            graph_error = max(graph_error, (tf32_truth - truth).abs().max().item())
+            path_error = max(path_error, magnitude * 2.0 ** -10)
         for (activation, residual), bias in zip(itertools.product(ACTIVATIONS, [False, True]),
                                                 itertools.cycle([True, True, False])):
             args = (on_gpu(x), on_gpu(w), b.to("cuda", dtype) if bias else None, *conv_args,
@@ -540,7 +535,7 @@ def test_conv2d_act_cuda_cudnn_graph_within_cudnn_error(shape, dtype, tf32):
             for path, out in outputs.items():
                 assert out.is_contiguous(memory_format=torch.channels_last), path
                 error = (out.double().cpu() - expected).abs().max().item()
-                bound = graph_error if path == "cudnn_graph" else cudnn_error
+                bound = graph_error if path == "cudnn_graph" else path_error
                 assert error <= 2 * bound + output_rounding, (path, activation, residual, bias, error, bound)
             if "cudnn_graph" not in outputs:
                 assert activation == "mish" or dtype == torch.float32 or groups > 1, (activation, residual, bias)
