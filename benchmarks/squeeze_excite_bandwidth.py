@@ -7,7 +7,8 @@ For each squeeze-and-excitation block (torchvision's SqueezeExcitation) of the m
 batch in channels_last: the op's squeeze and excite kernels (torch.profiler, GPU time per call,
 median of 20 calls) beside two streaming floors over the same x: torch's `x * gate` with a
 [N, C, 1, 1] gate (one read, one write, as the excite kernel's scale pass) and `x.sum((2, 3))`
-(one read, as the squeeze). Bandwidth is bytes moved / kernel time. On a CPU it lists the shapes.
+(one read, as the squeeze). Bandwidth is bytes moved / kernel time. Needs torchvision (its
+models' SE blocks give the shapes); on a CPU it lists the shapes only.
 """
 import argparse
 import json
@@ -24,7 +25,10 @@ DTYPES = {"fp16": torch.float16, "bf16": torch.bfloat16, "fp32": torch.float32}
 
 def se_shapes(model_name, image_size=224):
     """(channels, hidden, height, width, act1, gate) of each SqueezeExcitation, in forward order."""
-    from torchvision.ops.misc import SqueezeExcitation
+    try:
+        from torchvision.ops.misc import SqueezeExcitation
+    except ImportError:
+        raise SystemExit("squeeze_excite_bandwidth.py needs torchvision (pip install torchvision)")
 
     model = bench.load_model(model_name).eval()
     shapes, hooks = [], []
@@ -73,6 +77,8 @@ def main():
     parser.add_argument("--json")
     args = parser.parse_args()
     shapes = se_shapes(args.model)
+    if not shapes:
+        raise SystemExit(f"{args.model} has no torchvision SqueezeExcitation block")
     if not torch.cuda.is_available():
         for s in shapes:
             print(s)

@@ -13,6 +13,7 @@
 #   sweep     benchmarks/zoo_sweep.py: torchvision / timm models through optimize
 #   breakdown benchmarks/kernel_breakdown.py: where each model's GPU time goes, ifx_torch beside torch.compile
 #   squeeze   benchmarks/squeeze_side_output.py: SE blocks with and without the depthwise conv's squeeze
+#   se_bandwidth benchmarks/squeeze_excite_bandwidth.py: each SE kernel's GPU time against streaming floors
 #   sanitize  the CUDA op tests under compute-sanitizer memcheck; racecheck on scripts/sanitize_ops.py
 # With DEADLINE=SECONDS, a stage still running that long after the start is
 # stopped (and reported failed) so that the logs come back whole.
@@ -76,6 +77,7 @@ stage_breakdown() {
     --json "$RESULTS/breakdown.json" ${BREAKDOWN_ARGS:-}
 }
 stage_squeeze() { python3 benchmarks/squeeze_side_output.py --kernels --json "$RESULTS/squeeze_side_output.json"; }
+stage_se_bandwidth() { python3 benchmarks/squeeze_excite_bandwidth.py --json "$RESULTS/squeeze_excite_bandwidth.json"; }
 stage_sanitize() {  # every CUDA kernel of ours, on a few shapes each: the sanitizers are slow
   local fusion="(matches_float64 and (float16 or float32)) or pointwise_on_single_pixel or linear_act_cuda or hopper_gemm"
   local sanitize=(compute-sanitizer --error-exitcode 9)
