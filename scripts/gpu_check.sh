@@ -4,7 +4,7 @@
 #   build     the extension (CUDA, sm_90) and the C++ library, tools and GoogleTests
 #   test      the GoogleTests and every pytest (CUDA tests run here, skip elsewhere)
 #   test_gpu  the GoogleTests and only the pytest files with CUDA tests (and the export front end's)
-#   pytest    pytest on $PYTEST_ARGS only (a re-check of a few files)
+#   pytest    pytest on $PYTEST_ARGS only (a re-check of a few files; $PYTEST_K selects by -k)
 #   conv      benchmarks/conv_fusion.py (whole models) and conv_layers.py (per layer, dense and depthwise)
 #   ab        the A/B benchmark's default matrix (python -m ifx_torch.bench), torch's default math
 #   ab_notf32 the same models in fp32 with TF32 off
@@ -58,7 +58,8 @@ stage_test_gpu() {  # the GoogleTests and the test files that hold CUDA tests, p
   local files=($(grep -l "torch.cuda.is_available" tests/python/test_*.py) tests/python/test_export_*.py)
   (cd build/cmake && ctest --output-on-failure -j "$MAX_JOBS") && python3 -m pytest -q -p no:cacheprovider "${files[@]}"
 }
-stage_pytest() { python3 -m pytest -q -p no:cacheprovider ${PYTEST_ARGS:-tests/python}; }  # PYTEST_ARGS: a subset
+# PYTEST_ARGS: files (split on spaces); PYTEST_K: one -k expression, which may hold spaces.
+stage_pytest() { python3 -m pytest -q -p no:cacheprovider ${PYTEST_ARGS:-tests/python} ${PYTEST_K:+-k "$PYTEST_K"}; }
 stage_conv() {
   python3 benchmarks/conv_fusion.py --iters 60 --json "$RESULTS/conv_models.json" &&
     python3 benchmarks/conv_layers.py --kind dense --json "$RESULTS/conv_layers.json" &&
