@@ -131,6 +131,7 @@ MathFlags current_math_flags() {
   MathFlags flags;
   flags.cudnn_enabled = at::globalContext().userEnabledCuDNN();
   flags.allow_tf32 = at::globalContext().allowTF32CuDNN();
+  flags.cudnn_deterministic = at::globalContext().deterministicCuDNN();
   return flags;
 }
 

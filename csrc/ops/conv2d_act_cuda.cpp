@@ -145,8 +145,7 @@ bool stream_is_capturing() {
 // covers every call cudnn_graph covers.
 ConvPath runnable_path(ConvPath path, const ConvCall& call, const at::Tensor& input) {
   if (path != ConvPath::kCudnnGraph) return path;
-  return cudnn_graph_conv_available(call, input, !stream_is_capturing()) ? path
-                                                                                : ConvPath::kCudnnThenEpilogue;
+  return cudnn_graph_conv_available(call, input, !stream_is_capturing()) ? path : ConvPath::kCudnnThenEpilogue;
 }
 
 // GPU time of one `run()`, in microseconds: the best of three batches of five runs after two

@@ -52,9 +52,10 @@ GraphCache& thread_graphs() {
 // The types cudnn_graph_covers lets through.
 fe::DataType_t io_type(ElementType type) {
   switch (type) {
+    case ElementType::kFloat16: return fe::DataType_t::HALF;
     case ElementType::kBFloat16: return fe::DataType_t::BFLOAT16;
     case ElementType::kFloat32: return fe::DataType_t::FLOAT;
-    default: return fe::DataType_t::HALF;
+    default: TORCH_CHECK(false, kOp, ": cudnn_graph has no ", kernels::element_type_name(type), " graph");
   }
 }
 
@@ -62,7 +63,7 @@ fe::DataType_t io_type(ElementType type) {
 // narrower type; and for fp32 none on tensor cores, TF32 allowed or not, because cuDNN's fused TF32
 // engines took mobilenet_v3_large's and efficientnet_b0's error against float64 to 6-8x eager's with
 // down-converting engines already barred (H100, batch 64; docs/benchmarks.md, "Twelfth GPU
-// session"), where our TF32 kernels stay within 1.3x. Exact fp32 engines remain (the depthwise ones
+// session"), where our TF32 kernels stay within 1.33x. Exact fp32 engines remain (the depthwise ones
 // among them are faster than ours at batch 64).
 std::vector<fe::NumericalNote_t> barred_numerics(const ConvCall& c) {
   std::vector<fe::NumericalNote_t> barred = {fe::NumericalNote_t::DOWN_CONVERT_INPUTS};

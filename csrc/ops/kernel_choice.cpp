@@ -134,12 +134,14 @@ bool hopper_gemm_covers(const ConvCall& c, const MathFlags& flags) {
 // for: a dense or depthwise conv, an NHWC output over a KRSC weight (what cuDNN's fused engines
 // read), fp16, bf16 or fp32, and an activation cuDNN's pointwise modes spell (all but mish). No
 // engine that converts its inputs down, and in fp32 only exact ones: cuDNN's fused TF32 engines cost
-// whole models 6-8x eager's error (cudnn_graph_conv_cuda.cpp, barred_numerics).
+// whole models 6-8x eager's error (cudnn_graph_conv_cuda.cpp, barred_numerics). Not where torch is
+// asked for deterministic cuDNN: the graph does not choose its engines by that.
 // Whether cuDNN has an engine for the graph is known only by building it, so the rules never pick
 // the path: tuning times it.
 bool cudnn_graph_covers(const ConvCall& c, const MathFlags& flags) {
   const bool type_fits = is_16_bit(c.dtype) || c.dtype == ElementType::kFloat32;
-  return c.kernels_apply && flags.cudnn_enabled && flags.cudnn_graph && (c.groups == 1 || is_depthwise(c)) &&
+  return c.kernels_apply && flags.cudnn_enabled && flags.cudnn_graph && !flags.cudnn_deterministic &&
+         (c.groups == 1 || is_depthwise(c)) &&
          c.channels_last && c.weight_channels_last && c.operands_aligned && (!c.has_residual || c.residual_aligned) &&
          type_fits && c.activation != Activation::kMish;
 }
@@ -349,7 +351,7 @@ std::vector<int64_t> tuning_key(const ConvCall& c, const MathFlags& f) {
           c.out_h, c.out_w, c.kernel_h, c.kernel_w, c.stride_h, c.stride_w, c.pad_h, c.pad_w, c.dilation_h,
           c.dilation_w, c.groups, c.has_bias, c.has_residual, c.residual_aligned, c.weight_channels_last,
           c.operands_aligned, static_cast<int64_t>(c.activation), c.kernels_apply, f.cudnn_enabled, f.allow_tf32,
-          f.multiprocessors, f.hopper_gemm, f.cudnn_graph, c.squeeze_hidden};
+          f.multiprocessors, f.hopper_gemm, f.cudnn_graph, f.cudnn_deterministic, c.squeeze_hidden};
 }
 
 // The lock guards the map only: it is never held while kernels are timed. Held

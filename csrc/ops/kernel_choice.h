@@ -127,6 +127,7 @@ struct MathFlags {
   int multiprocessors = 132;  // of the call's device
   bool hopper_gemm = false;   // the device runs the Hopper GEMM kernels (kernels::hopper_gemm_available)
   bool cudnn_graph = true;    // the cudnn_graph path may be taken: IFX_CUDNN_GRAPH (cudnn_graph_enabled)
+  bool cudnn_deterministic = false;  // torch.backends.cudnn.deterministic
 };
 
 // IFX_CUDNN_GRAPH, read once per process: 1 (default) lets the cudnn_graph path be tuned and forced,

@@ -544,6 +544,10 @@ TEST(KernelChoice, CudnnGraphIsATuningCandidateForDenseAndDepthwiseNhwcConvs) {
   MathFlags switched_off;  // IFX_CUDNN_GRAPH=0
   switched_off.cudnn_graph = false;
   EXPECT_FALSE(covers(expand, switched_off));
+  MathFlags deterministic = tf32;  // torch.backends.cudnn.deterministic: the graph does not pick engines by it
+  deterministic.cudnn_deterministic = true;
+  EXPECT_FALSE(covers(expand, deterministic));
+  EXPECT_FALSE(covers(depthwise, deterministic));
 }
 
 LinearCall linear(int64_t rows, int64_t in, int64_t out, ElementType dtype, Activation activation) {
