@@ -31,15 +31,4 @@ inline constexpr int element_size(ElementType type) {
   return 0;
 }
 
-inline constexpr const char* element_type_name(ElementType type) {
-  switch (type) {
-#define IFX_ELEMENT_NAME(name, device_type, scalar_type, text, bytes) \
-  case ElementType::k##name:                                         \
-    return text;
-    IFX_ELEMENT_TYPES(IFX_ELEMENT_NAME)
-#undef IFX_ELEMENT_NAME
-  }
-  return "unknown";
-}
-
 }  // namespace ifx::kernels

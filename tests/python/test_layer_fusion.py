@@ -384,7 +384,7 @@ IMPLICIT_GEMM_SHAPES = [  # (batch, in_ch, out_ch, size, kernel, stride, padding
 ]
 
 
-def _dense_conv_operands(shape, dtype, seed, groups=1):
+def _conv_operands(shape, dtype, seed, groups=1):
     """Input, weight, bias and residual of a conv (batch, in_ch, out_ch, size, kernel, stride,
     padding) of `groups` groups in float64, each rounded to `dtype` first, from a generator seeded
     by `seed`."""
@@ -410,7 +410,7 @@ def test_conv2d_act_cuda_implicit_gemm_within_cudnn_error(shape, dtype, tf32):
     n, c, k, size, kernel, stride, padding = shape
     if c is None:
         c = 16 // torch.empty((), dtype=dtype).element_size()
-    x, w, b, r = _dense_conv_operands((n, c, k, size, kernel, stride, padding), dtype, (shape, str(dtype), tf32))
+    x, w, b, r = _conv_operands((n, c, k, size, kernel, stride, padding), dtype, (shape, str(dtype), tf32))
     on_gpu = lambda t: t.to("cuda", dtype).contiguous(memory_format=torch.channels_last)  # noqa: E731
     saved = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
     torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = tf32
@@ -494,10 +494,10 @@ def test_conv2d_act_cuda_hopper_gemm_within_cudnn_error(shape, dtype):
 
 # cuDNN's graph path (the conv with bias, residual and activation as pointwise nodes of one graph):
 # a 1x1 expansion, a strided 3x3, a small 1x1 map and two depthwise convs, each for every activation
-# with and without bias and residual, within twice cuDNN's own error. In 16-bit types cuDNN must build
-# a dense conv's plan for every activation but mish (which the path leaves to others), in every type;
-# every plan that builds replays under a captured CUDA graph with the same output. In fp32 the path
-# takes exact engines only, TF32 allowed or not, so it is held to cuDNN's exact-fp32 error.
+# with and without bias and residual, within twice cuDNN's own error. In every type cuDNN must build
+# a dense conv's plan for every activation but mish (which the path leaves to others); every plan
+# that builds replays under a captured CUDA graph with the same output. In fp32 the path takes exact
+# engines only, TF32 allowed or not, so it is held to cuDNN's exact-fp32 error.
 CUDNN_GRAPH_SHAPES = [  # (batch, in_ch, out_ch, size, kernel, stride, padding, groups)
     (2, 24, 144, 28, 1, 1, 0, 1), (2, 64, 64, 15, 3, 2, 1, 1), (1, 40, 240, 7, 1, 1, 0, 1),
     (8, 144, 144, 28, 3, 1, 1, 144), (4, 240, 240, 14, 5, 2, 2, 240),
@@ -511,7 +511,7 @@ CUDNN_GRAPH_MATH = [(torch.float16, True), (torch.bfloat16, True), (torch.float3
 def test_conv2d_act_cuda_cudnn_graph_within_cudnn_error(shape, dtype, tf32):
     *dims, groups = shape
     n, c, k, size, kernel, stride, padding = dims
-    x, w, b, r = _dense_conv_operands(tuple(dims), dtype, (shape, str(dtype), "cudnn_graph"), groups)
+    x, w, b, r = _conv_operands(tuple(dims), dtype, (shape, str(dtype), "cudnn_graph"), groups)
     on_gpu = lambda t: t.to("cuda", dtype).contiguous(memory_format=torch.channels_last)  # noqa: E731
     conv_args = ([stride] * 2, [padding] * 2, [1, 1], groups)
     truth = conv_reference(x, w, b, *conv_args, r, "none")
