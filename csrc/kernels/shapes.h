@@ -392,10 +392,13 @@ constexpr int kSqueezeExciteMaxHidden = 4096;
 // (excite) blocks take `images` by `excite_channels` by `excite_pixels`.
 // `partials`: the fc1 partial vectors (hidden values each) kernel 1 leaves
 // per image, one per (channel chunk, pixel chunk) of its grid.
+// The gate kernel of the three-kernel form (SqueezeExciteGates below) takes
+// `images` by `gate_channels` over all pixels.
 struct SqueezeExcitePlan {
   int images;
   int squeeze_channels, squeeze_pixels;
   int excite_channels, excite_pixels;
+  int gate_channels;
   int partials;
 };
 
@@ -458,6 +461,13 @@ inline SqueezeExcitePlan squeeze_excite_plan(const SqueezeExciteShape& s) {
   const int64_t split2 = pixel_split(groups * chunks(width), width, s.pixels);
   p.excite_channels = width;
   p.excite_pixels = squeeze_excite_round8(squeeze_excite_ceil_div(s.pixels, split2));
+
+  // The gate kernel's blocks each add their images' partials once for all their channels, so they
+  // take the widest even chunks, narrower only while there is not one block per multiprocessor.
+  constexpr int64_t kGateTargetBlocks = 132;
+  width = squeeze_excite_round8(squeeze_excite_ceil_div(s.channels, chunks(kSqueezeExciteMaxChannels)));
+  while (width > 32 && groups * chunks(width) < kGateTargetBlocks) width = narrower(width);
+  p.gate_channels = width;
   return p;
 }
 
@@ -473,12 +483,27 @@ inline bool squeeze_excite_supported(const SqueezeExciteShape& s) {
   return int64_t(s.batch) * squeeze_excite_plan(s).partials * s.hidden <= kIntMax;
 }
 
+// Where the block's gates are computed. kInExciteBlocks: every block of the
+// excite kernel computes the gates of its tile, then scales it (two kernels
+// with the squeeze). kGateKernel: a kernel of its own computes every image's
+// gates once, then a streaming kernel scales x (three kernels): at large
+// batch the excite blocks' serial gate work costs more than the extra launch
+// (kernel_choice.cpp chooses).
+enum class SqueezeExciteGates { kInExciteBlocks, kGateKernel };
+
+// The gates kGateKernel leaves between its kernels: one value per (image,
+// channel), 8 bytes each whatever the element type (float for 16-bit and fp32
+// types, double for fp64).
+inline size_t squeeze_excite_gate_bytes(const SqueezeExciteShape& s) {
+  return size_t(s.batch) * size_t(s.channels) * sizeof(double);
+}
+
 // The workspace launch_squeeze_excite needs: the fc1 partial sums, one value
-// per (image, partial, hidden unit), 8 bytes each whatever the element type
-// (float is stored for 16-bit and fp32 types, double for fp64). No part of it
-// needs initializing.
-inline size_t squeeze_excite_workspace_bytes(const SqueezeExciteShape& s) {
-  return size_t(s.batch) * size_t(squeeze_excite_plan(s).partials) * size_t(s.hidden) * sizeof(double);
+// per (image, partial, hidden unit), 8 bytes each as the gates, then the
+// gates where a gate kernel computes them. No part of it needs initializing.
+inline size_t squeeze_excite_workspace_bytes(const SqueezeExciteShape& s, SqueezeExciteGates gates) {
+  const size_t partials = size_t(s.batch) * size_t(squeeze_excite_plan(s).partials) * size_t(s.hidden) * sizeof(double);
+  return partials + (gates == SqueezeExciteGates::kGateKernel ? squeeze_excite_gate_bytes(s) : 0);
 }
 
 }  // namespace ifx::kernels

@@ -245,7 +245,42 @@ __global__ void __launch_bounds__(kThreads)
                     [&](int b, int j, C dot) { partials[((t.n0 + b) * plan.partials + t.slot) * s.hidden + j] = dot; });
 }
 
-// ---- kernel 2: hidden units, the block's gates, y = x * gate ----------------------------------
+// ---- the gates: hidden units, then gate(fc2) per channel ------------------------------------
+
+// The gates of tile t's images and channels: fc1's partials of each image added in slot order, b1
+// and act1 (into `hidden`, [images][hidden] in shared memory), then gate(w2[c0 + c] . hidden[b] +
+// b2[c0 + c]) for each channel c of the tile, handed to store(b, c, gate). Every thread of the block
+// calls it; it ends with the stores, not with a barrier.
+template <typename T, typename Store>
+__device__ __forceinline__ void tile_gates(const SqueezeExciteShape& s, const Tile& t, int partials_per_image,
+                                           const compute_t<T>* __restrict__ partials, const T* __restrict__ b1,
+                                           Activation act1, const T* __restrict__ w2, const T* __restrict__ b2,
+                                           Activation gate, compute_t<T>* hidden, Store store) {
+  using C = compute_t<T>;
+  // The partials come in batches of 8 independent loads, added in order.
+  for (int e = threadIdx.x; e < t.images * s.hidden; e += kThreads) {
+    const int b = e / s.hidden, j = e - b * s.hidden;
+    const C* src = partials + (t.n0 + b) * partials_per_image * s.hidden + j;
+    C sum = 0;
+    for (int q0 = 0; q0 < partials_per_image; q0 += 8) {
+      C part[8];
+#pragma unroll
+      for (int i = 0; i < 8; ++i) part[i] = q0 + i < partials_per_image ? src[(q0 + i) * s.hidden] : C(0);
+#pragma unroll
+      for (int i = 0; i < 8; ++i) sum += part[i];
+    }
+    if (b1 != nullptr) sum += load_as_compute(b1[j]);
+    hidden[e] = activate(act1, sum);
+  }
+  __syncthreads();
+  block_rows_dot<T>(w2 + t.c0 * s.hidden, s.hidden, t.channels, s.hidden, hidden, s.hidden, t.images,
+                    [&](int b, int c, C dot) {
+                      if (b2 != nullptr) dot += load_as_compute(b2[t.c0 + c]);
+                      store(b, c, activate(gate, dot));
+                    });
+}
+
+// ---- kernel 2 of two: hidden units, the block's gates, y = x * gate ----------------------------
 
 template <typename T, bool kChannelsLast, bool kVector>
 __global__ void __launch_bounds__(kThreads)
@@ -259,31 +294,8 @@ __global__ void __launch_bounds__(kThreads)
   const Tile t = tile_of(s, plan.images, plan.excite_channels, plan.excite_pixels);
   C* hidden = reinterpret_cast<C*>(shared_bytes);                 // [images][hidden]
   C* gates = hidden + plan.images * s.hidden;                      // [images][kSqueezeExciteMaxChannels]
-
-  // Hidden units of the block's images: fc1's partials in slot order, then b1 and act1. The partials
-  // come in batches of 8 independent loads, added in order.
-  for (int e = threadIdx.x; e < t.images * s.hidden; e += kThreads) {
-    const int b = e / s.hidden, j = e - b * s.hidden;
-    const C* src = partials + (t.n0 + b) * plan.partials * s.hidden + j;
-    C sum = 0;
-    for (int q0 = 0; q0 < plan.partials; q0 += 8) {
-      C part[8];
-#pragma unroll
-      for (int i = 0; i < 8; ++i) part[i] = q0 + i < plan.partials ? src[(q0 + i) * s.hidden] : C(0);
-#pragma unroll
-      for (int i = 0; i < 8; ++i) sum += part[i];
-    }
-    if (b1 != nullptr) sum += load_as_compute(b1[j]);
-    hidden[e] = activate(act1, sum);
-  }
-  __syncthreads();
-
-  // Gates of the block's channels: gate(w2[c0 + c] . hidden[b] + b2[c0 + c]).
-  block_rows_dot<T>(w2 + t.c0 * s.hidden, s.hidden, t.channels, s.hidden, hidden, s.hidden, t.images,
-                    [&](int b, int c, C dot) {
-                      if (b2 != nullptr) dot += load_as_compute(b2[t.c0 + c]);
-                      gates[b * kSqueezeExciteMaxChannels + c] = activate(gate, dot);
-                    });
+  tile_gates<T>(s, t, plan.partials, partials, b1, act1, w2, b2, gate, hidden,
+                [&](int b, int c, C g) { gates[b * kSqueezeExciteMaxChannels + c] = g; });
   __syncthreads();
 
   // y = x * gate over the block's tile, laid out as kernel 1 reads it.
@@ -334,6 +346,70 @@ __global__ void __launch_bounds__(kThreads)
   }
 }
 
+// ---- kernels 2 and 3 of three: every image's gates once, then y = x * gate as one stream -------
+
+// Blocks of plan.images images by plan.gate_channels channels; `gates` [image][channel].
+template <typename T>
+__global__ void __launch_bounds__(kThreads)
+    gate_kernel(const T* __restrict__ b1, Activation act1, const T* __restrict__ w2, const T* __restrict__ b2,
+                Activation gate, SqueezeExciteShape s, SqueezeExcitePlan plan,
+                const compute_t<T>* __restrict__ partials, compute_t<T>* __restrict__ gates) {
+  using C = compute_t<T>;
+  extern __shared__ __align__(16) unsigned char shared_bytes[];
+  wait_for_previous_kernel();
+  const Tile t = tile_of(s, plan.images, plan.gate_channels, s.pixels);
+  tile_gates<T>(s, t, plan.partials, partials, b1, act1, w2, b2, gate, reinterpret_cast<C*>(shared_bytes),
+                [&](int b, int c, C g) { gates[(t.n0 + b) * s.channels + t.c0 + c] = g; });
+}
+
+// Vectors of x each thread scales, kThreads apart (coalesced), all loaded before any is stored.
+constexpr int kScaleVectorsPerThread = 4;
+
+// y = x * gates[image][channel], x taken as a flat run of vectors: a vector's elements share one
+// gate per channel (NHWC: consecutive channels of one pixel) or one gate (NCHW: one plane), which
+// the vector path's shapes guarantee (launch_typed).
+template <typename T, bool kChannelsLast, bool kVector>
+__global__ void __launch_bounds__(kThreads)
+    scale_kernel(const T* x, SqueezeExciteShape s, const compute_t<T>* __restrict__ gates, T* y) {
+  using C = compute_t<T>;
+  constexpr int kVec = kVector ? Pack<T>::kSize : 1;
+  wait_for_previous_kernel();
+  // Unsigned: the last block's indices may pass INT_MAX by up to a block's work, never 2^32.
+  const unsigned vectors = unsigned(s.batch) * unsigned(s.channels) * unsigned(s.pixels) / kVec;
+  const unsigned image_elements = unsigned(s.channels) * unsigned(s.pixels);
+  const unsigned first = blockIdx.x * (kThreads * kScaleVectorsPerThread) + threadIdx.x;
+  C v[kScaleVectorsPerThread][kVec];
+#pragma unroll
+  for (int u = 0; u < kScaleVectorsPerThread; ++u) {
+    const unsigned i = first + u * kThreads;
+    if (i < vectors) load_values<T, kVector>(x + size_t(i) * kVec, v[u]);
+  }
+#pragma unroll
+  for (int u = 0; u < kScaleVectorsPerThread; ++u) {
+    const unsigned i = first + u * kThreads;
+    if (i >= vectors) break;
+    const unsigned e = i * kVec;
+    C out[kVec];
+    if constexpr (kChannelsLast) {
+      const C* g = gates + (e / image_elements) * s.channels + e % unsigned(s.channels);
+#pragma unroll
+      for (int k = 0; k < kVec; ++k) out[k] = v[u][k] * g[k];
+    } else {
+      const C g = gates[e / unsigned(s.pixels)];
+#pragma unroll
+      for (int k = 0; k < kVec; ++k) out[k] = v[u][k] * g;
+    }
+    if constexpr (kVector) {
+      Pack<T> packed;
+#pragma unroll
+      for (int k = 0; k < kVec; ++k) packed.v[k] = store_from_compute<T>(out[k]);
+      *reinterpret_cast<Pack<T>*>(y + size_t(e)) = packed;
+    } else {
+      y[e] = store_from_compute<T>(out[0]);
+    }
+  }
+}
+
 // ---- launch ---------------------------------------------------------------------------------
 
 int blocks_of(const SqueezeExciteShape& s, int images, int channels, int pixels) {
@@ -341,11 +417,18 @@ int blocks_of(const SqueezeExciteShape& s, int images, int channels, int pixels)
          ((s.pixels + pixels - 1) / pixels);
 }
 
-// w1 == nullptr: kernel 2 alone, on partials left by another kernel.
+// What the launches after the squeeze need besides the tensors: the gates' form and, for the
+// gate kernel, where its gates go.
+template <typename C> struct GateStep {
+  SqueezeExciteGates form;
+  C* gates;  // [batch][channels]; kGateKernel only
+};
+
+// w1 == nullptr: no squeeze kernel, the partials are another kernel's.
 template <typename T, bool kChannelsLast, bool kVector>
 cudaError_t launch_layout(const SqueezeExciteShape& s, const SqueezeExcitePlan& plan, const T* x, const T* w1,
                           const T* b1, Activation act1, const T* w2, const T* b2, Activation gate, T* y,
-                          compute_t<T>* partials, cudaStream_t stream) {
+                          compute_t<T>* partials, GateStep<compute_t<T>> step, cudaStream_t stream) {
   using C = compute_t<T>;
   constexpr int kVec = kVector ? Pack<T>::kSize : 1;
   if (w1 != nullptr) {
@@ -357,24 +440,43 @@ cudaError_t launch_layout(const SqueezeExciteShape& s, const SqueezeExcitePlan& 
                kThreads, shared1, stream, x, w1, s, plan, partials);
     if (squeezed != cudaSuccess) return squeezed;
   }
-  const size_t shared2 = (size_t(plan.images) * s.hidden + size_t(plan.images) * kSqueezeExciteMaxChannels) *
-                         sizeof(C);
-  return launch(excite_kernel<T, kChannelsLast, kVector>,
-                blocks_of(s, plan.images, plan.excite_channels, plan.excite_pixels), kThreads, shared2, stream, x, b1,
-                act1, w2, b2, gate, s, plan, partials, y);
+  const size_t hidden_bytes = size_t(plan.images) * s.hidden * sizeof(C);
+  if (step.form == SqueezeExciteGates::kInExciteBlocks) {
+    const size_t shared2 = hidden_bytes + size_t(plan.images) * kSqueezeExciteMaxChannels * sizeof(C);
+    return launch(excite_kernel<T, kChannelsLast, kVector>,
+                  blocks_of(s, plan.images, plan.excite_channels, plan.excite_pixels), kThreads, shared2, stream, x,
+                  b1, act1, w2, b2, gate, s, plan, partials, y);
+  }
+  const cudaError_t gated = launch(gate_kernel<T>, blocks_of(s, plan.images, plan.gate_channels, s.pixels), kThreads,
+                                   hidden_bytes, stream, b1, act1, w2, b2, gate, s, plan,
+                                   static_cast<const C*>(partials), step.gates);
+  if (gated != cudaSuccess) return gated;
+  const int64_t vectors = int64_t(s.batch) * s.channels * s.pixels / kVec;
+  const int64_t per_block = int64_t(kThreads) * kScaleVectorsPerThread;
+  return launch(scale_kernel<T, kChannelsLast, kVector>, static_cast<unsigned>((vectors + per_block - 1) / per_block),
+                kThreads, 0, stream, x, s, static_cast<const C*>(step.gates), y);
 }
 
-// partials > 0: kernel 2 alone, on that many partial vectors per image (w1 unused).
+// partials > 0: no squeeze kernel, that many partial vectors per image at `workspace` (w1 unused).
+// `gates`: where the gate kernel leaves them (kGateKernel; nullptr: after the partials in `workspace`).
 template <typename T>
-cudaError_t launch_typed(const SqueezeExciteShape& s, const void* x, const void* w1, const void* b1,
-                         Activation act1, const void* w2, const void* b2, Activation gate, void* y, void* workspace,
-                         cudaStream_t stream, int partials_given = 0) {
+cudaError_t launch_typed(const SqueezeExciteShape& s, SqueezeExciteGates form, const void* x, const void* w1,
+                         const void* b1, Activation act1, const void* w2, const void* b2, Activation gate, void* y,
+                         void* workspace, void* gates, cudaStream_t stream, int partials_given = 0) {
   using C = compute_t<T>;
   if (reinterpret_cast<uintptr_t>(workspace) % sizeof(C) != 0) return cudaErrorInvalidValue;
   SqueezeExcitePlan plan = squeeze_excite_plan(s);
   if (partials_given > 0) {
     plan.partials = partials_given;
     w1 = nullptr;
+  }
+  C* partials = static_cast<C*>(workspace);
+  GateStep<C> step{form, static_cast<C*>(gates)};
+  if (form == SqueezeExciteGates::kGateKernel && step.gates == nullptr) {
+    step.gates = partials + size_t(s.batch) * plan.partials * s.hidden * (sizeof(double) / sizeof(C));
+  }
+  if (form == SqueezeExciteGates::kGateKernel && reinterpret_cast<uintptr_t>(step.gates) % sizeof(C) != 0) {
+    return cudaErrorInvalidValue;
   }
   constexpr int kVec = Pack<T>::kSize;
   // 16-byte accesses where every vector of x and y starts on 16 bytes: whole
@@ -387,38 +489,41 @@ cudaError_t launch_typed(const SqueezeExciteShape& s, const void* x, const void*
   const T* tw2 = static_cast<const T*>(w2);
   const T* tb2 = static_cast<const T*>(b2);
   T* ty = static_cast<T*>(y);
-  C* partials = static_cast<C*>(workspace);
   if (s.channels_last) {
-    return vector ? launch_layout<T, true, true>(s, plan, tx, tw1, tb1, act1, tw2, tb2, gate, ty, partials, stream)
-                  : launch_layout<T, true, false>(s, plan, tx, tw1, tb1, act1, tw2, tb2, gate, ty, partials, stream);
+    return vector
+               ? launch_layout<T, true, true>(s, plan, tx, tw1, tb1, act1, tw2, tb2, gate, ty, partials, step, stream)
+               : launch_layout<T, true, false>(s, plan, tx, tw1, tb1, act1, tw2, tb2, gate, ty, partials, step, stream);
   }
-  return vector ? launch_layout<T, false, true>(s, plan, tx, tw1, tb1, act1, tw2, tb2, gate, ty, partials, stream)
-                : launch_layout<T, false, false>(s, plan, tx, tw1, tb1, act1, tw2, tb2, gate, ty, partials, stream);
+  return vector
+             ? launch_layout<T, false, true>(s, plan, tx, tw1, tb1, act1, tw2, tb2, gate, ty, partials, step, stream)
+             : launch_layout<T, false, false>(s, plan, tx, tw1, tb1, act1, tw2, tb2, gate, ty, partials, step, stream);
 }
 
 }  // namespace
 
-cudaError_t launch_squeeze_excite(ElementType type, const SqueezeExciteShape& shape, const void* x, const void* w1,
-                                  const void* b1, Activation act1, const void* w2, const void* b2, Activation gate,
-                                  void* y, void* workspace, cudaStream_t stream) {
+cudaError_t launch_squeeze_excite(ElementType type, const SqueezeExciteShape& shape, SqueezeExciteGates gates,
+                                  const void* x, const void* w1, const void* b1, Activation act1, const void* w2,
+                                  const void* b2, Activation gate, void* y, void* workspace, cudaStream_t stream) {
   if (!squeeze_excite_supported(shape)) return cudaErrorInvalidValue;
   if (x == nullptr || w1 == nullptr || w2 == nullptr || y == nullptr || workspace == nullptr) {
     return cudaErrorInvalidValue;
   }
   return dispatch_element_type(type, [&](auto tag) {
-    return launch_typed<typename decltype(tag)::type>(shape, x, w1, b1, act1, w2, b2, gate, y, workspace, stream);
+    return launch_typed<typename decltype(tag)::type>(shape, gates, x, w1, b1, act1, w2, b2, gate, y, workspace,
+                                                      nullptr, stream);
   });
 }
 
-cudaError_t launch_excite(ElementType type, const SqueezeExciteShape& shape, int partials, const void* workspace,
-                          const void* x, const void* b1, Activation act1, const void* w2, const void* b2,
-                          Activation gate, void* y, cudaStream_t stream) {
+cudaError_t launch_excite(ElementType type, const SqueezeExciteShape& shape, SqueezeExciteGates gates, int partials,
+                          const void* workspace, void* gate_workspace, const void* x, const void* b1, Activation act1,
+                          const void* w2, const void* b2, Activation gate, void* y, cudaStream_t stream) {
   if (!squeeze_excite_supported(shape) || partials < 1) return cudaErrorInvalidValue;
   if (int64_t(shape.batch) * partials * shape.hidden > INT_MAX) return cudaErrorInvalidValue;
   if (x == nullptr || w2 == nullptr || y == nullptr || workspace == nullptr) return cudaErrorInvalidValue;
+  if (gates == SqueezeExciteGates::kGateKernel && gate_workspace == nullptr) return cudaErrorInvalidValue;
   return dispatch_element_type(type, [&](auto tag) {
-    return launch_typed<typename decltype(tag)::type>(shape, x, nullptr, b1, act1, w2, b2, gate, y,
-                                                      const_cast<void*>(workspace), stream, partials);
+    return launch_typed<typename decltype(tag)::type>(shape, gates, x, nullptr, b1, act1, w2, b2, gate, y,
+                                                      const_cast<void*>(workspace), gate_workspace, stream, partials);
   });
 }
 

@@ -269,7 +269,7 @@ struct PlannedConv {
 
 // Whether the call tunes: the kernels take it, and no override or IFX_CONV_TUNING=0 says otherwise.
 bool tunes(const ConvCall& call, const KernelOverride& override) {
-  return call.kernels_apply && !override.conv.has_value() && override.pointwise == PointwisePolicy::kAuto &&
+  return call.kernels_apply && !override.conv.has_value() && override.pointwise == KernelPolicy::kAuto &&
          conv_tuning_enabled();
 }
 

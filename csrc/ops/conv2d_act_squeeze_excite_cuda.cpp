@@ -1,8 +1,8 @@
 // CUDA kernel of ifx::conv2d_act_squeeze_excite. Where the conv's path is our
 // NHWC depthwise kernel, that kernel also leaves the block's squeeze and the
-// excite kernel finishes the block in place: two kernels where
-// ifx::conv2d_act + ifx::squeeze_excite take three, and no second read of the
-// conv's output. Otherwise (choose_depthwise_squeeze_path) the conv, then
+// excite kernel (or, at large batch, the gate and scale kernels) finishes the
+// block in place: one kernel fewer than ifx::conv2d_act + ifx::squeeze_excite,
+// and no second read of the conv's output. Otherwise (choose_depthwise_squeeze_path) the conv, then
 // ifx::squeeze_excite. The conv's path is ifx::conv2d_act's (rules, override),
 // but tuned with the block: each candidate timed with the block's kernels.
 #include <ATen/ATen.h>
@@ -64,11 +64,14 @@ at::Tensor conv2d_act_squeeze_excite_cuda(const at::Tensor& input, const at::Ten
   // The block with its conv through `conv_path`: the side output where the path is one of our
   // depthwise forms and it can leave the squeeze, else the conv then ifx::squeeze_excite.
   const auto run_block = [&](ConvPath conv_path) -> at::Tensor {
-    const SqueezeExcitePath path = choose_depthwise_squeeze_path(conv, conv_path, block, aligned_16(fc1));
+    const SqueezeExcitePath path =
+        choose_depthwise_squeeze_path(conv, conv_path, block, aligned_16(fc1), current_override());
+    const bool side_output = path == SqueezeExcitePath::kDepthwiseSqueeze ||
+                             path == SqueezeExcitePath::kDepthwiseSqueezeGateKernel;
     const kernels::DepthwiseForm form = depthwise_form(conv_path);
     // The kernel reads the operands where conv.operands_aligned says (copies and fresh tensors
     // start aligned). 0 slots also where the partials would pass the excite kernel's int index.
-    const int slots = path == SqueezeExcitePath::kDepthwiseSqueeze
+    const int slots = side_output
                           ? kernels::depthwise_squeeze_slots(conv.dtype, shape, form, hidden, conv.operands_aligned,
                                                              aligned_16(fc1))
                           : 0;
@@ -88,6 +91,11 @@ at::Tensor conv2d_act_squeeze_excite_cuda(const at::Tensor& input, const at::Ten
                 ": an operand of the depthwise kernel is not on a 16-byte boundary");
     const at::Tensor partials =
         at::empty({static_cast<int64_t>(shape.batch) * slots * hidden}, input.options().dtype(at::kFloat));
+    const kernels::SqueezeExciteGates gates = squeeze_excite_gates(path);
+    const at::Tensor gate_values = at::empty(
+        {gates == kernels::SqueezeExciteGates::kGateKernel ? static_cast<int64_t>(block.shape.batch) * block.shape.channels
+                                                           : 0},
+        input.options().dtype(at::kFloat));
     const cudaStream_t stream = at::cuda::getCurrentCUDAStream();
     const kernels::DepthwiseSqueeze squeeze{fc1.const_data_ptr(), hidden, partials.mutable_data_ptr()};
     check_launch(kernels::launch_depthwise_conv2d_squeeze(conv.dtype, shape, x.const_data_ptr(), w.const_data_ptr(),
@@ -96,7 +104,8 @@ at::Tensor conv2d_act_squeeze_excite_cuda(const at::Tensor& input, const at::Ten
                  kOp);
     const std::optional<at::Tensor> bias1 = b1 ? std::optional<at::Tensor>(b1->contiguous()) : std::nullopt;
     const std::optional<at::Tensor> bias2 = b2 ? std::optional<at::Tensor>(b2->contiguous()) : std::nullopt;
-    check_launch(kernels::launch_excite(conv.dtype, block.shape, slots, partials.const_data_ptr(),
+    check_launch(kernels::launch_excite(conv.dtype, block.shape, gates, slots, partials.const_data_ptr(),
+                                        gate_values.numel() > 0 ? gate_values.mutable_data_ptr() : nullptr,
                                         out.const_data_ptr(), bias1 ? bias1->const_data_ptr() : nullptr, act1,
                                         fc2.const_data_ptr(), bias2 ? bias2->const_data_ptr() : nullptr, gate,
                                         out.mutable_data_ptr(), stream),

@@ -92,8 +92,8 @@ bool cudnn_fuses_relu(const ConvCall& c, const MathFlags& flags) {
          (!c.has_residual || c.residual_aligned) && flags.cudnn_enabled;
 }
 
-bool pointwise_kernel_is_faster(const ConvCall& c, bool relu_fused_by_cudnn, PointwisePolicy policy) {
-  if (policy != PointwisePolicy::kAuto) return policy == PointwisePolicy::kAlways;
+bool pointwise_kernel_is_faster(const ConvCall& c, bool relu_fused_by_cudnn, KernelPolicy policy) {
+  if (policy != KernelPolicy::kAuto) return policy == KernelPolicy::kAlways;
   const int64_t map_size = c.in_h * c.in_w;
   const int64_t pixels = c.batch * map_size;
   if (pixels > kPointwiseMaxPixels) return false;
@@ -192,12 +192,13 @@ bool covers(LinearPath path, const LinearCall& c) {
   return false;
 }
 
-PointwisePolicy parse_pointwise_policy(const char* value) {
+KernelPolicy parse_kernel_policy(const char* variable) {
+  const char* value = std::getenv(variable);
   const std::string_view name = value == nullptr ? "auto" : value;
-  if (name == "auto" || name.empty()) return PointwisePolicy::kAuto;
-  if (name == "always") return PointwisePolicy::kAlways;
-  TORCH_CHECK(name == "never", "IFX_POINTWISE_KERNEL must be auto, always or never, not '", name, "'");
-  return PointwisePolicy::kNever;
+  if (name == "auto" || name.empty()) return KernelPolicy::kAuto;
+  if (name == "always") return KernelPolicy::kAlways;
+  TORCH_CHECK(name == "never", variable, " must be auto, always or never, not '", name, "'");
+  return KernelPolicy::kNever;
 }
 
 std::string conv_path_names() {
@@ -267,8 +268,9 @@ std::optional<LinearPath> linear_path_named(const std::string& name) {
 }
 
 const KernelOverride& environment_override() {
-  static const KernelOverride from_environment{parse_pointwise_policy(std::getenv("IFX_POINTWISE_KERNEL")),
-                                               parse_conv_path(std::getenv("IFX_CONV_PATH")), std::nullopt};
+  static const KernelOverride from_environment{parse_kernel_policy("IFX_POINTWISE_KERNEL"),
+                                               parse_conv_path(std::getenv("IFX_CONV_PATH")), std::nullopt,
+                                               parse_kernel_policy("IFX_SE_GATE_KERNEL")};
   return from_environment;
 }
 
@@ -442,9 +444,24 @@ LinearPath choose_linear_path(const LinearCall& c, const KernelOverride& overrid
   return c.activation == Activation::kNone ? LinearPath::kCublas : LinearPath::kCublasThenActivation;
 }
 
-SqueezeExcitePath choose_squeeze_excite_path(const SqueezeExciteCall& c) {
-  return c.kernels_apply && kernels::squeeze_excite_supported(c.shape) ? SqueezeExcitePath::kTwoKernels
-                                                                       : SqueezeExcitePath::kAten;
+bool gate_kernel_pays(const kernels::SqueezeExciteShape& s) { return s.batch >= 16; }
+
+namespace {
+bool gate_kernel_chosen(const kernels::SqueezeExciteShape& s, const KernelOverride& override) {
+  if (override.gate_kernel != KernelPolicy::kAuto) return override.gate_kernel == KernelPolicy::kAlways;
+  return gate_kernel_pays(s);
+}
+}  // namespace
+
+SqueezeExcitePath choose_squeeze_excite_path(const SqueezeExciteCall& c, const KernelOverride& override) {
+  if (!c.kernels_apply || !kernels::squeeze_excite_supported(c.shape)) return SqueezeExcitePath::kAten;
+  return gate_kernel_chosen(c.shape, override) ? SqueezeExcitePath::kThreeKernels : SqueezeExcitePath::kTwoKernels;
+}
+
+kernels::SqueezeExciteGates squeeze_excite_gates(SqueezeExcitePath path) {
+  return path == SqueezeExcitePath::kThreeKernels || path == SqueezeExcitePath::kDepthwiseSqueezeGateKernel
+             ? kernels::SqueezeExciteGates::kGateKernel
+             : kernels::SqueezeExciteGates::kInExciteBlocks;
 }
 
 kernels::DepthwiseForm depthwise_form(ConvPath path) {
@@ -456,19 +473,22 @@ kernels::DepthwiseForm depthwise_form(ConvPath path) {
 }
 
 SqueezeExcitePath choose_depthwise_squeeze_path(const ConvCall& conv, ConvPath conv_path,
-                                                const SqueezeExciteCall& block, bool w1_aligned) {
-  const SqueezeExcitePath alone = choose_squeeze_excite_path(block);
+                                                const SqueezeExciteCall& block, bool w1_aligned,
+                                                const KernelOverride& override) {
+  const SqueezeExcitePath alone = choose_squeeze_excite_path(block, override);
   const bool depthwise_kernel = conv_path == ConvPath::kDepthwise || conv_path == ConvPath::kDepthwiseTwoRows ||
                                 conv_path == ConvPath::kDepthwiseSharedTile;
-  if (alone != SqueezeExcitePath::kTwoKernels || !depthwise_kernel || !conv.kernels_apply || !conv.channels_last ||
+  if (alone == SqueezeExcitePath::kAten || !depthwise_kernel || !conv.kernels_apply || !conv.channels_last ||
       block.dtype != conv.dtype || !block.shape.channels_last || block.shape.channels != conv.out_channels) {
     return alone;
   }
-  return kernels::depthwise_squeeze_supported(depthwise_shape(conv), kernels::element_size(conv.dtype),
-                                              conv.operands_aligned, depthwise_form(conv_path), block.shape.hidden,
-                                              w1_aligned)
-             ? SqueezeExcitePath::kDepthwiseSqueeze
-             : alone;
+  if (!kernels::depthwise_squeeze_supported(depthwise_shape(conv), kernels::element_size(conv.dtype),
+                                            conv.operands_aligned, depthwise_form(conv_path), block.shape.hidden,
+                                            w1_aligned)) {
+    return alone;
+  }
+  return alone == SqueezeExcitePath::kThreeKernels ? SqueezeExcitePath::kDepthwiseSqueezeGateKernel
+                                                   : SqueezeExcitePath::kDepthwiseSqueeze;
 }
 
 MaxPoolPath choose_max_pool_path(const MaxPoolCall& c) {

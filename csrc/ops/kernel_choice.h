@@ -47,7 +47,9 @@ namespace ifx::ops {
 #define IFX_SQUEEZE_EXCITE_PATHS(X)                                             \
   X(Aten, "aten")               /* the ATen composition */                        \
   X(TwoKernels, "two_kernels")  /* squeeze (pool + fc1 partials), excite (fc2 + gate + scale) */ \
-  X(DepthwiseSqueeze, "depthwise_squeeze") /* the depthwise conv before it leaves the fc1 partials; excite */
+  X(ThreeKernels, "three_kernels") /* squeeze, the gates of the batch (fc2 + gate), scale */       \
+  X(DepthwiseSqueeze, "depthwise_squeeze") /* the depthwise conv before it leaves the fc1 partials; excite */ \
+  X(DepthwiseSqueezeGateKernel, "depthwise_squeeze_gate_kernel") /* that conv, the gates, scale */
 
 // The paths of ifx::max_pool2d.
 #define IFX_MAX_POOL_PATHS(X)                                                   \
@@ -136,11 +138,14 @@ bool cudnn_graph_enabled();
 
 // Forces a path, to compare paths on another GPU, to rule a kernel out, or
 // (tests) to run every path that covers a call.
-enum class PointwisePolicy { kAuto, kAlways, kNever };
+enum class KernelPolicy { kAuto, kAlways, kNever };
 struct KernelOverride {
-  PointwisePolicy pointwise = PointwisePolicy::kAuto;  // IFX_POINTWISE_KERNEL=auto|always|never
+  KernelPolicy pointwise = KernelPolicy::kAuto;  // IFX_POINTWISE_KERNEL=auto|always|never
   std::optional<ConvPath> conv;      // IFX_CONV_PATH=<path name>: taken wherever it covers the call
   std::optional<LinearPath> linear;  // taken wherever it covers the call
+  // IFX_SE_GATE_KERNEL=auto|always|never: squeeze-and-excitation gates in a kernel of their own
+  // (three_kernels, depthwise_squeeze_gate_kernel) wherever our kernels take the block.
+  KernelPolicy gate_kernel = KernelPolicy::kAuto;
 };
 
 // IFX_POINTWISE_KERNEL and IFX_CONV_PATH, read once per process; an unknown
@@ -151,14 +156,24 @@ ConvPath choose_conv_path(const ConvCall& call, const MathFlags& flags, const Ke
 // The input channels ChannelPadded pads `call` to: whole 16-byte vectors of its element type.
 int64_t channel_padded_width(const ConvCall& call);
 LinearPath choose_linear_path(const LinearCall& call, const KernelOverride& override);
-SqueezeExcitePath choose_squeeze_excite_path(const SqueezeExciteCall& call);
-// ifx::conv2d_act_squeeze_excite: DepthwiseSqueeze where the conv's own path (`conv_path`, which
-// ifx::conv2d_act would take for `conv`) is a form of our NHWC depthwise kernel that can leave the
-// block's squeeze (kernels::depthwise_squeeze_supported; `w1_aligned`: fc1's weight starts on 16 bytes)
-// and the excite kernel takes `block`; else what choose_squeeze_excite_path says for the block alone
-// (the conv then runs as ifx::conv2d_act).
+// ifx::squeeze_excite: our kernels where they cover the call, the gates in a kernel of their own
+// (ThreeKernels) where gate_kernel_pays or the override says so; else the ATen composition.
+SqueezeExcitePath choose_squeeze_excite_path(const SqueezeExciteCall& call, const KernelOverride& override);
+// True where computing the gates once for the batch in a kernel of their own, then scaling x in a
+// streaming pass, is faster than computing them in every excite block: measured per block of
+// efficientnet_b0 and mobilenet_v3_large (docs/notes/depthwise_and_se_kernels.md).
+bool gate_kernel_pays(const kernels::SqueezeExciteShape& shape);
+// ifx::conv2d_act_squeeze_excite: DepthwiseSqueeze (or DepthwiseSqueezeGateKernel, by the same rule and
+// override as ThreeKernels) where the conv's own path (`conv_path`, which ifx::conv2d_act would take for
+// `conv`) is a form of our NHWC depthwise kernel that can leave the block's squeeze
+// (kernels::depthwise_squeeze_supported; `w1_aligned`: fc1's weight starts on 16 bytes) and our kernels
+// take `block`; else what choose_squeeze_excite_path says for the block alone (the conv then runs as
+// ifx::conv2d_act).
 SqueezeExcitePath choose_depthwise_squeeze_path(const ConvCall& conv, ConvPath conv_path,
-                                                const SqueezeExciteCall& block, bool w1_aligned);
+                                                const SqueezeExciteCall& block, bool w1_aligned,
+                                                const KernelOverride& override);
+// The form of the gates that `path` runs (kInExciteBlocks for the two-kernel paths and ATen).
+kernels::SqueezeExciteGates squeeze_excite_gates(SqueezeExcitePath path);
 // The depthwise form of our kernel that `path` runs (kOneRow for any other path).
 kernels::DepthwiseForm depthwise_form(ConvPath path);
 // The call's sizes as the depthwise kernels take them.

@@ -1,6 +1,6 @@
-// CUDA kernel of ifx::squeeze_excite: the block in two kernels of ours
-// (csrc/kernels/squeeze_excite_kernels.h) where they cover the call, else the
-// ATen composition.
+// CUDA kernel of ifx::squeeze_excite: the block in two or three kernels of
+// ours (csrc/kernels/squeeze_excite_kernels.h) where they cover the call, else
+// the ATen composition.
 #include <ATen/ATen.h>
 #include <ATen/cuda/CUDAContext.h>
 #include <c10/cuda/CUDAGuard.h>
@@ -44,7 +44,7 @@ at::Tensor squeeze_excite_cuda(const at::Tensor& x, const at::Tensor& w1, const 
                                       ? at::MemoryFormat::ChannelsLast
                                       : at::MemoryFormat::Contiguous;
   const SqueezeExciteCall call = describe(x, w1, b1, w2, b2, format);
-  const SqueezeExcitePath path = choose_squeeze_excite_path(call);
+  const SqueezeExcitePath path = choose_squeeze_excite_path(call, current_override());
   record_path(path);
   if (path == SqueezeExcitePath::kAten) return squeeze_excite_reference(x, w1, b1, act1, w2, b2, gate);
   const at::Tensor input = x.contiguous(format);
@@ -52,9 +52,11 @@ at::Tensor squeeze_excite_cuda(const at::Tensor& x, const at::Tensor& w1, const 
   const std::optional<at::Tensor> bias1 = b1 ? std::optional<at::Tensor>(b1->contiguous()) : std::nullopt;
   const std::optional<at::Tensor> bias2 = b2 ? std::optional<at::Tensor>(b2->contiguous()) : std::nullopt;
   at::Tensor out = at::empty(x.sizes(), x.options(), format);
-  const at::Tensor workspace = at::empty({static_cast<int64_t>(kernels::squeeze_excite_workspace_bytes(call.shape))},
-                                         x.options().dtype(at::kByte));
-  check_launch(kernels::launch_squeeze_excite(call.dtype, call.shape, input.const_data_ptr(), fc1.const_data_ptr(),
+  const kernels::SqueezeExciteGates gates = squeeze_excite_gates(path);
+  const at::Tensor workspace =
+      at::empty({static_cast<int64_t>(kernels::squeeze_excite_workspace_bytes(call.shape, gates))},
+                x.options().dtype(at::kByte));
+  check_launch(kernels::launch_squeeze_excite(call.dtype, call.shape, gates, input.const_data_ptr(), fc1.const_data_ptr(),
                                               bias1 ? bias1->const_data_ptr() : nullptr, act1, fc2.const_data_ptr(),
                                               bias2 ? bias2->const_data_ptr() : nullptr, gate, out.mutable_data_ptr(),
                                               workspace.mutable_data_ptr(), at::cuda::getCurrentCUDAStream()),

@@ -83,10 +83,20 @@ std::pair<std::string, std::vector<std::string>> linear_paths(const at::Tensor& 
           names(ifx::ops::linear_paths_covering(call))};
 }
 
+ifx::ops::KernelPolicy kernel_policy(const std::string& value, const char* what) {
+  TORCH_CHECK(value == "auto" || value == "always" || value == "never", "ifx_torch: ", what,
+              " must be auto, always or never, not '", value, "'");
+  return value == "always" ? ifx::ops::KernelPolicy::kAlways
+         : value == "never" ? ifx::ops::KernelPolicy::kNever
+                            : ifx::ops::KernelPolicy::kAuto;
+}
+
 // Forces conv2d_act's and linear_act's paths (names of kernel_choice.h, ""
-// for none) and the pointwise policy, process-wide; tests and benchmarks
+// for none), the pointwise policy and the squeeze-and-excitation gate kernel's
+// (auto, always or never), process-wide; tests and benchmarks
 // restore the environment's with reset_kernel_override.
-void set_kernel_override(const std::string& conv_path, const std::string& linear_path, const std::string& pointwise) {
+void set_kernel_override(const std::string& conv_path, const std::string& linear_path, const std::string& pointwise,
+                         const std::string& se_gate_kernel) {
   ifx::ops::KernelOverride override;
   if (!conv_path.empty()) {
     const auto path = ifx::ops::conv_path_named(conv_path);
@@ -98,11 +108,8 @@ void set_kernel_override(const std::string& conv_path, const std::string& linear
     TORCH_CHECK(path.has_value(), "ifx_torch: unknown linear path '", linear_path, "'");
     override.linear = *path;
   }
-  TORCH_CHECK(pointwise == "auto" || pointwise == "always" || pointwise == "never",
-              "ifx_torch: pointwise must be auto, always or never, not '", pointwise, "'");
-  override.pointwise = pointwise == "always"   ? ifx::ops::PointwisePolicy::kAlways
-                       : pointwise == "never" ? ifx::ops::PointwisePolicy::kNever
-                                              : ifx::ops::PointwisePolicy::kAuto;
+  override.pointwise = kernel_policy(pointwise, "pointwise");
+  override.gate_kernel = kernel_policy(se_gate_kernel, "se_gate_kernel");
   ifx::ops::set_kernel_override(override);
 }
 
@@ -270,7 +277,8 @@ PYBIND11_MODULE(_C, m) {
   m.def("linear_paths", &linear_paths, py::arg("input"), py::arg("weight"), py::arg("bias"), py::arg("activation"),
         "(path a CUDA linear_act call with these arguments takes, every path that covers it).");
   m.def("set_kernel_override", &set_kernel_override, py::arg("conv_path") = "", py::arg("linear_path") = "",
-        py::arg("pointwise") = "auto", "Force the kernel paths where they cover the call (process-wide).");
+        py::arg("pointwise") = "auto", py::arg("se_gate_kernel") = "auto",
+        "Force the kernel paths where they cover the call (process-wide).");
   py::class_<ifx_torch::CapturedGraph>(m, "CapturedGraph", "A captured call: its output buffers and its replay.")
       .def(py::init([](const py::object& static_output, py::function replay) {
              // The runner drops an evicted graph with the GIL released: the last

@@ -23,8 +23,8 @@ using ifx::ops::ConvPath;
 using ifx::ops::KernelOverride;
 using ifx::ops::LinearCall;
 using ifx::ops::LinearPath;
+using ifx::ops::KernelPolicy;
 using ifx::ops::MathFlags;
-using ifx::ops::PointwisePolicy;
 
 // A conv of `in` -> `out` channels on an h x w map with a square kernel.
 ConvCall conv(int64_t batch, int64_t in, int64_t out, int64_t h, int64_t w, int64_t kernel, int64_t stride,
@@ -386,12 +386,12 @@ TEST(KernelChoice, CudnnDisabledNeverTakesItsFusedRelu) {
   EXPECT_EQ(ifx::ops::choose_conv_path(call, MathFlags{false}, KernelOverride{}), ConvPath::kCudnnThenEpilogue);
 }
 
-TEST(KernelChoice, PointwisePolicyForcesEitherWay) {
+TEST(KernelChoice, KernelPolicyForcesEitherWay) {
   const ConvCall big = conv(2, 64, 64, 64, 33, 1, 1, 1, kF32, false, Activation::kHardswish);
   const ConvCall small = conv(1, 64, 64, 7, 7, 1, 1, 1, kF32, false, Activation::kHardswish);
   KernelOverride always, never;
-  always.pointwise = PointwisePolicy::kAlways;
-  never.pointwise = PointwisePolicy::kNever;
+  always.pointwise = KernelPolicy::kAlways;
+  never.pointwise = KernelPolicy::kNever;
   EXPECT_EQ(ifx::ops::choose_conv_path(big, MathFlags{}, always), ConvPath::kPointwise);
   EXPECT_EQ(ifx::ops::choose_conv_path(small, MathFlags{}, KernelOverride{}), ConvPath::kPointwise);
   EXPECT_EQ(ifx::ops::choose_conv_path(small, MathFlags{}, never), ConvPath::kCudnnThenEpilogue);
@@ -649,7 +649,7 @@ TEST(KernelChoice, DepthwiseSqueezeOnlyWhereTheConvRunsOurNhwcKernel) {
   };
   const ConvCall fp16 = conv(8, 120, 120, 28, 28, 5, 1, 120, kF16, true, Activation::kHardswish);
   const auto path = [&](const ConvCall& c, ConvPath conv_path, int hidden = 32, bool w1_aligned = true) {
-    return ifx::ops::choose_depthwise_squeeze_path(c, conv_path, block_for(c, hidden), w1_aligned);
+    return ifx::ops::choose_depthwise_squeeze_path(c, conv_path, block_for(c, hidden), w1_aligned, KernelOverride{});
   };
   EXPECT_EQ(path(fp16, ConvPath::kDepthwise), SqueezeExcitePath::kDepthwiseSqueeze);
   EXPECT_EQ(path(fp16, ConvPath::kDepthwiseSharedTile), SqueezeExcitePath::kDepthwiseSqueeze);
@@ -671,6 +671,69 @@ TEST(KernelChoice, DepthwiseSqueezeOnlyWhereTheConvRunsOurNhwcKernel) {
   ConvCall odd = conv(1, 6, 6, 9, 9, 3, 1, 6, kF16, true, Activation::kRelu);  // no whole 4-channel vectors
   EXPECT_EQ(path(odd, ConvPath::kDepthwise, 2), SqueezeExcitePath::kTwoKernels);
   EXPECT_STREQ(ifx::ops::path_name(SqueezeExcitePath::kDepthwiseSqueeze), "depthwise_squeeze");
+}
+
+// The gates in a kernel of their own: by gate_kernel_pays where no override says otherwise, never at
+// batch 1 (the extra launch is the cost there), and only where our kernels take the block at all.
+TEST(KernelChoice, GateKernelByItsRuleOrTheOverride) {
+  using ifx::kernels::SqueezeExciteGates;
+  using ifx::ops::SqueezeExcitePath;
+  ifx::ops::SqueezeExciteCall block;  // efficientnet_b0's last blocks: 1152 channels, 48 hidden, 7x7
+  block.dtype = kF16;
+  block.shape = {64, 1152, 48, 49, true};
+  KernelOverride always, never;
+  always.gate_kernel = KernelPolicy::kAlways;
+  never.gate_kernel = KernelPolicy::kNever;
+  const auto path = [](const ifx::ops::SqueezeExciteCall& b, const KernelOverride& o) {
+    return ifx::ops::choose_squeeze_excite_path(b, o);
+  };
+  EXPECT_EQ(path(block, KernelOverride{}), ifx::ops::gate_kernel_pays(block.shape) ? SqueezeExcitePath::kThreeKernels
+                                                                                   : SqueezeExcitePath::kTwoKernels);
+  EXPECT_EQ(path(block, always), SqueezeExcitePath::kThreeKernels);
+  EXPECT_EQ(path(block, never), SqueezeExcitePath::kTwoKernels);
+  auto single = block;
+  single.shape.batch = 1;
+  EXPECT_FALSE(ifx::ops::gate_kernel_pays(single.shape));
+  EXPECT_EQ(path(single, KernelOverride{}), SqueezeExcitePath::kTwoKernels);
+  EXPECT_EQ(path(single, always), SqueezeExcitePath::kThreeKernels);
+  auto elsewhere = block;
+  elsewhere.kernels_apply = false;
+  EXPECT_EQ(path(elsewhere, always), SqueezeExcitePath::kAten);
+  EXPECT_EQ(ifx::ops::squeeze_excite_gates(SqueezeExcitePath::kThreeKernels), SqueezeExciteGates::kGateKernel);
+  EXPECT_EQ(ifx::ops::squeeze_excite_gates(SqueezeExcitePath::kDepthwiseSqueezeGateKernel),
+            SqueezeExciteGates::kGateKernel);
+  EXPECT_EQ(ifx::ops::squeeze_excite_gates(SqueezeExcitePath::kTwoKernels), SqueezeExciteGates::kInExciteBlocks);
+  EXPECT_EQ(ifx::ops::squeeze_excite_gates(SqueezeExcitePath::kDepthwiseSqueeze), SqueezeExciteGates::kInExciteBlocks);
+  EXPECT_STREQ(ifx::ops::path_name(SqueezeExcitePath::kThreeKernels), "three_kernels");
+  EXPECT_STREQ(ifx::ops::path_name(SqueezeExcitePath::kDepthwiseSqueezeGateKernel), "depthwise_squeeze_gate_kernel");
+
+  // With the depthwise conv's side output: the same choice of gates after it.
+  const ConvCall dw = conv(64, 1152, 1152, 7, 7, 5, 1, 1152, kF16, true, Activation::kSilu);
+  const auto depthwise = [&](const KernelOverride& o, bool w1_aligned = true) {
+    return ifx::ops::choose_depthwise_squeeze_path(dw, ConvPath::kDepthwise, block, w1_aligned, o);
+  };
+  EXPECT_EQ(depthwise(always), SqueezeExcitePath::kDepthwiseSqueezeGateKernel);
+  EXPECT_EQ(depthwise(never), SqueezeExcitePath::kDepthwiseSqueeze);
+  EXPECT_EQ(depthwise(always, false), SqueezeExcitePath::kThreeKernels);  // no side output: the block's own kernels
+}
+
+// The gate kernel's tiles: whole 8-channel vectors, at most the kernels' 128 channels, together
+// covering every channel; the workspace holds the gates after the partials.
+TEST(SqueezeExcitePlan, GateTilesCoverTheChannelsAndTheWorkspaceHoldsTheGates) {
+  using ifx::kernels::SqueezeExciteGates;
+  using ifx::kernels::SqueezeExciteShape;
+  for (const SqueezeExciteShape s : {SqueezeExciteShape{64, 1152, 48, 49, true}, SqueezeExciteShape{64, 144, 6, 3136, true},
+                                     SqueezeExciteShape{1, 16, 8, 3136, false}, SqueezeExciteShape{8, 960, 240, 49, true},
+                                     SqueezeExciteShape{3, 13, 5, 81, false}, SqueezeExciteShape{17, 672, 28, 49, false}}) {
+    const auto plan = ifx::kernels::squeeze_excite_plan(s);
+    EXPECT_EQ(plan.gate_channels % 8, 0) << s.channels;
+    EXPECT_LE(plan.gate_channels, ifx::kernels::kSqueezeExciteMaxChannels) << s.channels;
+    EXPECT_GE(plan.gate_channels, std::min(32, (s.channels + 7) / 8 * 8)) << s.channels;
+    const size_t partials = size_t(s.batch) * plan.partials * s.hidden * sizeof(double);
+    EXPECT_EQ(ifx::kernels::squeeze_excite_workspace_bytes(s, SqueezeExciteGates::kInExciteBlocks), partials);
+    EXPECT_EQ(ifx::kernels::squeeze_excite_workspace_bytes(s, SqueezeExciteGates::kGateKernel),
+              partials + size_t(s.batch) * s.channels * sizeof(double));
+  }
 }
 
 }  // namespace

@@ -10,9 +10,9 @@ import ifx_torch
 
 
 @contextlib.contextmanager
-def forced_paths(conv_path: str = "", linear_path: str = "", pointwise: str = "auto"):
+def forced_paths(conv_path: str = "", linear_path: str = "", pointwise: str = "auto", se_gate_kernel: str = "auto"):
     """The kernel override for the duration of a block, then the environment's again."""
-    ifx_torch._C.set_kernel_override(conv_path, linear_path, pointwise)
+    ifx_torch._C.set_kernel_override(conv_path, linear_path, pointwise, se_gate_kernel)
     try:
         yield
     finally:

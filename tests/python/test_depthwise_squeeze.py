@@ -91,7 +91,10 @@ SHAPES = [(1, 72, 24, 56, 5, 2), (2, 120, 32, 28, 5, 1), (1, 960, 240, 7, 5, 1),
 @requires_cuda
 @pytest.mark.parametrize("batch, channels, hidden, size, kernel, stride", SHAPES)
 @pytest.mark.parametrize("form", list(FORMS))
-def test_cuda_depthwise_forms_leave_the_squeeze(batch, channels, hidden, size, kernel, stride, form):
+@pytest.mark.parametrize("gate_kernel, path", [("never", "depthwise_squeeze"),
+                                               ("always", "depthwise_squeeze_gate_kernel")])
+def test_cuda_depthwise_forms_leave_the_squeeze(batch, channels, hidden, size, kernel, stride, form, gate_kernel,
+                                                path):
     if form == "depthwise_two_rows" and kernel != 3:
         pytest.skip("the two-rows form takes 3x3 filters")
     generator = torch.Generator().manual_seed(batch * 1000 + channels + size)
@@ -106,9 +109,9 @@ def test_cuda_depthwise_forms_leave_the_squeeze(batch, channels, hidden, size, k
             r = None if res is None else res.to(dtype).cuda().contiguous(memory_format=torch.channels_last)
             args = op_args(x.contiguous(memory_format=torch.channels_last), weight, bias, stride, activation,
                            w1, b1, act1, w2, b2, gate, r)
-            with forced_paths(conv_path=form):
+            with forced_paths(conv_path=form, se_gate_kernel=gate_kernel):
                 out = torch.ops.ifx.conv2d_act_squeeze_excite(*args)
-            assert ifx_torch._C.last_kernel_path("squeeze_excite") == "depthwise_squeeze", (form, dtype)
+            assert ifx_torch._C.last_kernel_path("squeeze_excite") == path, (form, dtype)
             assert ifx_torch._C.last_kernel_path("conv2d_act") == form
             assert out.dtype == dtype and out.is_contiguous(memory_format=torch.channels_last)
             expected = reference(*(t.to(dtype) for t in inputs[:3]), stride, activation,
@@ -117,7 +120,7 @@ def test_cuda_depthwise_forms_leave_the_squeeze(batch, channels, hidden, size, k
             torch.testing.assert_close(out.double().cpu(), expected, rtol=tolerance, atol=tolerance,
                                        msg=lambda m: f"{form} {dtype} {activation}/{gate}: {m}")
             # And the same as the two ops one after the other, within the type's rounding.
-            with forced_paths(conv_path=form):
+            with forced_paths(conv_path=form, se_gate_kernel=gate_kernel):
                 apart = torch.ops.ifx.squeeze_excite(torch.ops.ifx.conv2d_act(*args[:9]), *args[9:])
             torch.testing.assert_close(out, apart, rtol=tolerance, atol=tolerance)
 
@@ -134,7 +137,7 @@ def test_cuda_other_calls_run_the_two_ops(dtype, channels_last, conv_path):
     memory_format = torch.channels_last if channels_last else torch.contiguous_format
     args = op_args(x.contiguous(memory_format=memory_format), weight, bias, 1, "relu", w1, b1, "relu", w2, b2,
                    "hardsigmoid")
-    with forced_paths(conv_path=conv_path):
+    with forced_paths(conv_path=conv_path, se_gate_kernel="never"):
         out = torch.ops.ifx.conv2d_act_squeeze_excite(*args)
     assert ifx_torch._C.last_kernel_path("squeeze_excite") == "two_kernels"
     assert ifx_torch._C.last_kernel_path("conv2d_act") == conv_path

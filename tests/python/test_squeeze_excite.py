@@ -12,6 +12,7 @@ import torch.nn.functional as F
 from torch import nn
 
 import ifx_torch
+from kernel_paths import forced_paths
 from model_helpers import activation_references
 
 requires_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
@@ -81,7 +82,8 @@ CUDA_TOLERANCE = {torch.float32: 1e-5, torch.float16: 1e-2, torch.bfloat16: 5e-2
     (17, 672, 28, 7), (8, 32, 8, 112)])
 @pytest.mark.parametrize("dtype", list(CUDA_TOLERANCE), ids=str)
 @pytest.mark.parametrize("channels_last", [False, True], ids=["nchw", "nhwc"])
-def test_cuda_two_kernels_match_float64(batch, channels, hidden, size, dtype, channels_last):
+@pytest.mark.parametrize("gate_kernel, path", [("never", "two_kernels"), ("always", "three_kernels")])
+def test_cuda_kernels_match_float64(batch, channels, hidden, size, dtype, channels_last, gate_kernel, path):
     generator = torch.Generator().manual_seed(batch * 1000 + channels + size)
     x, w1, b1, w2, b2 = se_inputs(batch, channels, hidden, size, dtype, generator)
     memory_format = torch.channels_last if channels_last else torch.contiguous_format
@@ -89,8 +91,9 @@ def test_cuda_two_kernels_match_float64(batch, channels, hidden, size, dtype, ch
     for (act1, gate), biases in itertools.product([("relu", "hardsigmoid"), ("silu", "sigmoid")], [True, False]):
         args = [x.cuda().contiguous(memory_format=memory_format), w1.cuda(), b1.cuda() if biases else None, act1,
                 w2.cuda(), b2.cuda() if biases else None, gate]
-        out = torch.ops.ifx.squeeze_excite(*args)
-        assert ifx_torch._C.last_kernel_path("squeeze_excite") == "two_kernels"
+        with forced_paths(se_gate_kernel=gate_kernel):
+            out = torch.ops.ifx.squeeze_excite(*args)
+        assert ifx_torch._C.last_kernel_path("squeeze_excite") == path
         assert out.dtype == dtype and out.is_contiguous(memory_format=memory_format)
         expected = se_reference(x, w1, b1 if biases else None, act1, w2, b2 if biases else None, gate)
         torch.testing.assert_close(out.double().cpu(), expected, rtol=tolerance, atol=tolerance,
