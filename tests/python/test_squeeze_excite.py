@@ -69,6 +69,12 @@ def test_op_gradients_equal_eager():
     torch.testing.assert_close(grad, grad_ref, rtol=1e-12, atol=1e-12)
 
 
+def test_gate_kernel_override_refuses_other_values():
+    with pytest.raises(RuntimeError, match="se_gate_kernel must be auto, always or never, not 'yes'"):
+        ifx_torch._C.set_kernel_override(se_gate_kernel="yes")
+    ifx_torch._C.reset_kernel_override()
+
+
 # --- the op, CUDA -----------------------------------------------------------------------------------
 
 CUDA_TOLERANCE = {torch.float32: 1e-5, torch.float16: 1e-2, torch.bfloat16: 5e-2, torch.float64: 1e-11}
