@@ -444,7 +444,10 @@ LinearPath choose_linear_path(const LinearCall& c, const KernelOverride& overrid
   return c.activation == Activation::kNone ? LinearPath::kCublas : LinearPath::kCublasThenActivation;
 }
 
-bool gate_kernel_pays(const kernels::SqueezeExciteShape& s) { return s.batch >= 16; }
+// No shape yet: the gate kernel has not run on a GPU (docs/notes/depthwise_and_se_kernels.md says what
+// to time, with benchmarks/squeeze_excite_bandwidth.py); until it is timed, every block keeps its gates
+// in the excite kernel, and IFX_SE_GATE_KERNEL=always takes the gate kernel.
+bool gate_kernel_pays(const kernels::SqueezeExciteShape&) { return false; }
 
 namespace {
 bool gate_kernel_chosen(const kernels::SqueezeExciteShape& s, const KernelOverride& override) {

@@ -160,8 +160,8 @@ LinearPath choose_linear_path(const LinearCall& call, const KernelOverride& over
 // (ThreeKernels) where gate_kernel_pays or the override says so; else the ATen composition.
 SqueezeExcitePath choose_squeeze_excite_path(const SqueezeExciteCall& call, const KernelOverride& override);
 // True where computing the gates once for the batch in a kernel of their own, then scaling x in a
-// streaming pass, is faster than computing them in every excite block: measured per block of
-// efficientnet_b0 and mobilenet_v3_large (docs/notes/depthwise_and_se_kernels.md).
+// streaming pass, is faster than computing them in every excite block (to be set from the per-block
+// timings of benchmarks/squeeze_excite_bandwidth.py; docs/notes/depthwise_and_se_kernels.md).
 bool gate_kernel_pays(const kernels::SqueezeExciteShape& shape);
 // ifx::conv2d_act_squeeze_excite: DepthwiseSqueeze (or DepthwiseSqueezeGateKernel, by the same rule and
 // override as ThreeKernels) where the conv's own path (`conv_path`, which ifx::conv2d_act would take for

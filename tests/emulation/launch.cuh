@@ -4,7 +4,9 @@
 
 #include <cuda_runtime.h>
 
+#include <algorithm>
 #include <cstdint>
+#include <memory>
 #include <thread>
 #include <vector>
 
@@ -27,14 +29,21 @@ cudaError_t launch(void (*kernel)(Params...), dim3 grid, dim3 block, size_t shar
       for (unsigned x = 0; x < grid.x; ++x) {
         std::fill(shared.begin(), shared.end(), 0xFF);  // NaN in every floating type
         std::barrier<> barrier(threads);
+        std::vector<std::unique_ptr<emu::Warp>> warps;
+        for (unsigned first = 0; first < threads; first += 32) {
+          warps.push_back(std::make_unique<emu::Warp>(std::min(32u, threads - first)));
+        }
         std::vector<std::thread> pool;
         for (unsigned t = 0; t < threads; ++t) {
           pool.emplace_back([&, t] {
             emu::block_index = {x, y, z};
             emu::thread_index = {t % block.x, t / block.x % block.y, t / (block.x * block.y)};
             emu::block_barrier = &barrier;
+            emu::warp = warps[t / 32].get();
+            emu::lane = t % 32;
             kernel(args...);
             barrier.arrive_and_drop();  // a finished thread no longer holds up the others' barriers
+            emu::warp->barrier.arrive_and_drop();
           });
         }
         for (std::thread& thread : pool) thread.join();
