@@ -14,6 +14,8 @@
 #   breakdown benchmarks/kernel_breakdown.py: where each model's GPU time goes, ifx_torch beside torch.compile
 #   squeeze   benchmarks/squeeze_side_output.py: SE blocks with and without the depthwise conv's squeeze
 #   se_bandwidth benchmarks/squeeze_excite_bandwidth.py: each SE kernel's GPU time against streaming floors
+#   se_gate   the SE op tests (both gate forms), memcheck over the gate kernel's cases, and both forms
+#             timed per block (efficientnet_b0 fp16 and mobilenet_v3_large fp32, batch 64 and 8)
 #   sanitize  the CUDA op tests under compute-sanitizer memcheck; racecheck on scripts/sanitize_ops.py
 # With DEADLINE=SECONDS, a stage still running that long after the start is
 # stopped (and reported failed) so that the logs come back whole.
@@ -79,6 +81,19 @@ stage_breakdown() {
 }
 stage_squeeze() { python3 benchmarks/squeeze_side_output.py --kernels --json "$RESULTS/squeeze_side_output.json"; }
 stage_se_bandwidth() { python3 benchmarks/squeeze_excite_bandwidth.py --json "$RESULTS/squeeze_excite_bandwidth.json"; }
+stage_se_gate() {  # what gate_kernel_pays (csrc/ops/kernel_choice.cpp) is to be set from
+  local tests=(tests/python/test_squeeze_excite.py tests/python/test_depthwise_squeeze.py)
+  python3 -m pytest -q -p no:cacheprovider "${tests[@]}" -k cuda &&
+    compute-sanitizer --error-exitcode 9 --tool memcheck python3 -m pytest -q -p no:cacheprovider "${tests[@]}" \
+      -k "cuda and always and (float16 or float32 or depthwise_squeeze_gate_kernel)" || return
+  local model dtype batch
+  for model in efficientnet_b0:fp16 mobilenet_v3_large:fp32; do
+    for batch in 64 8; do
+      python3 benchmarks/squeeze_excite_bandwidth.py --model "torchvision:${model%%:*}" --dtype "${model#*:}" \
+        --batch $batch --json "$RESULTS/se_gate_${model%%:*}_${model#*:}_b$batch.json" || return
+    done
+  done
+}
 stage_sanitize() {  # every CUDA kernel of ours, on a few shapes each: the sanitizers are slow
   local fusion="(matches_float64 and (float16 or float32)) or pointwise_on_single_pixel or linear_act_cuda or hopper_gemm"
   local sanitize=(compute-sanitizer --error-exitcode 9)
