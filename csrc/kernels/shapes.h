@@ -499,8 +499,9 @@ inline size_t squeeze_excite_gate_bytes(const SqueezeExciteShape& s) {
 }
 
 // The workspace launch_squeeze_excite needs: the fc1 partial sums, one value
-// per (image, partial, hidden unit), 8 bytes each as the gates, then the
-// gates where a gate kernel computes them. No part of it needs initializing.
+// per (image, partial, hidden unit), 8 bytes each whatever the element type,
+// then the gates where a gate kernel computes them. No part of it needs
+// initializing.
 inline size_t squeeze_excite_workspace_bytes(const SqueezeExciteShape& s, SqueezeExciteGates gates) {
   const size_t partials = size_t(s.batch) * size_t(squeeze_excite_plan(s).partials) * size_t(s.hidden) * sizeof(double);
   return partials + (gates == SqueezeExciteGates::kGateKernel ? squeeze_excite_gate_bytes(s) : 0);

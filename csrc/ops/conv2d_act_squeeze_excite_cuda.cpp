@@ -92,10 +92,11 @@ at::Tensor conv2d_act_squeeze_excite_cuda(const at::Tensor& input, const at::Ten
     const at::Tensor partials =
         at::empty({static_cast<int64_t>(shape.batch) * slots * hidden}, input.options().dtype(at::kFloat));
     const kernels::SqueezeExciteGates gates = squeeze_excite_gates(path);
-    const at::Tensor gate_values = at::empty(
-        {gates == kernels::SqueezeExciteGates::kGateKernel ? static_cast<int64_t>(block.shape.batch) * block.shape.channels
-                                                           : 0},
-        input.options().dtype(at::kFloat));
+    at::Tensor gate_values;  // the gate kernel's output, [image][channel]; allocated only where it runs
+    if (gates == kernels::SqueezeExciteGates::kGateKernel) {
+      gate_values = at::empty({static_cast<int64_t>(block.shape.batch) * block.shape.channels},
+                              input.options().dtype(at::kFloat));
+    }
     const cudaStream_t stream = at::cuda::getCurrentCUDAStream();
     const kernels::DepthwiseSqueeze squeeze{fc1.const_data_ptr(), hidden, partials.mutable_data_ptr()};
     check_launch(kernels::launch_depthwise_conv2d_squeeze(conv.dtype, shape, x.const_data_ptr(), w.const_data_ptr(),
@@ -105,7 +106,7 @@ at::Tensor conv2d_act_squeeze_excite_cuda(const at::Tensor& input, const at::Ten
     const std::optional<at::Tensor> bias1 = b1 ? std::optional<at::Tensor>(b1->contiguous()) : std::nullopt;
     const std::optional<at::Tensor> bias2 = b2 ? std::optional<at::Tensor>(b2->contiguous()) : std::nullopt;
     check_launch(kernels::launch_excite(conv.dtype, block.shape, gates, slots, partials.const_data_ptr(),
-                                        gate_values.numel() > 0 ? gate_values.mutable_data_ptr() : nullptr,
+                                        gate_values.defined() ? gate_values.mutable_data_ptr() : nullptr,
                                         out.const_data_ptr(), bias1 ? bias1->const_data_ptr() : nullptr, act1,
                                         fc2.const_data_ptr(), bias2 ? bias2->const_data_ptr() : nullptr, gate,
                                         out.mutable_data_ptr(), stream),

@@ -192,13 +192,10 @@ bool covers(LinearPath path, const LinearCall& c) {
   return false;
 }
 
+// An unset or empty variable is auto.
 KernelPolicy parse_kernel_policy(const char* variable) {
   const char* value = std::getenv(variable);
-  const std::string_view name = value == nullptr ? "auto" : value;
-  if (name == "auto" || name.empty()) return KernelPolicy::kAuto;
-  if (name == "always") return KernelPolicy::kAlways;
-  TORCH_CHECK(name == "never", variable, " must be auto, always or never, not '", name, "'");
-  return KernelPolicy::kNever;
+  return kernel_policy_named(value == nullptr || *value == '\0' ? "auto" : value, variable);
 }
 
 std::string conv_path_names() {
@@ -265,6 +262,13 @@ std::optional<LinearPath> linear_path_named(const std::string& name) {
   IFX_LINEAR_PATHS(IFX_PATH_LOOKUP)
 #undef IFX_PATH_LOOKUP
   return std::nullopt;
+}
+
+KernelPolicy kernel_policy_named(std::string_view name, const char* what) {
+  if (name == "auto") return KernelPolicy::kAuto;
+  if (name == "always") return KernelPolicy::kAlways;
+  TORCH_CHECK(name == "never", what, " must be auto, always or never, not '", name, "'");
+  return KernelPolicy::kNever;
 }
 
 const KernelOverride& environment_override() {

@@ -10,6 +10,7 @@
 #include <functional>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "kernels/activations.h"
@@ -147,6 +148,9 @@ struct KernelOverride {
   // (three_kernels, depthwise_squeeze_gate_kernel) wherever our kernels take the block.
   KernelPolicy gate_kernel = KernelPolicy::kAuto;
 };
+
+// "auto", "always" or "never" as a KernelPolicy; anything else is an error that says `what` must be one.
+KernelPolicy kernel_policy_named(std::string_view name, const char* what);
 
 // IFX_POINTWISE_KERNEL and IFX_CONV_PATH, read once per process; an unknown
 // value is an error that names the accepted ones.

@@ -83,14 +83,6 @@ std::pair<std::string, std::vector<std::string>> linear_paths(const at::Tensor& 
           names(ifx::ops::linear_paths_covering(call))};
 }
 
-ifx::ops::KernelPolicy kernel_policy(const std::string& value, const char* what) {
-  TORCH_CHECK(value == "auto" || value == "always" || value == "never", "ifx_torch: ", what,
-              " must be auto, always or never, not '", value, "'");
-  return value == "always" ? ifx::ops::KernelPolicy::kAlways
-         : value == "never" ? ifx::ops::KernelPolicy::kNever
-                            : ifx::ops::KernelPolicy::kAuto;
-}
-
 // Forces conv2d_act's and linear_act's paths (names of kernel_choice.h, ""
 // for none), the pointwise policy and the squeeze-and-excitation gate kernel's
 // (auto, always or never), process-wide; tests and benchmarks
@@ -108,8 +100,8 @@ void set_kernel_override(const std::string& conv_path, const std::string& linear
     TORCH_CHECK(path.has_value(), "ifx_torch: unknown linear path '", linear_path, "'");
     override.linear = *path;
   }
-  override.pointwise = kernel_policy(pointwise, "pointwise");
-  override.gate_kernel = kernel_policy(se_gate_kernel, "se_gate_kernel");
+  override.pointwise = ifx::ops::kernel_policy_named(pointwise, "ifx_torch: pointwise");
+  override.gate_kernel = ifx::ops::kernel_policy_named(se_gate_kernel, "ifx_torch: se_gate_kernel");
   ifx::ops::set_kernel_override(override);
 }
 
