@@ -448,21 +448,33 @@ LinearPath choose_linear_path(const LinearCall& c, const KernelOverride& overrid
   return c.activation == Activation::kNone ? LinearPath::kCublas : LinearPath::kCublasThenActivation;
 }
 
-// No shape yet: the gate kernel has not run on a GPU (docs/notes/depthwise_and_se_kernels.md says what
-// to time, with benchmarks/squeeze_excite_bandwidth.py); until it is timed, every block keeps its gates
-// in the excite kernel, and IFX_SE_GATE_KERNEL=always takes the gate kernel.
-bool gate_kernel_pays(const kernels::SqueezeExciteShape&) { return false; }
+// The gate kernel pays where x is big enough for the scale kernel's stream to gain more than the
+// extra launch costs. Per block on an H200 (benchmarks/squeeze_excite_bandwidth.py, channels_last;
+// docs/benchmarks.md, "Fourteenth GPU session"), gate + scale over the excite kernel:
+// - fp32 (mobilenet_v3_large, batch 64): 0.83-0.99 from 12 MB of x up, 1.01 at 8.4 MB; batch 8
+//   (1.1-4.2 MB): 0.91-1.06.
+// - fp16 (efficientnet_b0, batch 64): 0.68-0.82 at 38.5-57.8 MB, 1.23-1.72 at 24.1 MB and below (the
+//   16-bit scale stream ran at 2.0-2.7 TB/s there, the fp32 one at 4-5 TB/s); batch 8: 1.02-1.35.
+// NCHW and float64 were not timed, so they keep the excite kernel (bfloat16 streams as float16 does).
+constexpr int64_t kGateKernelMinBytesFloat32 = int64_t(8) << 20;
+constexpr int64_t kGateKernelMinBytes16Bit = int64_t(32) << 20;
+
+bool gate_kernel_pays(const kernels::SqueezeExciteShape& s, ElementType type) {
+  if (!s.channels_last || !(is_16_bit(type) || type == ElementType::kFloat32)) return false;
+  const int64_t bytes = int64_t(s.batch) * s.channels * s.pixels * kernels::element_size(type);
+  return bytes >= (is_16_bit(type) ? kGateKernelMinBytes16Bit : kGateKernelMinBytesFloat32);
+}
 
 namespace {
-bool gate_kernel_chosen(const kernels::SqueezeExciteShape& s, const KernelOverride& override) {
+bool gate_kernel_chosen(const SqueezeExciteCall& c, const KernelOverride& override) {
   if (override.gate_kernel != KernelPolicy::kAuto) return override.gate_kernel == KernelPolicy::kAlways;
-  return gate_kernel_pays(s);
+  return gate_kernel_pays(c.shape, c.dtype);
 }
 }  // namespace
 
 SqueezeExcitePath choose_squeeze_excite_path(const SqueezeExciteCall& c, const KernelOverride& override) {
   if (!c.kernels_apply || !kernels::squeeze_excite_supported(c.shape)) return SqueezeExcitePath::kAten;
-  return gate_kernel_chosen(c.shape, override) ? SqueezeExcitePath::kThreeKernels : SqueezeExcitePath::kTwoKernels;
+  return gate_kernel_chosen(c, override) ? SqueezeExcitePath::kThreeKernels : SqueezeExcitePath::kTwoKernels;
 }
 
 kernels::SqueezeExciteGates squeeze_excite_gates(SqueezeExcitePath path) {

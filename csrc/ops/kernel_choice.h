@@ -164,9 +164,10 @@ LinearPath choose_linear_path(const LinearCall& call, const KernelOverride& over
 // (ThreeKernels) where gate_kernel_pays or the override says so; else the ATen composition.
 SqueezeExcitePath choose_squeeze_excite_path(const SqueezeExciteCall& call, const KernelOverride& override);
 // True where computing the gates once for the batch in a kernel of their own, then scaling x in a
-// streaming pass, is faster than computing them in every excite block (to be set from the per-block
-// timings of benchmarks/squeeze_excite_bandwidth.py; docs/notes/depthwise_and_se_kernels.md).
-bool gate_kernel_pays(const kernels::SqueezeExciteShape& shape);
+// streaming pass, is faster than computing them in every excite block: channels_last x of at least
+// 8 MiB in fp32 or 32 MiB in a 16-bit type (the per-block timings of
+// benchmarks/squeeze_excite_bandwidth.py; docs/notes/depthwise_and_se_kernels.md).
+bool gate_kernel_pays(const kernels::SqueezeExciteShape& shape, kernels::ElementType type);
 // ifx::conv2d_act_squeeze_excite: DepthwiseSqueeze (or DepthwiseSqueezeGateKernel, by the same rule and
 // override as ThreeKernels) where the conv's own path (`conv_path`, which ifx::conv2d_act would take for
 // `conv`) is a form of our NHWC depthwise kernel that can leave the block's squeeze

@@ -687,15 +687,35 @@ TEST(KernelChoice, GateKernelByItsRuleOrTheOverride) {
   const auto path = [](const ifx::ops::SqueezeExciteCall& b, const KernelOverride& o) {
     return ifx::ops::choose_squeeze_excite_path(b, o);
   };
-  EXPECT_EQ(path(block, KernelOverride{}), ifx::ops::gate_kernel_pays(block.shape) ? SqueezeExcitePath::kThreeKernels
-                                                                                   : SqueezeExcitePath::kTwoKernels);
+  EXPECT_EQ(path(block, KernelOverride{}), SqueezeExcitePath::kTwoKernels);  // 7.2 MB of fp16: 1.24x slower
   EXPECT_EQ(path(block, always), SqueezeExcitePath::kThreeKernels);
   EXPECT_EQ(path(block, never), SqueezeExcitePath::kTwoKernels);
-  auto single = block;
-  single.shape.batch = 1;
-  EXPECT_FALSE(ifx::ops::gate_kernel_pays(single.shape));
-  EXPECT_EQ(path(single, KernelOverride{}), SqueezeExcitePath::kTwoKernels);
-  EXPECT_EQ(path(single, always), SqueezeExcitePath::kThreeKernels);
+  auto big_map = block;  // its 144-channel 56x56 block at batch 64: 57.8 MB, 0.68x
+  big_map.shape = {64, 144, 6, 3136, true};
+  EXPECT_EQ(path(big_map, KernelOverride{}), SqueezeExcitePath::kThreeKernels);
+  EXPECT_EQ(path(big_map, never), SqueezeExcitePath::kTwoKernels);
+  auto planar = big_map;  // NCHW was not timed
+  planar.shape.channels_last = false;
+  EXPECT_EQ(path(planar, KernelOverride{}), SqueezeExcitePath::kTwoKernels);
+  auto mid_map = big_map;  // the 240-channel 28x28 block: 24.1 MB, 1.40x
+  mid_map.shape = {64, 240, 10, 784, true};
+  EXPECT_EQ(path(mid_map, KernelOverride{}), SqueezeExcitePath::kTwoKernels);
+  auto float32 = mid_map;  // mobilenet_v3_large's 120-channel 28x28 block in fp32: 24.1 MB, 0.93x
+  float32.dtype = kF32;
+  float32.shape = {64, 120, 32, 784, true};
+  EXPECT_EQ(path(float32, KernelOverride{}), SqueezeExcitePath::kThreeKernels);
+  auto float32_batch8 = float32;  // its 960-channel 7x7 blocks at batch 8: 1.5 MB, 1.05x
+  float32_batch8.shape = {8, 960, 240, 49, true};
+  EXPECT_EQ(path(float32_batch8, KernelOverride{}), SqueezeExcitePath::kTwoKernels);
+  auto float64 = float32;  // not timed
+  float64.dtype = ElementType::kFloat64;
+  EXPECT_EQ(path(float64, KernelOverride{}), SqueezeExcitePath::kTwoKernels);
+  for (auto single : {block, big_map, float32}) {
+    single.shape.batch = 1;
+    EXPECT_FALSE(ifx::ops::gate_kernel_pays(single.shape, single.dtype)) << single.shape.channels;
+    EXPECT_EQ(path(single, KernelOverride{}), SqueezeExcitePath::kTwoKernels);
+    EXPECT_EQ(path(single, always), SqueezeExcitePath::kThreeKernels);
+  }
   auto elsewhere = block;
   elsewhere.kernels_apply = false;
   EXPECT_EQ(path(elsewhere, always), SqueezeExcitePath::kAten);
@@ -714,6 +734,10 @@ TEST(KernelChoice, GateKernelByItsRuleOrTheOverride) {
   };
   EXPECT_EQ(depthwise(always), SqueezeExcitePath::kDepthwiseSqueezeGateKernel);
   EXPECT_EQ(depthwise(never), SqueezeExcitePath::kDepthwiseSqueeze);
+  EXPECT_EQ(depthwise(KernelOverride{}), SqueezeExcitePath::kDepthwiseSqueeze);  // the rule, as for the block alone
+  const ConvCall dw_big = conv(64, 144, 144, 56, 56, 3, 1, 144, kF16, true, Activation::kSilu);
+  EXPECT_EQ(ifx::ops::choose_depthwise_squeeze_path(dw_big, ConvPath::kDepthwise, big_map, true, KernelOverride{}),
+            SqueezeExcitePath::kDepthwiseSqueezeGateKernel);
   EXPECT_EQ(depthwise(always, false), SqueezeExcitePath::kThreeKernels);  // no side output: the block's own kernels
 }
 
