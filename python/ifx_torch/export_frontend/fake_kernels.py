@@ -85,14 +85,25 @@ KERNELS = {
 }
 
 
+def _strided_like(kernel):
+    """`kernel` with its output remade from its own sizes and strides, so that torch derives the
+    tensor's contiguity flags from the strides. torch 2.11 records them wrongly for a symbolic
+    fake tensor made in a memory format (contiguous/empty_like with memory_format=channels_last
+    answer is_contiguous(memory_format=torch.channels_last) False; fixed in 2.13)."""
+    def strided(*args, **kwargs):
+        out = kernel(*args, **kwargs)
+        return torch.empty_strided(out.size(), out.stride(), dtype=out.dtype, device=out.device).copy_(out)
+    return strided
+
+
 def _register_fake_can_override(library) -> bool:
     return "allow_override" in inspect.signature(library._register_fake).parameters
 
 
 def _register_over_meta(library, name: str, kernel) -> None:
     """`kernel` as the fake kernel of ifx::`name` while `library` lives, over the op's C++ Meta
-    kernel. torch 2.13 overrides by default; 2.11 and 2.12 refuse unless their fake-kernel holder
-    is asked to override (its Library._register_fake cannot pass that on)."""
+    kernel: through Library._register_fake(allow_override=True) where it takes that argument, else
+    through the op's fake-kernel holder, asked to override."""
     if _register_fake_can_override(library):
         library._register_fake(name, kernel, allow_override=True)
         return
@@ -113,7 +124,7 @@ def symbolic_fake_kernels():
         if _depth == 0:
             library = torch.library.Library("ifx", "FRAGMENT")
             for name, kernel in KERNELS.items():
-                _register_over_meta(library, name, kernel)
+                _register_over_meta(library, name, _strided_like(kernel))
             _library = library
         _depth += 1
     try:
