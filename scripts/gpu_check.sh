@@ -14,8 +14,9 @@
 #   breakdown benchmarks/kernel_breakdown.py: where each model's GPU time goes, ifx_torch beside torch.compile
 #   squeeze   benchmarks/squeeze_side_output.py: SE blocks with and without the depthwise conv's squeeze
 #   se_bandwidth benchmarks/squeeze_excite_bandwidth.py: each SE kernel's GPU time against streaming floors
-#   se_gate   the SE op tests (both gate forms), memcheck over the gate kernel's cases, and both forms
-#             timed per block (efficientnet_b0 fp16 and mobilenet_v3_large fp32, batch 64 and 8)
+#   se_gate   the SE op tests (both gate forms), memcheck over the gate kernel's cases, both forms
+#             timed per block (efficientnet_b0 fp16 and mobilenet_v3_large fp32, batch 64 and 8), and
+#             those models at batch 64 with the rule's choice and with IFX_SE_GATE_KERNEL=never
 #   sanitize  the CUDA op tests under compute-sanitizer memcheck; racecheck on scripts/sanitize_ops.py
 # With DEADLINE=SECONDS, a stage still running that long after the start is
 # stopped (and reported failed) so that the logs come back whole.
@@ -81,7 +82,7 @@ stage_breakdown() {
 }
 stage_squeeze() { python3 benchmarks/squeeze_side_output.py --kernels --json "$RESULTS/squeeze_side_output.json"; }
 stage_se_bandwidth() { python3 benchmarks/squeeze_excite_bandwidth.py --json "$RESULTS/squeeze_excite_bandwidth.json"; }
-stage_se_gate() {  # what gate_kernel_pays (csrc/ops/kernel_choice.cpp) is to be set from
+stage_se_gate() {  # what gate_kernel_pays (csrc/ops/kernel_choice.cpp) is set from, and its effect
   local tests=(tests/python/test_squeeze_excite.py tests/python/test_depthwise_squeeze.py)
   python3 -m pytest -q -p no:cacheprovider "${tests[@]}" -k cuda &&
     compute-sanitizer --error-exitcode 9 --tool memcheck python3 -m pytest -q -p no:cacheprovider "${tests[@]}" \
@@ -92,6 +93,14 @@ stage_se_gate() {  # what gate_kernel_pays (csrc/ops/kernel_choice.cpp) is to be
       python3 benchmarks/squeeze_excite_bandwidth.py --model "torchvision:${model%%:*}" --dtype "${model#*:}" \
         --batch $batch --json "$RESULTS/se_gate_${model%%:*}_${model#*:}_b$batch.json" || return
     done
+  done
+  # the whole models with the rule's choice, then with the gates in the excite kernel everywhere
+  local rule
+  for rule in auto never; do
+    IFX_SE_GATE_KERNEL=$rule python3 benchmarks/kernel_breakdown.py --models torchvision:efficientnet_b0 \
+      --configs fp16-cl --batch 64 --json "$RESULTS/se_gate_breakdown_efficientnet_b0_$rule.json" &&
+      IFX_SE_GATE_KERNEL=$rule python3 benchmarks/kernel_breakdown.py --models torchvision:mobilenet_v3_large \
+        --configs fp32 --batch 64 --json "$RESULTS/se_gate_breakdown_mobilenet_v3_large_$rule.json" || return
   done
 }
 stage_sanitize() {  # every CUDA kernel of ours, on a few shapes each: the sanitizers are slow
