@@ -4,7 +4,9 @@
 
 #include <cstdint>
 
+#include "epilogue_device.cuh"
 #include "implicit_gemm_conv_entry.h"
+#include "launch.cuh"
 
 namespace ifx::kernels {
 namespace {
@@ -24,11 +26,9 @@ cudaError_t check_device() {
   return major >= 8 ? cudaSuccess : cudaErrorNoKernelImageForDevice;
 }
 
-}  // namespace
-
-cudaError_t launch_implicit_gemm_conv(ElementType type, ConvMath math, ConvTile tile,
-                                      const ImplicitGemmConvShape& shape, const void* input, const void* weight,
-                                      void* output, const Epilogue& epilogue, cudaStream_t stream) {
+// The checks every launch makes before anything runs.
+cudaError_t check_call(ElementType type, ConvMath math, const ImplicitGemmConvShape& shape, const void* input,
+                       const void* weight, const void* output, const Epilogue& epilogue) {
   if (!implicit_gemm_conv_supported(type, shape, math)) return cudaErrorInvalidValue;
   if (input == nullptr || weight == nullptr || output == nullptr) return cudaErrorInvalidValue;
   // CUTLASS's vector loads and stores assume these alignments without
@@ -38,8 +38,60 @@ cudaError_t launch_implicit_gemm_conv(ElementType type, ConvMath math, ConvTile 
   for (const void* p : pointers) {
     if (p != nullptr && !aligned(p, alignment)) return cudaErrorInvalidValue;
   }
-  const cudaError_t device_status = check_device();
-  if (device_status != cudaSuccess) return device_status;
+  return check_device();
+}
+
+int64_t output_elements(const ImplicitGemmConvShape& s) {
+  return int64_t(s.batch) * s.out_h * s.out_w * s.out_channels;
+}
+
+// The second half of split-K: output[e] = epilogue(sum over slices of
+// partials[slice][e]), the slices added in order. One element per thread:
+// the partials are a few MB at most (they exist for problems with few output
+// tiles), read once, coalesced.
+__global__ void split_k_sum_kernel(const float* __restrict__ partials, int slices, int64_t elements, int channels,
+                                   float* __restrict__ output, TypedEpilogue<float> epilogue) {
+  wait_for_previous_kernel();
+  const int64_t e = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (e >= elements) return;
+  float sum = partials[e];
+  for (int slice = 1; slice < slices; ++slice) sum += partials[slice * elements + e];
+  output[e] = epilogue.finish(sum, e, e % channels);
+}
+
+}  // namespace
+
+int64_t implicit_gemm_conv_split_k_partials(const ImplicitGemmConvShape& shape, int slices) {
+  return int64_t(slices) * output_elements(shape);
+}
+
+cudaError_t launch_implicit_gemm_conv_split_k(ElementType type, ConvMath math, const ImplicitGemmConvShape& shape,
+                                              int slices, const void* input, const void* weight, void* output,
+                                              float* partials, const Epilogue& epilogue, cudaStream_t stream) {
+  if (type != ElementType::kFloat32 || slices < 2 || slices > kImplicitGemmSplitKMaxSlices) return cudaErrorInvalidValue;
+  if (partials == nullptr || !aligned(partials, 16)) return cudaErrorInvalidValue;
+  const cudaError_t call_status = check_call(type, math, shape, input, weight, output, epilogue);
+  if (call_status != cudaSuccess) return call_status;
+
+  implicit_gemm_conv_detail::ConvOperands operands{shape, input, weight, partials, Epilogue{}};
+  operands.split_k_slices = slices;
+  const cudaError_t status = math == ConvMath::kTf32
+                                 ? implicit_gemm_conv_detail::launch_tf32(ConvTile::kSmall, operands, stream)
+                                 : implicit_gemm_conv_detail::launch_f32_exact(ConvTile::kSmall, operands, stream);
+  if (status != cudaSuccess) return status;
+
+  const int64_t elements = output_elements(shape);
+  constexpr int kThreads = 256;
+  return launch(split_k_sum_kernel, dim3(unsigned((elements + kThreads - 1) / kThreads)), dim3(kThreads), 0, stream,
+                static_cast<const float*>(partials), slices, elements, shape.out_channels, static_cast<float*>(output),
+                TypedEpilogue<float>(epilogue));
+}
+
+cudaError_t launch_implicit_gemm_conv(ElementType type, ConvMath math, ConvTile tile,
+                                      const ImplicitGemmConvShape& shape, const void* input, const void* weight,
+                                      void* output, const Epilogue& epilogue, cudaStream_t stream) {
+  const cudaError_t call_status = check_call(type, math, shape, input, weight, output, epilogue);
+  if (call_status != cudaSuccess) return call_status;
 
   const implicit_gemm_conv_detail::ConvOperands operands{shape, input, weight, output, epilogue};
   switch (type) {

@@ -5,6 +5,8 @@
 // headers here, so callers compile without CUTLASS on their include path.
 #pragma once
 
+#include <cstdint>
+
 #include <cuda_runtime.h>
 
 #include "element_type.h"
@@ -36,5 +38,25 @@ namespace ifx::kernels {
 cudaError_t launch_implicit_gemm_conv(ElementType type, ConvMath math, ConvTile tile,
                                       const ImplicitGemmConvShape& shape, const void* input, const void* weight,
                                       void* output, const Epilogue& epilogue, cudaStream_t stream);
+
+// Parallel split-K for fp32 convolutions with few output tiles, where one
+// block per 64x64 tile leaves most SMs idle: a linear layer at batch 64 (as a
+// 1x1 conv over [rows, 1, 1, features]) is 16-20 tiles for 132 SMs. The
+// reduction over C*R*S is cut into `slices` parts that run as blocks of their
+// own (the small tile, `math` as above), each writing its partial sums to
+// `partials`; a second kernel adds the parts in slice order, applies the
+// epilogue and writes `output`. Two kernels, no atomics: the result does not
+// depend on scheduling.
+//
+// `partials` holds implicit_gemm_conv_split_k_partials(shape, slices) floats,
+// aligned to 16 bytes and used by nothing else until the second kernel ends.
+// Returns cudaErrorInvalidValue, launching nothing, unless `type` is
+// kFloat32, 2 <= slices <= kImplicitGemmSplitKMaxSlices (shapes.h), the shape and
+// pointers pass launch_implicit_gemm_conv's checks and partials is non-null.
+// No allocation or synchronization: usable under CUDA graph capture.
+int64_t implicit_gemm_conv_split_k_partials(const ImplicitGemmConvShape& shape, int slices);
+cudaError_t launch_implicit_gemm_conv_split_k(ElementType type, ConvMath math, const ImplicitGemmConvShape& shape,
+                                              int slices, const void* input, const void* weight, void* output,
+                                              float* partials, const Epilogue& epilogue, cudaStream_t stream);
 
 }  // namespace ifx::kernels

@@ -11,13 +11,17 @@
 
 namespace ifx::kernels::implicit_gemm_conv_detail {
 
-// One convolution's operands, already validated by the dispatcher.
+// One convolution's operands, already validated by the dispatcher. With
+// split_k_slices > 1 the reduction is split in that many parts (CUTLASS's
+// parallel split-K): `output` then receives each part's partial sums, one
+// output-sized tensor after another, and `epilogue` must be empty.
 struct ConvOperands {
   ImplicitGemmConvShape shape;
   const void* input;
   const void* weight;
   void* output;
   Epilogue epilogue;
+  int split_k_slices = 1;
 };
 
 cudaError_t launch_f16(ConvTile tile, const ConvOperands& operands, cudaStream_t stream);

@@ -127,7 +127,7 @@ template <typename Config> typename Config::Kernel::Arguments conv_arguments(con
   const cutlass::conv::Conv2dProblemSize problem(
       s.batch, s.in_h, s.in_w, s.in_channels, s.out_channels, s.kernel_h, s.kernel_w, s.out_h, s.out_w, s.pad_h,
       s.pad_w, s.stride_h, s.stride_w, s.dilation_h, s.dilation_w, cutlass::conv::Mode::kCrossCorrelation,
-      /*split_k_slices=*/1, /*groups=*/1);
+      operands.split_k_slices, /*groups=*/1);
 
   // CUTLASS's tensor refs are to mutable elements even where it only reads.
   auto mutable_elements = [](const void* p) { return static_cast<Element*>(const_cast<void*>(p)); };
@@ -142,7 +142,7 @@ template <typename Config> typename Config::Kernel::Arguments conv_arguments(con
   return typename Kernel::Arguments(
       problem, {mutable_elements(operands.input), input_layout}, {mutable_elements(operands.weight), weight_layout},
       {mutable_elements(epilogue.residual), output_layout}, {static_cast<Element*>(operands.output), output_layout},
-      output_op, cutlass::conv::SplitKMode::kSerial,
+      output_op, operands.split_k_slices > 1 ? cutlass::conv::SplitKMode::kParallel : cutlass::conv::SplitKMode::kSerial,
       /*ptr_Vector=*/const_cast<void*>(epilogue.bias),  // one bias row for all output rows (ldr = 0)
       /*ptr_Tensor=*/nullptr, /*ldr=*/0, /*ldt=*/0);
 }
@@ -156,8 +156,13 @@ template <typename Config> cudaError_t run_conv(const ConvOperands& operands, cu
   const typename Kernel::Arguments arguments = conv_arguments<Config>(operands);
 
   if (Device::can_implement(arguments) != cutlass::Status::kSuccess) return cudaErrorInvalidValue;
-  // Only split-K needs a workspace; with one slice there is none to allocate.
-  if (Device::get_workspace_size(arguments) != 0) return cudaErrorInvalidValue;
+  // Parallel split-K's workspace is the partial sums, which the caller passed
+  // as the output; with one slice there is none.
+  const size_t partial_bytes = operands.split_k_slices > 1 ? sizeof(float) * size_t(operands.split_k_slices) *
+                                                                 size_t(operands.shape.batch) * operands.shape.out_h *
+                                                                 operands.shape.out_w * operands.shape.out_channels
+                                                           : 0;
+  if (Device::get_workspace_size(arguments) != partial_bytes) return cudaErrorInvalidValue;
 
   const typename Kernel::Params params(arguments, /*semaphore=*/nullptr);
   const dim3 grid = typename Kernel::ThreadblockSwizzle().get_grid_shape(params.grid_tiled_shape);

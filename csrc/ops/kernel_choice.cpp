@@ -2,6 +2,7 @@
 
 #include <c10/util/Exception.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdlib>
 #include <map>
@@ -32,6 +33,17 @@ constexpr int64_t kDepthwise16BitChannelsLastMaxOutputs = int64_t(1) << 20;
 // The few-rows matmul reads the whole input once per output feature: faster
 // than cuBLAS / cuDNN while the input is at most 8 KB.
 constexpr int64_t kFewRowsMaxInputBytes = 8192;
+
+// fp32 linear layers with few 64x64 output tiles (the classifiers at batch 64:
+// 16-20 tiles) leave most SMs idle in one block per tile, and cuBLAS's exact
+// fp32 kernel for them (sgemm_largek_lds64) took 26 us a layer on
+// mobilenet_v3_large at batch 64 (H200, docs/benchmarks.md, "Fourteenth GPU
+// session"): ImplicitGemmSplitK cuts the reduction into parts of at least
+// kSplitKMinSliceFeatures features, aiming at kSplitKTargetBlocks blocks.
+constexpr int64_t kSplitKTile = 64;  // the small implicit-GEMM tile
+constexpr int64_t kSplitKTargetBlocks = 256;
+constexpr int64_t kSplitKMinSliceFeatures = 64;
+constexpr int64_t kSplitKMaxOutputTiles = 64;
 
 // The pointwise kernel wins where the cuDNN call is mostly launch and tail:
 // few pixels in all and a small product.
@@ -74,6 +86,10 @@ bool channel_padding_applies(const ConvCall& c) {
 bool few_rows_supported(int64_t rows, int64_t in_features, int64_t out_features) {
   return rows <= kernels::kFewRowsMax &&
          kernels::few_rows_matmul_supported({as_int(rows), as_int(in_features), as_int(out_features)});
+}
+
+int64_t split_k_output_tiles(const LinearCall& c) {
+  return ((c.rows + kSplitKTile - 1) / kSplitKTile) * ((c.out_features + kSplitKTile - 1) / kSplitKTile);
 }
 
 bool few_rows_kernel_is_faster(int64_t rows, int64_t in_features, ElementType dtype) {
@@ -188,6 +204,9 @@ bool covers(LinearPath path, const LinearCall& c) {
     case LinearPath::kFewRowsMatmul: return c.kernels_apply && few_rows_supported(c.rows, c.in_features, c.out_features);
     case LinearPath::kCublas: return c.kernels_apply && c.activation == Activation::kNone;
     case LinearPath::kCublasThenActivation: return c.kernels_apply && c.activation != Activation::kNone;
+    case LinearPath::kImplicitGemmSplitK:
+      return c.kernels_apply && c.dtype == ElementType::kFloat32 && linear_split_k_slices(c) >= 2 &&
+             kernels::implicit_gemm_conv_supported(c.dtype, linear_as_conv_shape(c), kernels::ConvMath::kExact);
   }
   return false;
 }
@@ -439,11 +458,35 @@ void clear_conv_tuning() {
   tuned_paths.clear();
 }
 
+int linear_split_k_slices(const LinearCall& c) {
+  const int64_t most = std::min<int64_t>(kernels::kImplicitGemmSplitKMaxSlices, c.in_features / kSplitKMinSliceFeatures);
+  if (most < 2) return 0;
+  const int64_t tiles = split_k_output_tiles(c);
+  return static_cast<int>(std::clamp<int64_t>((kSplitKTargetBlocks + tiles - 1) / tiles, 2, most));
+}
+
+kernels::ImplicitGemmConvShape linear_as_conv_shape(const LinearCall& c) {
+  kernels::ImplicitGemmConvShape s{};
+  s.batch = as_int(c.rows);
+  s.in_h = s.in_w = s.out_h = s.out_w = 1;
+  s.in_channels = as_int(c.in_features);
+  s.out_channels = as_int(c.out_features);
+  s.kernel_h = s.kernel_w = s.stride_h = s.stride_w = s.dilation_h = s.dilation_w = 1;
+  s.pad_h = s.pad_w = 0;
+  return s;
+}
+
 LinearPath choose_linear_path(const LinearCall& c, const KernelOverride& override) {
   if (!c.kernels_apply) return LinearPath::kAten;
   if (override.linear.has_value() && covers(*override.linear, c)) return *override.linear;
   if (covers(LinearPath::kFewRowsMatmul, c) && few_rows_kernel_is_faster(c.rows, c.in_features, c.dtype)) {
     return LinearPath::kFewRowsMatmul;
+  }
+  // Exact fp32 only: where torch lets cuBLAS use TF32, its tensor-core kernels are the faster.
+  // Up to kFewRowsMax rows cuBLAS reads the weights at near memory speed: left to it.
+  if (!c.tf32_allowed && c.rows > kernels::kFewRowsMax && split_k_output_tiles(c) <= kSplitKMaxOutputTiles &&
+      covers(LinearPath::kImplicitGemmSplitK, c)) {
+    return LinearPath::kImplicitGemmSplitK;
   }
   return c.activation == Activation::kNone ? LinearPath::kCublas : LinearPath::kCublasThenActivation;
 }

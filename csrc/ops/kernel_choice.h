@@ -42,7 +42,8 @@ namespace ifx::ops {
   X(Aten, "aten")                       /* the ATen composition */              \
   X(FewRowsMatmul, "few_rows_matmul")   /* our few-rows matmul, epilogue built in */ \
   X(Cublas, "cublas")                   /* cuBLAS with its bias, no activation */ \
-  X(CublasThenActivation, "cublas+activation") /* then our activation kernel */
+  X(CublasThenActivation, "cublas+activation") /* then our activation kernel */ \
+  X(ImplicitGemmSplitK, "implicit_gemm_split_k") /* fp32: CUTLASS's GEMM split along K, then one sum + epilogue kernel */
 
 // The paths of ifx::squeeze_excite.
 #define IFX_SQUEEZE_EXCITE_PATHS(X)                                             \
@@ -107,6 +108,7 @@ struct LinearCall {
   bool has_bias = false;
   kernels::Activation activation = kernels::Activation::kNone;
   bool kernels_apply = true;  // tensors on one device, nothing empty
+  bool tf32_allowed = false;  // torch.backends.cuda.matmul.allow_tf32: cuBLAS may use TF32 for fp32
 };
 
 struct SqueezeExciteCall {
@@ -160,6 +162,10 @@ ConvPath choose_conv_path(const ConvCall& call, const MathFlags& flags, const Ke
 // The input channels ChannelPadded pads `call` to: whole 16-byte vectors of its element type.
 int64_t channel_padded_width(const ConvCall& call);
 LinearPath choose_linear_path(const LinearCall& call, const KernelOverride& override);
+// The parts ImplicitGemmSplitK cuts the call's reduction into (0 where it cannot cut it in two).
+int linear_split_k_slices(const LinearCall& call);
+// The call as ImplicitGemmSplitK runs it: a 1x1 conv over [rows, 1, 1, in_features].
+kernels::ImplicitGemmConvShape linear_as_conv_shape(const LinearCall& call);
 // ifx::squeeze_excite: our kernels where they cover the call, the gates in a kernel of their own
 // (ThreeKernels) where gate_kernel_pays or the override says so; else the ATen composition.
 SqueezeExcitePath choose_squeeze_excite_path(const SqueezeExciteCall& call, const KernelOverride& override);

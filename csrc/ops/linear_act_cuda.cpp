@@ -1,6 +1,8 @@
 // CUDA kernel of ifx::linear_act: the path from choose_linear_path
 // (kernel_choice.h). Few rows: our few-rows matmul with bias and activation
-// built in; more: cuBLAS through aten::linear (bias in its epilogue), then the
+// built in; exact fp32 with few output tiles: CUTLASS's GEMM split along the
+// features, then one kernel that sums the parts and applies the epilogue;
+// else cuBLAS through aten::linear (bias in its epilogue), then the
 // activation in place in one kernel of ours.
 #include <ATen/ATen.h>
 #include <ATen/cuda/CUDAContext.h>
@@ -13,6 +15,7 @@
 #include "kernel_choice.h"
 #include "kernel_dtype.h"
 #include "kernels/conv_kernels.h"
+#include "kernels/implicit_gemm_conv.h"
 #include "linear_act.h"
 
 namespace ifx::ops {
@@ -25,7 +28,8 @@ at::Tensor linear_act_cuda(const at::Tensor& input, const at::Tensor& weight, co
   check_linear_act_args(input, weight, bias);
   const Activation activation = parse_activation(activation_name, kOp);
   const c10::cuda::CUDAGuard device_guard(input.device());
-  const LinearPath path = choose_linear_path(describe_linear_act(input, weight, bias, activation), current_override());
+  const LinearCall call = describe_linear_act(input, weight, bias, activation);
+  const LinearPath path = choose_linear_path(call, current_override());
   record_path(path);
   switch (path) {
     case LinearPath::kAten: return linear_act_reference(input, weight, bias, activation);
@@ -35,6 +39,28 @@ at::Tensor linear_act_cuda(const at::Tensor& input, const at::Tensor& weight, co
       at::Tensor out = at::empty(out_size, input.options());
       run_few_rows_matmul(input.contiguous(), weight, EpilogueOperands(bias, std::nullopt, at::MemoryFormat::Contiguous),
                           activation, out, kOp);
+      return out;
+    }
+    case LinearPath::kImplicitGemmSplitK: {
+      const at::Tensor x = input.contiguous();
+      const at::Tensor w = weight.contiguous();
+      const std::optional<at::Tensor> b = bias ? std::optional<at::Tensor>(bias->contiguous()) : std::nullopt;
+      std::vector<int64_t> out_size = input.sizes().vec();
+      out_size.back() = weight.size(0);
+      at::Tensor out = at::empty(out_size, input.options());
+      const kernels::ImplicitGemmConvShape shape = linear_as_conv_shape(call);
+      const int slices = linear_split_k_slices(call);
+      // From the caching allocator: under capture, the graph's own pool.
+      at::Tensor partials = at::empty({kernels::implicit_gemm_conv_split_k_partials(shape, slices)},
+                                      input.options().dtype(at::kFloat));
+      kernels::Epilogue epilogue;
+      epilogue.bias = b ? b->const_data_ptr() : nullptr;
+      epilogue.activation = activation;
+      check_launch(kernels::launch_implicit_gemm_conv_split_k(kernels::ElementType::kFloat32, kernels::ConvMath::kExact,
+                                                              shape, slices, x.const_data_ptr(), w.const_data_ptr(),
+                                                              out.mutable_data_ptr(), partials.mutable_data_ptr<float>(),
+                                                              epilogue, at::cuda::getCurrentCUDAStream()),
+                   kOp);
       return out;
     }
     case LinearPath::kCublas: return at::linear(input, weight, bias);

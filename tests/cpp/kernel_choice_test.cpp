@@ -582,6 +582,53 @@ TEST(KernelChoice, LinearRules) {
             LinearPath::kCublasThenActivation);
 }
 
+// The classifiers at batch 64 in exact fp32 (mobilenet_v3_large's two, resnet50's), where cuBLAS
+// leaves most SMs idle, split their reduction; TF32, 16-bit types, few rows, narrow inputs and
+// many output tiles stay with cuBLAS.
+TEST(KernelChoice, LinearSplitKForFewOutputTilesInExactFp32) {
+  const KernelOverride none;
+  using ifx::ops::choose_linear_path;
+  using ifx::ops::linear_split_k_slices;
+  const LinearCall hidden = linear(64, 960, 1280, kF32, Activation::kHardswish);  // 1 x 20 tiles
+  EXPECT_EQ(choose_linear_path(hidden, none), LinearPath::kImplicitGemmSplitK);
+  EXPECT_EQ(linear_split_k_slices(hidden), 13);  // 260 blocks
+  const LinearCall classes = linear(64, 2048, 1000, kF32, Activation::kNone);  // 1 x 16 tiles
+  EXPECT_EQ(choose_linear_path(classes, none), LinearPath::kImplicitGemmSplitK);
+  EXPECT_EQ(linear_split_k_slices(classes), 16);
+  EXPECT_EQ(linear_split_k_slices(linear(64, 8192, 64, kF32, Activation::kNone)), 32);   // the most slices
+  EXPECT_EQ(linear_split_k_slices(linear(64, 200, 1000, kF32, Activation::kNone)), 3);   // 64 features each
+  EXPECT_EQ(linear_split_k_slices(linear(64, 127, 1000, kF32, Activation::kNone)), 0);   // not two parts
+
+  LinearCall tf32 = classes;
+  tf32.tf32_allowed = true;
+  EXPECT_EQ(choose_linear_path(tf32, none), LinearPath::kCublas);
+  EXPECT_EQ(choose_linear_path(linear(64, 960, 1280, kF16, Activation::kHardswish), none),
+            LinearPath::kCublasThenActivation);
+  EXPECT_EQ(choose_linear_path(linear(8, 960, 1280, kF32, Activation::kHardswish), none),
+            LinearPath::kCublasThenActivation);  // few rows
+  EXPECT_EQ(choose_linear_path(linear(64, 127, 1000, kF32, Activation::kNone), none), LinearPath::kCublas);
+  const LinearCall many_tiles = linear(1024, 960, 1280, kF32, Activation::kRelu);  // 16 x 20 tiles
+  EXPECT_EQ(choose_linear_path(many_tiles, none), LinearPath::kCublasThenActivation);
+
+  // What the path covers: an override may force it there, and only there.
+  KernelOverride force;
+  force.linear = LinearPath::kImplicitGemmSplitK;
+  EXPECT_EQ(choose_linear_path(many_tiles, force), LinearPath::kImplicitGemmSplitK);
+  EXPECT_EQ(choose_linear_path(linear(1, 2049, 1000, kF32, Activation::kNone), force), LinearPath::kImplicitGemmSplitK);
+  EXPECT_EQ(choose_linear_path(tf32, force), LinearPath::kImplicitGemmSplitK);
+  EXPECT_EQ(choose_linear_path(linear(64, 960, 1280, kF16, Activation::kNone), force), LinearPath::kCublas);
+  EXPECT_EQ(choose_linear_path(linear(64, 960, 1280, ElementType::kFloat64, Activation::kNone), force),
+            LinearPath::kCublas);
+  EXPECT_EQ(choose_linear_path(linear(64, 127, 1000, kF32, Activation::kNone), force), LinearPath::kCublas);
+
+  const ifx::kernels::ImplicitGemmConvShape shape = ifx::ops::linear_as_conv_shape(hidden);
+  EXPECT_EQ(shape.batch, 64);
+  EXPECT_EQ(shape.in_channels, 960);
+  EXPECT_EQ(shape.out_channels, 1280);
+  EXPECT_EQ(shape.in_h * shape.in_w * shape.out_h * shape.out_w * shape.kernel_h * shape.kernel_w, 1);
+  EXPECT_TRUE(ifx::kernels::implicit_gemm_conv_supported(kF32, shape, ifx::kernels::ConvMath::kExact));
+}
+
 TEST(KernelChoice, PathNamesRoundTrip) {
   for (ConvPath path : {ConvPath::kAten, ConvPath::kDepthwise, ConvPath::kDepthwiseTwoRows, ConvPath::kDepthwiseSharedTile,
                         ConvPath::kFewRowsMatmul, ConvPath::kPointwise,
@@ -592,6 +639,7 @@ TEST(KernelChoice, PathNamesRoundTrip) {
   }
   EXPECT_FALSE(ifx::ops::conv_path_named("fastest").has_value());
   EXPECT_EQ(ifx::ops::linear_path_named("cublas+activation"), LinearPath::kCublasThenActivation);
+  EXPECT_EQ(ifx::ops::linear_path_named("implicit_gemm_split_k"), LinearPath::kImplicitGemmSplitK);
 }
 
 // resnet's stem pool (3x3, stride 2, padding 1) on a 112x112 map, as the op describes it.

@@ -574,7 +574,8 @@ def test_conv2d_act_cuda_broadcast_residual_and_fake_tensor_agree():
 
 # Up to 8 rows take the few-rows matmul kernel (37 and 999 features: element-wise loads, 64
 # and 1000: 16-byte loads; 999 and 1000 fill several loads in flight per lane and end part-way
-# through them), more take cuBLAS + the activation kernel.
+# through them), more take cuBLAS + the activation kernel, or in fp32 (TF32 off) with at least
+# 128 features the split-K implicit GEMM.
 @requires_cuda
 @pytest.mark.usefixtures("no_tf32")
 @pytest.mark.parametrize("dtype", list(CUDA_DTYPES), ids=str)
@@ -592,11 +593,63 @@ def test_linear_act_cuda_matches_float64(dtype, leading, features):
         outputs = linear_act_every_path(*args, activation)
         assert ("few_rows_matmul" in outputs) == (rows <= 8)
         assert ("cublas+activation" if activation != "none" else "cublas") in outputs
+        assert ("implicit_gemm_split_k" in outputs) == (dtype == torch.float32 and features >= 128)
         for path, out in outputs.items():
             assert out.shape == (*leading, 16) and out.dtype == dtype
             torch.testing.assert_close(out.double().cpu(), ACTIVATIONS[activation](F.linear(x, w, bias)),
                                        rtol=_tolerance(path, dtype), atol=_tolerance(path, dtype),
                                        msg=lambda m: f"{path}, {activation}, bias={bias is not None}: {m}")
+
+
+# (rows, in_features, out_features): the classifiers at batch 64 (mobilenet_v3_large's hidden
+# layer: 13 slices; resnet50's: 16), many rows and partial tiles at the most slices (32), and a
+# reduction cut into parts of unequal length.
+SPLIT_K_SHAPES = [(64, 960, 1280), (64, 2048, 1000), (130, 8192, 70), (9, 200, 33)]
+
+
+@requires_cuda
+@pytest.mark.usefixtures("no_tf32")
+@pytest.mark.parametrize("shape", SPLIT_K_SHAPES, ids=lambda s: "x".join(map(str, s)))
+def test_linear_split_k_cuda_matches_float64_and_replays(shape):
+    rows, features, out_features = shape
+    generator = torch.Generator().manual_seed(rows * 7 + features)
+    x = nonzero_randn(rows, features, generator=generator)
+    w = torch.randn(out_features, features, dtype=torch.float64, generator=generator) / features ** 0.5
+    b = torch.randn(out_features, dtype=torch.float64, generator=generator)
+    args = [t.to("cuda", torch.float32) for t in (x, w, b)]
+    x, w, b = (t.double().cpu() for t in args)
+    for activation in ACTIVATIONS:
+        with forced_paths(linear_path="implicit_gemm_split_k"):
+            out = torch.ops.ifx.linear_act(*args, activation)
+            assert ifx_torch._C.last_kernel_path("linear_act") == "implicit_gemm_split_k"
+        torch.testing.assert_close(out.double().cpu(), ACTIVATIONS[activation](F.linear(x, w, b)),
+                                   rtol=CUDA_DTYPES[torch.float32], atol=CUDA_DTYPES[torch.float32],
+                                   msg=lambda m: f"{activation}: {m}")
+    # The rules take the path for exact fp32 with few output tiles and more rows than the few-rows
+    # kernel takes, and leave TF32 matmuls to cuBLAS.
+    chosen, _ = ifx_torch._C.linear_paths(*args, "relu")
+    assert chosen == ("implicit_gemm_split_k" if rows > 8 else "cublas+activation")
+    saved = torch.backends.cuda.matmul.allow_tf32
+    try:
+        torch.backends.cuda.matmul.allow_tf32 = True
+        assert ifx_torch._C.linear_paths(*args, "relu")[0] == "cublas+activation"
+    finally:
+        torch.backends.cuda.matmul.allow_tf32 = saved
+
+    # Captured: the partial sums come from the graph's pool, and a replay on new input gives what
+    # a plain call gives, bit for bit (the parts are added in a fixed order).
+    with forced_paths(linear_path="implicit_gemm_split_k"):
+        static_x = args[0].clone()
+        torch.ops.ifx.linear_act(static_x, *args[1:], "hardswish")
+        torch.cuda.synchronize()
+        graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(graph):
+            static_out = torch.ops.ifx.linear_act(static_x, *args[1:], "hardswish")
+        static_x.copy_(torch.randn_like(static_x))
+        graph.replay()
+        expected = torch.ops.ifx.linear_act(static_x, *args[1:], "hardswish")
+    torch.cuda.synchronize()
+    assert torch.equal(static_out, expected)
 
 
 # --- whole models -------------------------------------------------------------------------------
