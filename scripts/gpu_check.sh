@@ -6,6 +6,7 @@
 #   test_gpu  the GoogleTests and only the pytest files with CUDA tests (and the export front end's)
 #   pytest    pytest on $PYTEST_ARGS only (a re-check of a few files; $PYTEST_K selects by -k)
 #   conv      benchmarks/conv_fusion.py (whole models) and conv_layers.py (per layer, dense and depthwise)
+#   linear    benchmarks/linear_layers.py: ifx::linear_act's paths on the A/B models' classifiers, fp32
 #   ab        the A/B benchmark's default matrix (python -m ifx_torch.bench), torch's default math
 #   ab_notf32 the same models in fp32 with TF32 off
 #   replay    benchmarks/replay_overhead.py: the replay runner against a bare CUDAGraph.replay()
@@ -68,6 +69,10 @@ stage_conv() {
     python3 benchmarks/conv_layers.py --kind dense --json "$RESULTS/conv_layers.json" &&
     python3 benchmarks/conv_layers.py --kind depthwise --batch 1 8 64 --json "$RESULTS/depthwise_layers.json"
 }
+stage_linear() {  # torch's default matmul math (TF32 off) over the row counts, then TF32 on at two
+  python3 benchmarks/linear_layers.py --json "$RESULTS/linear_layers.json" &&
+    python3 benchmarks/linear_layers.py --tf32 --rows 64 256 --json "$RESULTS/linear_layers_tf32.json"
+}
 stage_ab() { python3 -m ifx_torch.bench --out "$RESULTS/ab" ${AB_ARGS:-}; }  # torch's default math (TF32 on) and fp16-cl
 stage_ab_notf32() { python3 -m ifx_torch.bench --configs fp32-notf32 --out "$RESULTS/ab-notf32"; }
 stage_replay() { python3 benchmarks/replay_overhead.py --json "$RESULTS/replay.json" ${REPLAY_ARGS:-}; }
@@ -104,7 +109,7 @@ stage_se_gate() {  # what gate_kernel_pays (csrc/ops/kernel_choice.cpp) is set f
   done
 }
 stage_sanitize() {  # every CUDA kernel of ours, on a few shapes each: the sanitizers are slow
-  local fusion="(matches_float64 and (float16 or float32)) or pointwise_on_single_pixel or linear_act_cuda or hopper_gemm"
+  local fusion="(matches_float64 and (float16 or float32)) or pointwise_on_single_pixel or linear_act_cuda or linear_split_k or hopper_gemm"
   local sanitize=(compute-sanitizer --error-exitcode 9)
   "${sanitize[@]}" --tool memcheck python3 -m pytest -q -p no:cacheprovider tests/python/test_layer_fusion.py -k "$fusion" &&
     "${sanitize[@]}" --tool memcheck python3 -m pytest -q -p no:cacheprovider tests/python/test_squeeze_excite.py \
@@ -119,7 +124,7 @@ python3 -c "import torch; print('torch', torch.__version__, 'cuda', torch.versio
 torch.backends.cudnn.version(), torch.cuda.get_device_name() if torch.cuda.is_available() else 'no GPU')" |
   tee "$RESULTS/env.txt"
 stages=("$@")
-[ ${#stages[@]} -eq 0 ] && stages=(build test conv ab ab_notf32 replay latency sweep sanitize)
+[ ${#stages[@]} -eq 0 ] && stages=(build test conv linear ab ab_notf32 replay latency sweep sanitize)
 failed=()
 for stage in "${stages[@]}"; do
   echo "=== $stage ($(date +%T))"
