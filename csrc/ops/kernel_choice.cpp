@@ -40,10 +40,11 @@ constexpr int64_t kFewRowsMaxInputBytes = 8192;
 // mobilenet_v3_large at batch 64 (H200, docs/benchmarks.md, "Fourteenth GPU
 // session"): ImplicitGemmSplitK cuts the reduction into parts of at least
 // kSplitKMinSliceFeatures features, aiming at kSplitKTargetBlocks blocks.
+// No rule takes it yet: it has not run on a GPU; benchmarks/linear_layers.py
+// times it beside cuBLAS, and the rule comes from that table.
 constexpr int64_t kSplitKTile = 64;  // the small implicit-GEMM tile
 constexpr int64_t kSplitKTargetBlocks = 256;
 constexpr int64_t kSplitKMinSliceFeatures = 64;
-constexpr int64_t kSplitKMaxOutputTiles = 64;
 
 // The pointwise kernel wins where the cuDNN call is mostly launch and tail:
 // few pixels in all and a small product.
@@ -481,12 +482,6 @@ LinearPath choose_linear_path(const LinearCall& c, const KernelOverride& overrid
   if (override.linear.has_value() && covers(*override.linear, c)) return *override.linear;
   if (covers(LinearPath::kFewRowsMatmul, c) && few_rows_kernel_is_faster(c.rows, c.in_features, c.dtype)) {
     return LinearPath::kFewRowsMatmul;
-  }
-  // Exact fp32 only: where torch lets cuBLAS use TF32, its tensor-core kernels are the faster.
-  // Up to kFewRowsMax rows cuBLAS reads the weights at near memory speed: left to it.
-  if (!c.tf32_allowed && c.rows > kernels::kFewRowsMax && split_k_output_tiles(c) <= kSplitKMaxOutputTiles &&
-      covers(LinearPath::kImplicitGemmSplitK, c)) {
-    return LinearPath::kImplicitGemmSplitK;
   }
   return c.activation == Activation::kNone ? LinearPath::kCublas : LinearPath::kCublasThenActivation;
 }

@@ -43,7 +43,7 @@ namespace ifx::ops {
   X(FewRowsMatmul, "few_rows_matmul")   /* our few-rows matmul, epilogue built in */ \
   X(Cublas, "cublas")                   /* cuBLAS with its bias, no activation */ \
   X(CublasThenActivation, "cublas+activation") /* then our activation kernel */ \
-  X(ImplicitGemmSplitK, "implicit_gemm_split_k") /* fp32: CUTLASS's GEMM split along K, then one sum + epilogue kernel */
+  X(ImplicitGemmSplitK, "implicit_gemm_split_k") /* fp32: CUTLASS's GEMM split along K, then one sum + epilogue kernel; override only (not yet run on a GPU) */
 
 // The paths of ifx::squeeze_excite.
 #define IFX_SQUEEZE_EXCITE_PATHS(X)                                             \
@@ -108,7 +108,6 @@ struct LinearCall {
   bool has_bias = false;
   kernels::Activation activation = kernels::Activation::kNone;
   bool kernels_apply = true;  // tensors on one device, nothing empty
-  bool tf32_allowed = false;  // torch.backends.cuda.matmul.allow_tf32: cuBLAS may use TF32 for fp32
 };
 
 struct SqueezeExciteCall {

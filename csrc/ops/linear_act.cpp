@@ -44,7 +44,6 @@ LinearCall describe_linear_act(const at::Tensor& input, const at::Tensor& weight
   call.out_features = weight.size(0);
   call.has_bias = bias.has_value();
   call.activation = activation;
-  call.tf32_allowed = at::globalContext().allowTF32CuBLAS();
   return call;
 }
 

@@ -582,50 +582,40 @@ TEST(KernelChoice, LinearRules) {
             LinearPath::kCublasThenActivation);
 }
 
-// The classifiers at batch 64 in exact fp32 (mobilenet_v3_large's two, resnet50's), where cuBLAS
-// leaves most SMs idle, split their reduction; TF32, 16-bit types, few rows, narrow inputs and
-// many output tiles stay with cuBLAS.
-TEST(KernelChoice, LinearSplitKForFewOutputTilesInExactFp32) {
+// The split-K implicit GEMM covers exact-fp32 linears whose features make two parts of 64, and
+// cuts them into enough parts for about 256 blocks of 64x64 outputs. No rule takes it before it
+// has been timed on a GPU: only the override does.
+TEST(KernelChoice, LinearSplitKCoversFp32AndIsTakenOnlyWhenForced) {
   const KernelOverride none;
   using ifx::ops::choose_linear_path;
   using ifx::ops::linear_split_k_slices;
   const LinearCall hidden = linear(64, 960, 1280, kF32, Activation::kHardswish);  // 1 x 20 tiles
-  EXPECT_EQ(choose_linear_path(hidden, none), LinearPath::kImplicitGemmSplitK);
-  EXPECT_EQ(linear_split_k_slices(hidden), 13);  // 260 blocks
-  const LinearCall classes = linear(64, 2048, 1000, kF32, Activation::kNone);  // 1 x 16 tiles
-  EXPECT_EQ(choose_linear_path(classes, none), LinearPath::kImplicitGemmSplitK);
-  EXPECT_EQ(linear_split_k_slices(classes), 16);
-  EXPECT_EQ(linear_split_k_slices(linear(64, 8192, 64, kF32, Activation::kNone)), 32);   // the most slices
-  EXPECT_EQ(linear_split_k_slices(linear(64, 200, 1000, kF32, Activation::kNone)), 3);   // 64 features each
-  EXPECT_EQ(linear_split_k_slices(linear(64, 127, 1000, kF32, Activation::kNone)), 0);   // not two parts
+  EXPECT_EQ(linear_split_k_slices(hidden), 13);                                     // 260 blocks
+  EXPECT_EQ(linear_split_k_slices(linear(64, 2048, 1000, kF32, Activation::kNone)), 16);  // 1 x 16 tiles
+  EXPECT_EQ(linear_split_k_slices(linear(1024, 960, 1280, kF32, Activation::kNone)), 2);  // 320 tiles: the fewest
+  EXPECT_EQ(linear_split_k_slices(linear(64, 8192, 64, kF32, Activation::kNone)), 32);    // the most
+  EXPECT_EQ(linear_split_k_slices(linear(64, 200, 1000, kF32, Activation::kNone)), 3);    // 64 features each
+  EXPECT_EQ(linear_split_k_slices(linear(64, 127, 1000, kF32, Activation::kNone)), 0);    // not two parts
 
-  LinearCall tf32 = classes;
-  tf32.tf32_allowed = true;
-  EXPECT_EQ(choose_linear_path(tf32, none), LinearPath::kCublas);
-  EXPECT_EQ(choose_linear_path(linear(64, 960, 1280, kF16, Activation::kHardswish), none),
-            LinearPath::kCublasThenActivation);
-  EXPECT_EQ(choose_linear_path(linear(8, 960, 1280, kF32, Activation::kHardswish), none),
-            LinearPath::kCublasThenActivation);  // few rows
-  EXPECT_EQ(choose_linear_path(linear(64, 127, 1000, kF32, Activation::kNone), none), LinearPath::kCublas);
-  const LinearCall many_tiles = linear(1024, 960, 1280, kF32, Activation::kRelu);  // 16 x 20 tiles
-  EXPECT_EQ(choose_linear_path(many_tiles, none), LinearPath::kCublasThenActivation);
-
-  // What the path covers: an override may force it there, and only there.
+  EXPECT_EQ(choose_linear_path(hidden, none), LinearPath::kCublasThenActivation);
   KernelOverride force;
   force.linear = LinearPath::kImplicitGemmSplitK;
-  EXPECT_EQ(choose_linear_path(many_tiles, force), LinearPath::kImplicitGemmSplitK);
+  EXPECT_EQ(choose_linear_path(hidden, force), LinearPath::kImplicitGemmSplitK);
   EXPECT_EQ(choose_linear_path(linear(1, 2049, 1000, kF32, Activation::kNone), force), LinearPath::kImplicitGemmSplitK);
-  EXPECT_EQ(choose_linear_path(tf32, force), LinearPath::kImplicitGemmSplitK);
+  // Not covered: other types, too few features. The override then falls back to the rules.
   EXPECT_EQ(choose_linear_path(linear(64, 960, 1280, kF16, Activation::kNone), force), LinearPath::kCublas);
   EXPECT_EQ(choose_linear_path(linear(64, 960, 1280, ElementType::kFloat64, Activation::kNone), force),
             LinearPath::kCublas);
-  EXPECT_EQ(choose_linear_path(linear(64, 127, 1000, kF32, Activation::kNone), force), LinearPath::kCublas);
+  EXPECT_EQ(choose_linear_path(linear(64, 127, 1000, kF32, Activation::kRelu), force),
+            LinearPath::kCublasThenActivation);
 
   const ifx::kernels::ImplicitGemmConvShape shape = ifx::ops::linear_as_conv_shape(hidden);
   EXPECT_EQ(shape.batch, 64);
   EXPECT_EQ(shape.in_channels, 960);
   EXPECT_EQ(shape.out_channels, 1280);
   EXPECT_EQ(shape.in_h * shape.in_w * shape.out_h * shape.out_w * shape.kernel_h * shape.kernel_w, 1);
+  EXPECT_EQ(shape.stride_h * shape.stride_w * shape.dilation_h * shape.dilation_w, 1);
+  EXPECT_EQ(shape.pad_h + shape.pad_w, 0);
   EXPECT_TRUE(ifx::kernels::implicit_gemm_conv_supported(kF32, shape, ifx::kernels::ConvMath::kExact));
 }
 

@@ -574,8 +574,8 @@ def test_conv2d_act_cuda_broadcast_residual_and_fake_tensor_agree():
 
 # Up to 8 rows take the few-rows matmul kernel (37 and 999 features: element-wise loads, 64
 # and 1000: 16-byte loads; 999 and 1000 fill several loads in flight per lane and end part-way
-# through them), more take cuBLAS + the activation kernel, or in fp32 (TF32 off) with at least
-# 128 features the split-K implicit GEMM.
+# through them), more take cuBLAS + the activation kernel. The split-K implicit GEMM covers fp32
+# with at least 128 features (two parts of 64).
 @requires_cuda
 @pytest.mark.usefixtures("no_tf32")
 @pytest.mark.parametrize("dtype", list(CUDA_DTYPES), ids=str)
@@ -625,14 +625,13 @@ def test_linear_split_k_cuda_matches_float64_and_replays(shape):
         torch.testing.assert_close(out.double().cpu(), ACTIVATIONS[activation](F.linear(x, w, b)),
                                    rtol=CUDA_DTYPES[torch.float32], atol=CUDA_DTYPES[torch.float32],
                                    msg=lambda m: f"{activation}: {m}")
-    # The rules take the path for exact fp32 with few output tiles and more rows than the few-rows
-    # kernel takes, and leave TF32 matmuls to cuBLAS.
-    chosen, _ = ifx_torch._C.linear_paths(*args, "relu")
-    assert chosen == ("implicit_gemm_split_k" if rows > 8 else "cublas+activation")
+    # Covered, exact fp32 under either matmul flag, but no rule takes it until it is timed on a GPU.
     saved = torch.backends.cuda.matmul.allow_tf32
     try:
-        torch.backends.cuda.matmul.allow_tf32 = True
-        assert ifx_torch._C.linear_paths(*args, "relu")[0] == "cublas+activation"
+        for tf32 in (False, True):
+            torch.backends.cuda.matmul.allow_tf32 = tf32
+            chosen, covering = ifx_torch._C.linear_paths(*args, "relu")
+            assert chosen == "cublas+activation" and "implicit_gemm_split_k" in covering
     finally:
         torch.backends.cuda.matmul.allow_tf32 = saved
 
