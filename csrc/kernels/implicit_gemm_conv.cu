@@ -4,9 +4,8 @@
 
 #include <cstdint>
 
-#include "epilogue_device.cuh"
 #include "implicit_gemm_conv_entry.h"
-#include "launch.cuh"
+#include "split_k_sum_kernels.h"
 
 namespace ifx::kernels {
 namespace {
@@ -45,20 +44,6 @@ int64_t output_elements(const ImplicitGemmConvShape& s) {
   return int64_t(s.batch) * s.out_h * s.out_w * s.out_channels;
 }
 
-// The second half of split-K: output[e] = epilogue(sum over slices of
-// partials[slice][e]), the slices added in order. One element per thread:
-// the partials are a few MB at most (they exist for problems with few output
-// tiles), read once, coalesced.
-__global__ void split_k_sum_kernel(const float* __restrict__ partials, int slices, int64_t elements, int channels,
-                                   float* __restrict__ output, TypedEpilogue<float> epilogue) {
-  wait_for_previous_kernel();
-  const int64_t e = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
-  if (e >= elements) return;
-  float sum = partials[e];
-  for (int slice = 1; slice < slices; ++slice) sum += partials[slice * elements + e];
-  output[e] = epilogue.finish(sum, e, e % channels);
-}
-
 }  // namespace
 
 int64_t implicit_gemm_conv_split_k_partials(const ImplicitGemmConvShape& shape, int slices) {
@@ -80,11 +65,8 @@ cudaError_t launch_implicit_gemm_conv_split_k(ElementType type, ConvMath math, c
                                  : implicit_gemm_conv_detail::launch_f32_exact(ConvTile::kSmall, operands, stream);
   if (status != cudaSuccess) return status;
 
-  const int64_t elements = output_elements(shape);
-  constexpr int kThreads = 256;
-  return launch(split_k_sum_kernel, dim3(unsigned((elements + kThreads - 1) / kThreads)), dim3(kThreads), 0, stream,
-                static_cast<const float*>(partials), slices, elements, shape.out_channels, static_cast<float*>(output),
-                TypedEpilogue<float>(epilogue));
+  return launch_split_k_sum(partials, slices, output_elements(shape), shape.out_channels, static_cast<float*>(output),
+                            epilogue, stream);
 }
 
 cudaError_t launch_implicit_gemm_conv(ElementType type, ConvMath math, ConvTile tile,
