@@ -156,6 +156,12 @@ template <typename Config> cudaError_t run_conv(const ConvOperands& operands, cu
   const typename Kernel::Arguments arguments = conv_arguments<Config>(operands);
 
   if (Device::can_implement(arguments) != cutlass::Status::kSuccess) return cudaErrorInvalidValue;
+  // In parallel split-K every part runs the epilogue: a bias would be added once per part.
+  const Epilogue& epilogue = operands.epilogue;
+  if (operands.split_k_slices > 1 &&
+      (epilogue.bias != nullptr || epilogue.residual != nullptr || epilogue.activation != Activation::kNone)) {
+    return cudaErrorInvalidValue;
+  }
   // Parallel split-K's workspace is the partial sums, which the caller passed
   // as the output; with one slice there is none.
   const size_t partial_bytes = operands.split_k_slices > 1 ? sizeof(float) * size_t(operands.split_k_slices) *

@@ -203,11 +203,11 @@ inline bool implicit_gemm_conv_supported(ElementType type, const ImplicitGemmCon
          under_2g(s.batch, s.out_h, s.out_w, s.out_channels);
 }
 
-// A starting heuristic for the tile (to be tuned on the GPU): kLarge once its
-// 128x128 output tiles alone give every SM a block, kSmall below that.
 // The most parts launch_implicit_gemm_conv_split_k cuts a reduction into.
 constexpr int kImplicitGemmSplitKMaxSlices = 32;
 
+// A starting heuristic for the tile (to be tuned on the GPU): kLarge once its
+// 128x128 output tiles alone give every SM a block, kSmall below that.
 inline ConvTile implicit_gemm_conv_tile(const ImplicitGemmConvShape& s, int sm_count) {
   const int64_t rows = int64_t(s.batch) * s.out_h * s.out_w;
   const int64_t large_tiles = ((rows + 127) / 128) * ((int64_t(s.out_channels) + 127) / 128);

@@ -9,9 +9,10 @@ namespace {
 constexpr int kThreads = 256;
 
 // One element per thread: the partials are a few MB at most (split-K is for
-// problems with few output tiles), each read once, coalesced.
+// problems with few output tiles), each read once, coalesced. `output` is not
+// __restrict__: the residual may be the output itself.
 __global__ void split_k_sum_kernel(const float* __restrict__ partials, int slices, int64_t elements, int channels,
-                                   float* __restrict__ output, TypedEpilogue<float> epilogue) {
+                                   float* output, TypedEpilogue<float> epilogue) {
   wait_for_previous_kernel();
   const int64_t e = int64_t(blockIdx.x) * kThreads + threadIdx.x;
   if (e >= elements) return;

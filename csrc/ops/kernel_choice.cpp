@@ -38,8 +38,9 @@ constexpr int64_t kFewRowsMaxInputBytes = 8192;
 // 16-20 tiles) leave most SMs idle in one block per tile, and cuBLAS's exact
 // fp32 kernel for them (sgemm_largek_lds64) took 26 us a layer on
 // mobilenet_v3_large at batch 64 (H200, docs/benchmarks.md, "Fourteenth GPU
-// session"): ImplicitGemmSplitK cuts the reduction into parts of at least
-// kSplitKMinSliceFeatures features, aiming at kSplitKTargetBlocks blocks.
+// session"): ImplicitGemmSplitK cuts the reduction into parts (CUTLASS deals
+// each part every parts-th block of the tile's 8 features), at least
+// kSplitKMinSliceFeatures features a part, aiming at kSplitKTargetBlocks blocks.
 // No rule takes it yet: it has not run on a GPU; benchmarks/linear_layers.py
 // times it beside cuBLAS, and the rule comes from that table.
 constexpr int64_t kSplitKTile = 64;  // the small implicit-GEMM tile
@@ -218,18 +219,28 @@ KernelPolicy parse_kernel_policy(const char* variable) {
   return kernel_policy_named(value == nullptr || *value == '\0' ? "auto" : value, variable);
 }
 
+// "name, name, ..." of a path list's X-macro.
+#define IFX_PATH_TEXT(name, text) names += std::string(names.empty() ? "" : ", ") + text;
 std::string conv_path_names() {
   std::string names;
-#define IFX_PATH_TEXT(name, text) names += std::string(names.empty() ? "" : ", ") + text;
   IFX_CONV_PATHS(IFX_PATH_TEXT)
-#undef IFX_PATH_TEXT
   return names;
 }
+std::string linear_path_names() {
+  std::string names;
+  IFX_LINEAR_PATHS(IFX_PATH_TEXT)
+  return names;
+}
+#undef IFX_PATH_TEXT
 
-std::optional<ConvPath> parse_conv_path(const char* value) {
+// IFX_CONV_PATH / IFX_LINEAR_PATH: unset, empty or "auto" is no override; an unknown name is refused.
+template <typename Path>
+std::optional<Path> parse_path_variable(const char* variable, std::optional<Path> (*named)(const std::string&),
+                                        const std::string& names) {
+  const char* value = std::getenv(variable);
   if (value == nullptr || *value == '\0' || std::string_view(value) == "auto") return std::nullopt;
-  const auto path = conv_path_named(value);
-  TORCH_CHECK(path.has_value(), "IFX_CONV_PATH must be auto or one of ", conv_path_names(), ", not '", value, "'");
+  const std::optional<Path> path = named(value);
+  TORCH_CHECK(path.has_value(), variable, " must be auto or one of ", names, ", not '", value, "'");
   return path;
 }
 
@@ -292,9 +303,11 @@ KernelPolicy kernel_policy_named(std::string_view name, const char* what) {
 }
 
 const KernelOverride& environment_override() {
-  static const KernelOverride from_environment{parse_kernel_policy("IFX_POINTWISE_KERNEL"),
-                                               parse_conv_path(std::getenv("IFX_CONV_PATH")), std::nullopt,
-                                               parse_kernel_policy("IFX_SE_GATE_KERNEL")};
+  static const KernelOverride from_environment{
+      parse_kernel_policy("IFX_POINTWISE_KERNEL"),
+      parse_path_variable("IFX_CONV_PATH", &conv_path_named, conv_path_names()),
+      parse_path_variable("IFX_LINEAR_PATH", &linear_path_named, linear_path_names()),
+      parse_kernel_policy("IFX_SE_GATE_KERNEL")};
   return from_environment;
 }
 

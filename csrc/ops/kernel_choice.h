@@ -144,7 +144,7 @@ enum class KernelPolicy { kAuto, kAlways, kNever };
 struct KernelOverride {
   KernelPolicy pointwise = KernelPolicy::kAuto;  // IFX_POINTWISE_KERNEL=auto|always|never
   std::optional<ConvPath> conv;      // IFX_CONV_PATH=<path name>: taken wherever it covers the call
-  std::optional<LinearPath> linear;  // taken wherever it covers the call
+  std::optional<LinearPath> linear;  // IFX_LINEAR_PATH=<path name>: taken wherever it covers the call
   // IFX_SE_GATE_KERNEL=auto|always|never: squeeze-and-excitation gates in a kernel of their own
   // (three_kernels, depthwise_squeeze_gate_kernel) wherever our kernels take the block.
   KernelPolicy gate_kernel = KernelPolicy::kAuto;

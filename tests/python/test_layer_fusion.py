@@ -308,6 +308,33 @@ def test_pointwise_kernel_switch():
     assert done.returncode != 0 and "IFX_CONV_PATH must be auto or one of aten, depthwise" in done.stderr
 
 
+_LINEAR_PATH_SCRIPT = """
+import torch, ifx_torch
+x, w, b = torch.randn(64, 960), torch.randn(1280, 960), torch.randn(1280)
+print("fp32:", ifx_torch._C.linear_paths(x, w, b, "hardswish")[0])
+print("fp16:", ifx_torch._C.linear_paths(x.half(), w.half(), b.half(), "hardswish")[0])
+"""
+
+
+# IFX_LINEAR_PATH forces linear_act's path where it covers the call (the rules as the op asks them;
+# no kernel runs, so this runs on the CPU too): split-K covers fp32 only, auto is the rules', and an
+# unknown name is refused with the names it takes.
+def test_linear_path_environment_variable():
+    python_dir = os.path.dirname(os.path.dirname(os.path.abspath(ifx_torch.__file__)))
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([python_dir, os.environ.get("PYTHONPATH", "")])}
+    for value, fp32_path in [("implicit_gemm_split_k", "implicit_gemm_split_k"), ("auto", "cublas+activation"),
+                             ("", "cublas+activation")]:
+        done = subprocess.run([sys.executable, "-c", _LINEAR_PATH_SCRIPT], capture_output=True, text=True,
+                              env={**env, "IFX_LINEAR_PATH": value})
+        assert done.returncode == 0, f"IFX_LINEAR_PATH={value}: {done.stderr[-2000:]}"
+        assert f"fp32: {fp32_path}\nfp16: cublas+activation" in done.stdout, (value, done.stdout)
+    done = subprocess.run([sys.executable, "-c", _LINEAR_PATH_SCRIPT], capture_output=True, text=True,
+                          env={**env, "IFX_LINEAR_PATH": "fastest"})
+    assert done.returncode != 0
+    assert ("IFX_LINEAR_PATH must be auto or one of aten, few_rows_matmul, cublas, cublas+activation, "
+            "implicit_gemm_split_k, not 'fastest'") in done.stderr
+
+
 # Big 16-bit channels_last depthwise calls go to cuDNN + the epilogue kernel; an output with
 # an odd element count and a residual view off the 16-byte grid take the element-wise epilogue.
 @requires_cuda
