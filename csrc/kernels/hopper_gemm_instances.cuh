@@ -121,9 +121,8 @@ template <typename Element> struct Tiles {
                                  cutlass::epilogue::TmaWarpSpecializedCooperative>;
 };
 
-// Launches Config's kernel on `operands`, which the dispatcher has checked;
-// CUTLASS's own checks run again here, and a refusal launches nothing.
-template <typename Config> cudaError_t run_gemm(const GemmOperands& operands, cudaStream_t stream) {
+// CUTLASS's arguments for `operands` on Config's kernel.
+template <typename Config> typename Config::Kernel::Arguments gemm_arguments(const GemmOperands& operands) {
   using Kernel = typename Config::Kernel;
   using Element = typename Kernel::ElementA;
   const int64_t rows = operands.shape.rows, depth = operands.shape.depth, cols = operands.shape.cols;
@@ -149,7 +148,14 @@ template <typename Config> cudaError_t run_gemm(const GemmOperands& operands, cu
   fusion.bias_ptr = static_cast<const Element*>(epilogue.bias);  // null reads as zeros
   fusion.activation.activation = epilogue.activation;
   arguments.hw_info.sm_count = operands.multiprocessors;
+  return arguments;
+}
 
+// Launches Config's kernel on `operands`, which the dispatcher has checked;
+// CUTLASS's own checks run again here, and a refusal launches nothing.
+template <typename Config> cudaError_t run_gemm(const GemmOperands& operands, cudaStream_t stream) {
+  using Kernel = typename Config::Kernel;
+  const typename Kernel::Arguments arguments = gemm_arguments<Config>(operands);
   if (!Kernel::can_implement(arguments)) return cudaErrorInvalidValue;
   // The persistent scheduler without split-K or stream-K needs no workspace.
   if (Kernel::get_workspace_size(arguments) != 0) return cudaErrorInvalidValue;
