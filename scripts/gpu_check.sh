@@ -6,7 +6,8 @@
 #   test_gpu  the GoogleTests and only the pytest files with CUDA tests (and the export front end's)
 #   pytest    pytest on $PYTEST_ARGS only (a re-check of a few files; $PYTEST_K selects by -k)
 #   conv      benchmarks/conv_fusion.py (whole models) and conv_layers.py (per layer, dense and depthwise)
-#   linear    benchmarks/linear_layers.py: ifx::linear_act's paths on the A/B models' classifiers, fp32
+#   linear    benchmarks/linear_layers.py: ifx::linear_act's paths on the A/B models' classifiers, fp32;
+#             then those models at batch 64 with the rules' linear paths and with IFX_LINEAR_PATH=implicit_gemm_split_k
 #   ab        the A/B benchmark's default matrix (python -m ifx_torch.bench), torch's default math
 #   ab_notf32 the same models in fp32 with TF32 off
 #   replay    benchmarks/replay_overhead.py: the replay runner against a bare CUDAGraph.replay()
@@ -69,9 +70,16 @@ stage_conv() {
     python3 benchmarks/conv_layers.py --kind dense --json "$RESULTS/conv_layers.json" &&
     python3 benchmarks/conv_layers.py --kind depthwise --batch 1 8 64 --json "$RESULTS/depthwise_layers.json"
 }
-stage_linear() {  # torch's default matmul math (TF32 off) over the row counts, then TF32 on at two
+stage_linear() {  # torch's default matmul math (TF32 off) over the row counts, then TF32 on at two;
+  # then the models whose classifiers it times, at batch 64, as the rules run them and with every
+  # linear layer the split-K path covers forced onto it
   python3 benchmarks/linear_layers.py --json "$RESULTS/linear_layers.json" &&
-    python3 benchmarks/linear_layers.py --tf32 --rows 64 256 --json "$RESULTS/linear_layers_tf32.json"
+    python3 benchmarks/linear_layers.py --tf32 --rows 64 256 --json "$RESULTS/linear_layers_tf32.json" || return
+  local models=(torchvision:mobilenet_v3_large torchvision:resnet50 torchvision:efficientnet_b0)
+  python3 benchmarks/kernel_breakdown.py --models "${models[@]}" --configs fp32 --batch 64 \
+    --json "$RESULTS/linear_breakdown_rules.json" &&
+    IFX_LINEAR_PATH=implicit_gemm_split_k python3 benchmarks/kernel_breakdown.py --models "${models[@]}" \
+      --configs fp32 --batch 64 --json "$RESULTS/linear_breakdown_split_k.json"
 }
 stage_ab() { python3 -m ifx_torch.bench --out "$RESULTS/ab" ${AB_ARGS:-}; }  # torch's default math (TF32 on) and fp16-cl
 stage_ab_notf32() { python3 -m ifx_torch.bench --configs fp32-notf32 --out "$RESULTS/ab-notf32"; }
