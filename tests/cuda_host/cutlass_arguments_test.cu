@@ -12,6 +12,7 @@
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 
+#include <random>
 #include <string>
 #include <vector>
 
@@ -71,6 +72,60 @@ TEST(CutlassArguments, EveryConfigurationTakesTheShapesItIsRoutedTo) {
   EXPECT_GE(check_config<Tf32Small>(ElementType::kFloat32, ConvMath::kTf32), 7);
   EXPECT_EQ(check_config<F32ExactLarge>(ElementType::kFloat32, ConvMath::kExact), int(kShapes.size()));
   EXPECT_EQ(check_config<F32ExactSmall>(ElementType::kFloat32, ConvMath::kExact), int(kShapes.size()));
+}
+
+// Seeded random shapes, each held to the same rule: wherever implicit_gemm_conv_supported says a
+// configuration's type and math take a shape, CUTLASS's can_implement takes it too.
+std::vector<ImplicitGemmConvShape> random_shapes(int count) {
+  std::mt19937 generator(20261207);
+  const auto pick = [&](int low, int high) { return std::uniform_int_distribution<int>(low, high)(generator); };
+  std::vector<ImplicitGemmConvShape> shapes;
+  while (int(shapes.size()) < count) {
+    ImplicitGemmConvShape s{};
+    s.batch = pick(1, 9);
+    s.in_h = pick(1, 40);
+    s.in_w = pick(1, 40);
+    const int multiple = 1 << pick(0, 3);  // channels a multiple of 1, 2, 4 or 8
+    s.in_channels = multiple * pick(1, 40);
+    s.out_channels = multiple * pick(1, 40);
+    s.kernel_h = pick(1, 7);
+    s.kernel_w = pick(1, 7);
+    s.stride_h = pick(1, 3);
+    s.stride_w = pick(1, 3);
+    s.pad_h = pick(0, 3);
+    s.pad_w = pick(0, 3);
+    s.dilation_h = pick(1, 2);
+    s.dilation_w = pick(1, 2);
+    const int reach_h = (s.kernel_h - 1) * s.dilation_h + 1, reach_w = (s.kernel_w - 1) * s.dilation_w + 1;
+    if (s.in_h + 2 * s.pad_h < reach_h || s.in_w + 2 * s.pad_w < reach_w) continue;
+    s.out_h = (s.in_h + 2 * s.pad_h - reach_h) / s.stride_h + 1;
+    s.out_w = (s.in_w + 2 * s.pad_w - reach_w) / s.stride_w + 1;
+    shapes.push_back(s);
+  }
+  return shapes;
+}
+
+template <typename Config> int check_random(ElementType type, ConvMath math, const std::vector<ImplicitGemmConvShape>& shapes) {
+  using Device = cutlass::conv::device::ImplicitGemmConvolution<typename Config::Kernel>;
+  int covered = 0;
+  for (const ImplicitGemmConvShape& shape : shapes) {
+    if (!implicit_gemm_conv_supported(type, shape, math)) continue;
+    ++covered;
+    EXPECT_EQ(Device::can_implement(arguments<Config>(shape, 1)), cutlass::Status::kSuccess)
+        << describe(shape) << " p" << shape.pad_h << "," << shape.pad_w << " d" << shape.dilation_h << ","
+        << shape.dilation_w << " out " << shape.out_h << "x" << shape.out_w;
+  }
+  return covered;
+}
+
+TEST(CutlassArguments, RandomShapesThatShapesHAcceptsCutlassAcceptsToo) {
+  const std::vector<ImplicitGemmConvShape> shapes = random_shapes(400);
+  EXPECT_GT((check_random<HalfLarge<cutlass::half_t>>(ElementType::kFloat16, ConvMath::kTf32, shapes)), 40);
+  EXPECT_GT((check_random<HalfSmall<cutlass::bfloat16_t>>(ElementType::kBFloat16, ConvMath::kTf32, shapes)), 40);
+  EXPECT_GT(check_random<Tf32Large>(ElementType::kFloat32, ConvMath::kTf32, shapes), 80);
+  EXPECT_GT(check_random<Tf32Small>(ElementType::kFloat32, ConvMath::kTf32, shapes), 80);
+  EXPECT_EQ(check_random<F32ExactLarge>(ElementType::kFloat32, ConvMath::kExact, shapes), int(shapes.size()));
+  EXPECT_EQ(check_random<F32ExactSmall>(ElementType::kFloat32, ConvMath::kExact, shapes), int(shapes.size()));
 }
 
 // Parallel split-K (launch_implicit_gemm_conv_split_k runs the small fp32 tiles): CUTLASS takes
