@@ -7,6 +7,7 @@
 // launched and no TMA descriptor is made (those need the GPU).
 #include <gtest/gtest.h>
 
+#include <random>
 #include <string>
 #include <vector>
 
@@ -53,6 +54,41 @@ template <typename Element> void check_tiles(ElementType type, int expected) {
   EXPECT_EQ(check_config<typename Tiles<Element>::Tile64x64>(type), expected);
   EXPECT_EQ(check_config<typename Tiles<Element>::Tile64x128>(type), expected);
   EXPECT_EQ(check_config<typename Tiles<Element>::Tile128x256>(type), expected);
+}
+
+// Seeded random products: channels a multiple of 1, 2, 4 or 8 elements (so some are off the
+// 16-byte grid of one type or another), any row count.
+std::vector<HopperGemmShape> random_products(int count) {
+  std::mt19937 generator(20261207);
+  const auto pick = [&](int low, int high) { return std::uniform_int_distribution<int>(low, high)(generator); };
+  std::vector<HopperGemmShape> products;
+  for (int i = 0; i < count; ++i) {
+    const int multiple = 1 << pick(0, 3);
+    products.push_back({pick(1, 5000), multiple * pick(1, 200), multiple * pick(1, 200)});
+  }
+  return products;
+}
+
+template <typename Config> int check_random(ElementType type, const std::vector<HopperGemmShape>& products) {
+  using Kernel = typename Config::Kernel;
+  void* const aligned = reinterpret_cast<void*>(uintptr_t(1) << 12);
+  int covered = 0;
+  for (const HopperGemmShape& shape : products) {
+    if (!hopper_gemm_supported(type, ConvMath::kTf32, shape)) continue;
+    ++covered;
+    Epilogue epilogue;
+    epilogue.bias = epilogue.residual = aligned;
+    EXPECT_TRUE(Kernel::can_implement(gemm_arguments<Config>({shape, aligned, aligned, aligned, epilogue, 132})))
+        << describe(shape);
+  }
+  return covered;
+}
+
+TEST(HopperGemmArguments, RandomProductsThatShapesHAcceptsCutlassAcceptsToo) {
+  const std::vector<HopperGemmShape> products = random_products(300);
+  EXPECT_GT(check_random<Tiles<cutlass::half_t>::Tile64x64>(ElementType::kFloat16, products), 30);
+  EXPECT_GT(check_random<Tiles<cutlass::bfloat16_t>::Tile64x128>(ElementType::kBFloat16, products), 30);
+  EXPECT_GT(check_random<Tiles<float>::Tile128x256>(ElementType::kFloat32, products), 60);
 }
 
 TEST(HopperGemmArguments, EveryTileTakesTheProductsItIsRoutedTo) {
