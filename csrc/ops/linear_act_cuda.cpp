@@ -1,9 +1,9 @@
 // CUDA kernel of ifx::linear_act: the path from choose_linear_path
 // (kernel_choice.h). Few rows: our few-rows matmul with bias and activation
-// built in; exact fp32 with few output tiles: CUTLASS's GEMM split along the
-// features, then one kernel that sums the parts and applies the epilogue;
-// else cuBLAS through aten::linear (bias in its epilogue), then the
-// activation in place in one kernel of ours.
+// built in; more: cuBLAS through aten::linear (bias in its epilogue), then the
+// activation in place in one kernel of ours. Forced (no rule takes it yet),
+// fp32 layers can run split along the features: CUTLASS's GEMM writes each
+// part's partial sums, one kernel adds them and applies the epilogue.
 #include <ATen/ATen.h>
 #include <ATen/cuda/CUDAContext.h>
 #include <c10/cuda/CUDAGuard.h>
