@@ -20,6 +20,7 @@
 
 #include "activation_math.cuh"
 #include "cutlass_launch.cuh"
+#include "implicit_gemm_conv.h"
 #include "implicit_gemm_conv_entry.h"
 
 namespace ifx::kernels::implicit_gemm_conv_detail {
@@ -164,10 +165,10 @@ template <typename Config> cudaError_t run_conv(const ConvOperands& operands, cu
   }
   // Parallel split-K's workspace is the partial sums, which the caller passed
   // as the output; with one slice there is none.
-  const size_t partial_bytes = operands.split_k_slices > 1 ? sizeof(float) * size_t(operands.split_k_slices) *
-                                                                 size_t(operands.shape.batch) * operands.shape.out_h *
-                                                                 operands.shape.out_w * operands.shape.out_channels
-                                                           : 0;
+  const size_t partial_bytes =
+      operands.split_k_slices > 1
+          ? sizeof(float) * size_t(implicit_gemm_conv_split_k_partials(operands.shape, operands.split_k_slices))
+          : 0;
   if (Device::get_workspace_size(arguments) != partial_bytes) return cudaErrorInvalidValue;
 
   const typename Kernel::Params params(arguments, /*semaphore=*/nullptr);

@@ -23,6 +23,13 @@ namespace {
 
 constexpr const char* kOp = "ifx::linear_act";
 
+// input's leading dims by weight's out_features, row-major.
+at::Tensor empty_linear_output(const at::Tensor& input, const at::Tensor& weight) {
+  std::vector<int64_t> out_size = input.sizes().vec();
+  out_size.back() = weight.size(0);
+  return at::empty(out_size, input.options());
+}
+
 at::Tensor linear_act_cuda(const at::Tensor& input, const at::Tensor& weight, const std::optional<at::Tensor>& bias,
                            c10::string_view activation_name) {
   check_linear_act_args(input, weight, bias);
@@ -34,9 +41,7 @@ at::Tensor linear_act_cuda(const at::Tensor& input, const at::Tensor& weight, co
   switch (path) {
     case LinearPath::kAten: return linear_act_reference(input, weight, bias, activation);
     case LinearPath::kFewRowsMatmul: {
-      std::vector<int64_t> out_size = input.sizes().vec();
-      out_size.back() = weight.size(0);
-      at::Tensor out = at::empty(out_size, input.options());
+      at::Tensor out = empty_linear_output(input, weight);
       run_few_rows_matmul(input.contiguous(), weight, EpilogueOperands(bias, std::nullopt, at::MemoryFormat::Contiguous),
                           activation, out, kOp);
       return out;
@@ -44,22 +49,17 @@ at::Tensor linear_act_cuda(const at::Tensor& input, const at::Tensor& weight, co
     case LinearPath::kImplicitGemmSplitK: {
       const at::Tensor x = input.contiguous();
       const at::Tensor w = weight.contiguous();
-      const std::optional<at::Tensor> b = bias ? std::optional<at::Tensor>(bias->contiguous()) : std::nullopt;
-      std::vector<int64_t> out_size = input.sizes().vec();
-      out_size.back() = weight.size(0);
-      at::Tensor out = at::empty(out_size, input.options());
+      const EpilogueOperands operands(bias, std::nullopt, at::MemoryFormat::Contiguous);
+      at::Tensor out = empty_linear_output(input, weight);
       const kernels::ImplicitGemmConvShape shape = linear_as_conv_shape(call);
       const int slices = linear_split_k_slices(call);
       // From the caching allocator: under capture, the graph's own pool.
       at::Tensor partials = at::empty({kernels::implicit_gemm_conv_split_k_partials(shape, slices)},
                                       input.options().dtype(at::kFloat));
-      kernels::Epilogue epilogue;
-      epilogue.bias = b ? b->const_data_ptr() : nullptr;
-      epilogue.activation = activation;
       check_launch(kernels::launch_implicit_gemm_conv_split_k(kernels::ElementType::kFloat32, kernels::ConvMath::kExact,
                                                               shape, slices, x.const_data_ptr(), w.const_data_ptr(),
                                                               out.mutable_data_ptr(), partials.mutable_data_ptr<float>(),
-                                                              epilogue, at::cuda::getCurrentCUDAStream()),
+                                                              operands.view(activation), at::cuda::getCurrentCUDAStream()),
                    kOp);
       return out;
     }
