@@ -3,7 +3,6 @@
 // tuned_conv_path), and runs that path.
 #include <ATen/ATen.h>
 #include <ATen/cuda/CUDAContext.h>
-#include <ATen/cuda/Sleep.h>
 #include <c10/cuda/CUDAGuard.h>
 #include <torch/library.h>
 
@@ -134,53 +133,12 @@ at::Tensor run_hopper_gemm(const ConvCall& c, const MathFlags& flags, ConvPath p
   return out;
 }
 
-bool stream_is_capturing() {
-  cudaStreamCaptureStatus status = cudaStreamCaptureStatusNone;
-  C10_CUDA_CHECK(cudaStreamIsCapturing(at::cuda::getCurrentCUDAStream(), &status));
-  return status != cudaStreamCaptureStatusNone;
-}
-
 // `path`, unless it is cudnn_graph and this thread has no cuDNN plan for the call (none builds, or
 // one would have to be built while a stream captures): then its unfused form, cudnn+epilogue, which
 // covers every call cudnn_graph covers.
 ConvPath runnable_path(ConvPath path, const ConvCall& call, const at::Tensor& input) {
   if (path != ConvPath::kCudnnGraph) return path;
   return cudnn_graph_conv_available(call, input, !stream_is_capturing()) ? path : ConvPath::kCudnnThenEpilogue;
-}
-
-// GPU time of one `run()`, in microseconds: the best of three batches of five runs after two
-// warm-up runs (first launches and lazy module loads stay out of it).
-double gpu_time_us(const std::function<void()>& run) {
-  const cudaStream_t stream = at::cuda::getCurrentCUDAStream();
-  cudaEvent_t start = nullptr, stop = nullptr;
-  C10_CUDA_CHECK(cudaEventCreate(&start));
-  C10_CUDA_CHECK(cudaEventCreate(&stop));
-  double best = std::numeric_limits<double>::infinity();
-  try {
-    for (int i = 0; i < 2; ++i) run();
-    for (int batch = 0; batch < 3; ++batch) {
-      // The GPU spins (about 0.5 ms on an H200) while the host queues the timed runs behind it,
-      // so the events time the kernels back to back, as graph replay runs them, and not the
-      // host's launch cost, which at batch 1 exceeds the GPU time and favoured one-kernel paths
-      // (docs/fusion.md, Kernels).
-      at::cuda::sleep(1000000);
-      C10_CUDA_CHECK(cudaGetLastError());
-      C10_CUDA_CHECK(cudaEventRecord(start, stream));
-      for (int i = 0; i < 5; ++i) run();
-      C10_CUDA_CHECK(cudaEventRecord(stop, stream));
-      C10_CUDA_CHECK(cudaEventSynchronize(stop));
-      float ms = 0;
-      C10_CUDA_CHECK(cudaEventElapsedTime(&ms, start, stop));
-      best = std::min(best, 1e3 * ms / 5);
-    }
-  } catch (...) {
-    cudaEventDestroy(start);
-    cudaEventDestroy(stop);
-    throw;
-  }
-  cudaEventDestroy(start);
-  cudaEventDestroy(stop);
-  return best;
 }
 
 struct Conv2dActCall {

@@ -18,6 +18,14 @@ namespace ifx::ops {
 // Throws a readable error naming `op` unless `status` is cudaSuccess.
 void check_launch(cudaError_t status, const char* op);
 
+// Whether the current CUDA stream is capturing a graph: then nothing may be timed.
+bool stream_is_capturing();
+
+// GPU time of one `run()`, in microseconds, as the first-call tuning takes it: the best of three
+// batches of five runs after two warm-up runs (first launches and lazy module loads stay out of
+// it), queued behind a spinning kernel.
+double gpu_time_us(const std::function<void()>& run);
+
 // torch's math flags (current_math_flags) and what the kernel choice needs of
 // `input`'s CUDA device: its SM count and whether it runs the Hopper GEMM.
 MathFlags cuda_math_flags(const at::Tensor& input);

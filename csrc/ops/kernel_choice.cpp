@@ -393,28 +393,32 @@ std::vector<int64_t> tuning_key(const ConvCall& c, const MathFlags& f) {
           f.multiprocessors, f.hopper_gemm, f.cudnn_graph, f.cudnn_deterministic, c.squeeze_hidden};
 }
 
-// The lock guards the map only: it is never held while kernels are timed. Held
+// The lock guards the maps only: it is never held while kernels are timed. Held
 // across the timing, it hung eight threads calling one CUDA model at new shapes
 // (tests/python/test_graph_replay.py, eight callers); no thread waits for
 // another's timing now.
 std::mutex tuning_mutex;
-std::map<std::vector<int64_t>, ConvPath> tuned_paths;
+std::map<std::vector<int64_t>, ConvPath> tuned_conv_paths;
+std::map<std::vector<int64_t>, LinearPath> tuned_linear_paths;
 // One thread times at a time, so that timings do not share the GPU. That thread may tune a
 // shape nested in its own timing: channel_padded's inner conv, when the outer call's timing
 // first runs that path.
 std::optional<std::thread::id> timing_thread;
 
-}  // namespace
-
-ConvPath tuned_conv_path(const ConvCall& c, const MathFlags& flags, const std::function<double(ConvPath)>& time_us) {
-  const std::vector<int64_t> key = tuning_key(c, flags);
-  std::vector<ConvPath> candidates;
+// The path remembered for `key` in `known`; else, with a clock and no other thread timing, the
+// fastest of `list_candidates()` (the rules' choice first, kept on ties), remembered; else the
+// rules' choice, remembered for no one.
+template <typename Path>
+Path tuned_path(std::map<std::vector<int64_t>, Path>& known, const std::vector<int64_t>& key,
+                const std::function<std::vector<Path>()>& list_candidates,
+                const std::function<double(Path)>& time_us) {
+  std::vector<Path> candidates;
   bool nested = false;
   {
     const std::lock_guard<std::mutex> lock(tuning_mutex);
-    const auto known = tuned_paths.find(key);
-    if (known != tuned_paths.end()) return known->second;  // every call after the first: no more work
-    candidates = conv_candidates(c, flags);
+    const auto found = known.find(key);
+    if (found != known.end()) return found->second;  // every call after the first: no more work
+    candidates = list_candidates();
     // Nothing remembered: a later call with a clock, or after another thread's timing, tunes.
     if (!time_us || candidates.size() == 1) return candidates.front();
     nested = timing_thread == std::this_thread::get_id();
@@ -424,7 +428,7 @@ ConvPath tuned_conv_path(const ConvCall& c, const MathFlags& flags, const std::f
   const auto timing_done = [&] {
     if (!nested) timing_thread.reset();
   };
-  ConvPath best = candidates.front();
+  Path best = candidates.front();
   try {
     double best_us = time_us(best);
     for (size_t i = 1; i < candidates.size(); ++i) {
@@ -441,16 +445,38 @@ ConvPath tuned_conv_path(const ConvCall& c, const MathFlags& flags, const std::f
   }
   const std::lock_guard<std::mutex> lock(tuning_mutex);
   timing_done();
-  tuned_paths.emplace(key, best);
+  known.emplace(key, best);
   return best;
+}
+
+}  // namespace
+
+ConvPath tuned_conv_path(const ConvCall& c, const MathFlags& flags, const std::function<double(ConvPath)>& time_us) {
+  return tuned_path<ConvPath>(tuned_conv_paths, tuning_key(c, flags), [&] { return conv_candidates(c, flags); },
+                              time_us);
+}
+
+std::vector<LinearPath> linear_candidates(const LinearCall& c) {
+  const LinearPath rules = choose_linear_path(c, KernelOverride{});
+  std::vector<LinearPath> paths = {rules};
+  for (LinearPath path : linear_paths_covering(c)) {
+    if (path != rules && path != LinearPath::kAten) paths.push_back(path);
+  }
+  return paths;
+}
+
+LinearPath tuned_linear_path(const LinearCall& c, const std::function<double(LinearPath)>& time_us) {
+  const std::vector<int64_t> key = {static_cast<int64_t>(c.dtype), c.rows, c.in_features, c.out_features, c.has_bias,
+                                    static_cast<int64_t>(c.activation), c.kernels_apply, c.matmul_tf32};
+  return tuned_path<LinearPath>(tuned_linear_paths, key, [&] { return linear_candidates(c); }, time_us);
 }
 
 namespace {
 
-// An environment switch, 1 (the default) or 0, read once per process by its caller.
-bool environment_switch(const char* name) {
+// An environment switch, 1 or 0 (`unset` when the variable is not set), read once per process by its caller.
+bool environment_switch(const char* name, const char* unset = "1") {
   const char* value = std::getenv(name);
-  const std::string_view text = value == nullptr ? "1" : value;
+  const std::string_view text = value == nullptr ? unset : value;
   TORCH_CHECK(text == "1" || text == "0", name, " must be 1 or 0, not '", text, "'");
   return text == "1";
 }
@@ -462,6 +488,11 @@ bool conv_tuning_enabled() {
   return enabled;
 }
 
+bool linear_tuning_enabled() {
+  static const bool enabled = environment_switch("IFX_LINEAR_TUNING", "0");
+  return enabled;
+}
+
 bool cudnn_graph_enabled() {
   static const bool enabled = environment_switch("IFX_CUDNN_GRAPH");
   return enabled;
@@ -469,7 +500,8 @@ bool cudnn_graph_enabled() {
 
 void clear_conv_tuning() {
   const std::lock_guard<std::mutex> lock(tuning_mutex);
-  tuned_paths.clear();
+  tuned_conv_paths.clear();
+  tuned_linear_paths.clear();
 }
 
 int linear_split_k_slices(const LinearCall& c) {

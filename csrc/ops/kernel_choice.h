@@ -108,6 +108,9 @@ struct LinearCall {
   bool has_bias = false;
   kernels::Activation activation = kernels::Activation::kNone;
   bool kernels_apply = true;  // tensors on one device, nothing empty
+  // torch.backends.cuda.matmul.allow_tf32: cuBLAS's paths may use TF32 (ours are exact in fp32).
+  // Only the tuning key reads it.
+  bool matmul_tf32 = false;
 };
 
 struct SqueezeExciteCall {
@@ -217,7 +220,15 @@ std::vector<ConvPath> conv_candidates(const ConvCall& call, const MathFlags& fla
 // without the tuning lock held; what it throws reaches the caller, untuned.
 ConvPath tuned_conv_path(const ConvCall& call, const MathFlags& flags, const std::function<double(ConvPath)>& time_us);
 bool conv_tuning_enabled();  // IFX_CONV_TUNING, read once per process (default on)
-void clear_conv_tuning();    // forgets every tuned choice
+void clear_conv_tuning();    // forgets every tuned choice, of convs and of linear layers
+
+// The same for ifx::linear_act: the first call of each (rows, features, dtype,
+// bias, activation, matmul TF32 flag) times linear_candidates (the rules'
+// choice first). Off unless IFX_LINEAR_TUNING=1: its timing has not yet run on
+// a GPU (docs/fusion.md, Kernels).
+std::vector<LinearPath> linear_candidates(const LinearCall& call);
+LinearPath tuned_linear_path(const LinearCall& call, const std::function<double(LinearPath)>& time_us);
+bool linear_tuning_enabled();  // IFX_LINEAR_TUNING, read once per process (default off)
 
 // The override in force: the environment's, unless a test or benchmark set
 // another with set_kernel_override (process-wide; reset restores the

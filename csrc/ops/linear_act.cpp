@@ -44,6 +44,7 @@ LinearCall describe_linear_act(const at::Tensor& input, const at::Tensor& weight
   call.out_features = weight.size(0);
   call.has_bias = bias.has_value();
   call.activation = activation;
+  call.matmul_tf32 = at::globalContext().allowTF32CuBLAS();
   return call;
 }
 

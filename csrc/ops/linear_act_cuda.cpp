@@ -1,14 +1,17 @@
 // CUDA kernel of ifx::linear_act: the path from choose_linear_path
-// (kernel_choice.h). Few rows: our few-rows matmul with bias and activation
-// built in; more: cuBLAS through aten::linear (bias in its epilogue), then the
-// activation in place in one kernel of ours. Forced (no rule takes it yet),
-// fp32 layers can run split along the features: CUTLASS's GEMM writes each
-// part's partial sums, one kernel adds them and applies the epilogue.
+// (kernel_choice.h), or with IFX_LINEAR_TUNING=1 the fastest of
+// linear_candidates timed on the first call of each shape. Few rows: our
+// few-rows matmul with bias and activation built in; more: cuBLAS through
+// aten::linear (bias in its epilogue), then the activation in place in one
+// kernel of ours. fp32 layers can also run split along the features (forced,
+// or chosen by the tuning): CUTLASS's GEMM writes each part's partial sums,
+// one kernel adds them and applies the epilogue.
 #include <ATen/ATen.h>
 #include <ATen/cuda/CUDAContext.h>
 #include <c10/cuda/CUDAGuard.h>
 #include <torch/library.h>
 
+#include <functional>
 #include <vector>
 
 #include "fused_kernels_cuda.h"
@@ -30,14 +33,8 @@ at::Tensor empty_linear_output(const at::Tensor& input, const at::Tensor& weight
   return at::empty(out_size, input.options());
 }
 
-at::Tensor linear_act_cuda(const at::Tensor& input, const at::Tensor& weight, const std::optional<at::Tensor>& bias,
-                           c10::string_view activation_name) {
-  check_linear_act_args(input, weight, bias);
-  const Activation activation = parse_activation(activation_name, kOp);
-  const c10::cuda::CUDAGuard device_guard(input.device());
-  const LinearCall call = describe_linear_act(input, weight, bias, activation);
-  const LinearPath path = choose_linear_path(call, current_override());
-  record_path(path);
+at::Tensor run_linear_path(LinearPath path, const LinearCall& call, const at::Tensor& input, const at::Tensor& weight,
+                           const std::optional<at::Tensor>& bias, Activation activation) {
   switch (path) {
     case LinearPath::kAten: return linear_act_reference(input, weight, bias, activation);
     case LinearPath::kFewRowsMatmul: {
@@ -78,6 +75,34 @@ at::Tensor linear_act_cuda(const at::Tensor& input, const at::Tensor& weight, co
     }
   }
   TORCH_CHECK(false, kOp, ": no kernel for path ", path_name(path));
+}
+
+// The rules' path, or the tuned one where IFX_LINEAR_TUNING=1 and no override forces a path
+// (timed only outside a capture, as the conv tuning is).
+LinearPath plan_linear(const LinearCall& call, const at::Tensor& input, const at::Tensor& weight,
+                       const std::optional<at::Tensor>& bias, Activation activation) {
+  const KernelOverride override = current_override();
+  if (!call.kernels_apply || override.linear.has_value() || !linear_tuning_enabled()) {
+    return choose_linear_path(call, override);
+  }
+  std::function<double(LinearPath)> time_us;
+  if (!stream_is_capturing()) {
+    time_us = [&](LinearPath path) {
+      return gpu_time_us([&] { run_linear_path(path, call, input, weight, bias, activation); });
+    };
+  }
+  return tuned_linear_path(call, time_us);
+}
+
+at::Tensor linear_act_cuda(const at::Tensor& input, const at::Tensor& weight, const std::optional<at::Tensor>& bias,
+                           c10::string_view activation_name) {
+  check_linear_act_args(input, weight, bias);
+  const Activation activation = parse_activation(activation_name, kOp);
+  const c10::cuda::CUDAGuard device_guard(input.device());
+  const LinearCall call = describe_linear_act(input, weight, bias, activation);
+  const LinearPath path = plan_linear(call, input, weight, bias, activation);
+  record_path(path);
+  return run_linear_path(path, call, input, weight, bias, activation);
 }
 
 }  // namespace

@@ -619,6 +619,48 @@ TEST(KernelChoice, LinearSplitKCoversFp32AndIsTakenOnlyWhenForced) {
   EXPECT_TRUE(ifx::kernels::implicit_gemm_conv_supported(kF32, shape, ifx::kernels::ConvMath::kExact));
 }
 
+TEST(KernelChoice, LinearTuningTimesTheCandidatesOnceAndKeepsTheFastest) {
+  ifx::ops::clear_conv_tuning();
+  const LinearCall hidden = linear(64, 960, 1280, kF32, Activation::kHardswish);
+  const auto candidates = ifx::ops::linear_candidates(hidden);
+  ASSERT_FALSE(candidates.empty());
+  EXPECT_EQ(candidates.front(), ifx::ops::choose_linear_path(hidden, {}));  // the rules' choice first
+  // Every covering path but ATen's composition, once each.
+  for (LinearPath path : ifx::ops::linear_paths_covering(hidden)) {
+    EXPECT_EQ(std::count(candidates.begin(), candidates.end(), path), path == LinearPath::kAten ? 0 : 1)
+        << ifx::ops::path_name(path);
+  }
+  EXPECT_EQ(std::count(candidates.begin(), candidates.end(), LinearPath::kImplicitGemmSplitK), 1);
+  // fp16 has no split-K path; 64 rows are past the few-rows kernel: cuBLAS alone, nothing to time.
+  EXPECT_EQ(ifx::ops::linear_candidates(linear(64, 960, 1280, kF16, Activation::kHardswish)).size(), 1u);
+
+  int timed = 0;
+  const auto fake_times = [&](LinearPath path) {
+    ++timed;
+    return path == LinearPath::kImplicitGemmSplitK ? 5.0 : 10.0;
+  };
+  EXPECT_EQ(ifx::ops::tuned_linear_path(hidden, fake_times), LinearPath::kImplicitGemmSplitK);
+  EXPECT_EQ(timed, static_cast<int>(candidates.size()));
+  EXPECT_EQ(ifx::ops::tuned_linear_path(hidden, fake_times), LinearPath::kImplicitGemmSplitK);
+  EXPECT_EQ(timed, static_cast<int>(candidates.size()));  // the second call measures nothing
+  LinearCall tf32 = hidden;
+  tf32.matmul_tf32 = true;  // cuBLAS may then take TF32: a key of its own
+  ifx::ops::tuned_linear_path(tf32, fake_times);
+  EXPECT_EQ(timed, 2 * static_cast<int>(candidates.size()));
+  // Without a clock (a capturing stream): the tuned path where the key is known, else the rules'.
+  EXPECT_EQ(ifx::ops::tuned_linear_path(hidden, nullptr), LinearPath::kImplicitGemmSplitK);
+  const LinearCall untimed = linear(128, 960, 1280, kF32, Activation::kHardswish);
+  EXPECT_EQ(ifx::ops::tuned_linear_path(untimed, nullptr), ifx::ops::choose_linear_path(untimed, {}));
+  // Ties keep the rules' choice.
+  EXPECT_EQ(ifx::ops::tuned_linear_path(untimed, [](LinearPath) { return 1.0; }),
+            ifx::ops::choose_linear_path(untimed, {}));
+  // Clearing forgets linear choices too: the next call times again.
+  ifx::ops::clear_conv_tuning();
+  ifx::ops::tuned_linear_path(hidden, fake_times);
+  EXPECT_EQ(timed, 3 * static_cast<int>(candidates.size()));
+  ifx::ops::clear_conv_tuning();
+}
+
 TEST(KernelChoice, PathNamesRoundTrip) {
   for (ConvPath path : {ConvPath::kAten, ConvPath::kDepthwise, ConvPath::kDepthwiseTwoRows, ConvPath::kDepthwiseSharedTile,
                         ConvPath::kFewRowsMatmul, ConvPath::kPointwise,

@@ -678,6 +678,52 @@ def test_linear_split_k_cuda_matches_float64_and_replays(shape):
     assert torch.equal(static_out, expected)
 
 
+_LINEAR_TUNING_SCRIPT = """
+import torch, torch.nn.functional as F, ifx_torch
+torch.manual_seed(0)
+x, w, b = torch.randn(64, 960, dtype=torch.float64), torch.randn(1280, 960, dtype=torch.float64) / 31, torch.randn(1280, dtype=torch.float64)
+args = [t.cuda().float() for t in (x, w, b)]
+expected = F.hardswish(F.linear(*(t.double().cpu() for t in args)))
+out = torch.ops.ifx.linear_act(*args, "hardswish")
+tuned = ifx_torch._C.last_kernel_path("linear_act")
+covering = ifx_torch._C.linear_paths(*args, "hardswish")[1]
+print("tuned:", tuned, "covering:", " ".join(covering))
+print("error:", ((out.double().cpu() - expected).abs().max() / expected.abs().max()).item())
+static_x = args[0].clone()
+graph = torch.cuda.CUDAGraph()
+with torch.cuda.graph(graph):
+    static_out = torch.ops.ifx.linear_act(static_x, *args[1:], "hardswish")
+print("captured:", ifx_torch._C.last_kernel_path("linear_act"))
+static_x.copy_(torch.randn_like(static_x))
+graph.replay()
+plain = torch.ops.ifx.linear_act(static_x, *args[1:], "hardswish")
+print("again:", ifx_torch._C.last_kernel_path("linear_act"))
+torch.cuda.synchronize()
+print("replay equal:", torch.equal(static_out, plain))
+"""
+
+
+# IFX_LINEAR_TUNING=1: the first call of a shape times the covering paths and keeps the fastest, which
+# must be right against float64; later calls, a capture and its replay take that same path.
+@requires_cuda
+def test_linear_tuning_cuda_keeps_one_path_and_matches_float64():
+    python_dir = os.path.dirname(os.path.dirname(os.path.abspath(ifx_torch.__file__)))
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([python_dir, os.environ.get("PYTHONPATH", "")])}
+    env.pop("IFX_LINEAR_PATH", None)
+    done = subprocess.run([sys.executable, "-c", _LINEAR_TUNING_SCRIPT], capture_output=True, text=True,
+                          env={**env, "IFX_LINEAR_TUNING": "1"})
+    assert done.returncode == 0, done.stderr[-2000:]
+    lines = dict(line.split(": ", 1) for line in done.stdout.splitlines())
+    tuned, covering = lines["tuned"].split(" covering: ")
+    assert tuned in covering.split() and tuned != "aten", done.stdout
+    assert float(lines["error"]) < CUDA_DTYPES[torch.float32], done.stdout
+    assert lines["captured"] == tuned and lines["again"] == tuned, done.stdout
+    assert lines["replay equal"] == "True", done.stdout
+    done = subprocess.run([sys.executable, "-c", _LINEAR_TUNING_SCRIPT], capture_output=True, text=True,
+                          env={**env, "IFX_LINEAR_TUNING": "yes"})
+    assert done.returncode != 0 and "IFX_LINEAR_TUNING must be 1 or 0, not 'yes'" in done.stderr
+
+
 # --- whole models -------------------------------------------------------------------------------
 
 def _randomize_batchnorm(model):
