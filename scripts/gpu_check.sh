@@ -7,7 +7,8 @@
 #   pytest    pytest on $PYTEST_ARGS only (a re-check of a few files; $PYTEST_K selects by -k)
 #   conv      benchmarks/conv_fusion.py (whole models) and conv_layers.py (per layer, dense and depthwise)
 #   linear    benchmarks/linear_layers.py: ifx::linear_act's paths on the A/B models' classifiers, fp32;
-#             then those models at batch 64 with the rules' linear paths and with IFX_LINEAR_PATH=implicit_gemm_split_k
+#             then those models at batch 64 with the rules' linear paths, with IFX_LINEAR_PATH=implicit_gemm_split_k
+#             and with IFX_LINEAR_TUNING=1
 #   ab        the A/B benchmark's default matrix (python -m ifx_torch.bench), torch's default math
 #   ab_notf32 the same models in fp32 with TF32 off
 #   replay    benchmarks/replay_overhead.py: the replay runner against a bare CUDAGraph.replay()
@@ -79,7 +80,9 @@ stage_linear() {  # torch's default matmul math (TF32 off) over the row counts, 
   python3 benchmarks/kernel_breakdown.py --models "${models[@]}" --configs fp32 --batch 64 \
     --json "$RESULTS/linear_breakdown_rules.json" &&
     IFX_LINEAR_PATH=implicit_gemm_split_k python3 benchmarks/kernel_breakdown.py --models "${models[@]}" \
-      --configs fp32 --batch 64 --json "$RESULTS/linear_breakdown_split_k.json"
+      --configs fp32 --batch 64 --json "$RESULTS/linear_breakdown_split_k.json" &&
+    IFX_LINEAR_TUNING=1 python3 benchmarks/kernel_breakdown.py --models "${models[@]}" \
+      --configs fp32 --batch 64 --json "$RESULTS/linear_breakdown_tuned.json"
 }
 stage_ab() { python3 -m ifx_torch.bench --out "$RESULTS/ab" ${AB_ARGS:-}; }  # torch's default math (TF32 on) and fp16-cl
 stage_ab_notf32() { python3 -m ifx_torch.bench --configs fp32-notf32 --out "$RESULTS/ab-notf32"; }
