@@ -456,19 +456,25 @@ ConvPath tuned_conv_path(const ConvCall& c, const MathFlags& flags, const std::f
                               time_us);
 }
 
-std::vector<LinearPath> linear_candidates(const LinearCall& c) {
+std::vector<LinearPath> linear_candidates(const LinearCall& c, const MathFlags& flags) {
   const LinearPath rules = choose_linear_path(c, KernelOverride{});
   std::vector<LinearPath> paths = {rules};
   for (LinearPath path : linear_paths_covering(c)) {
-    if (path != rules && path != LinearPath::kAten) paths.push_back(path);
+    if (path == rules || path == LinearPath::kAten) continue;
+    // Split-K pays where one block per output tile leaves SMs idle; past that it only adds the
+    // partial sums' traffic (and memory), so it is not worth timing.
+    if (path == LinearPath::kImplicitGemmSplitK && split_k_output_tiles(c) >= flags.multiprocessors) continue;
+    paths.push_back(path);
   }
   return paths;
 }
 
-LinearPath tuned_linear_path(const LinearCall& c, const std::function<double(LinearPath)>& time_us) {
+LinearPath tuned_linear_path(const LinearCall& c, const MathFlags& flags,
+                             const std::function<double(LinearPath)>& time_us) {
   const std::vector<int64_t> key = {static_cast<int64_t>(c.dtype), c.rows, c.in_features, c.out_features, c.has_bias,
-                                    static_cast<int64_t>(c.activation), c.kernels_apply, c.matmul_tf32};
-  return tuned_path<LinearPath>(tuned_linear_paths, key, [&] { return linear_candidates(c); }, time_us);
+                                    static_cast<int64_t>(c.activation), c.kernels_apply, c.matmul_tf32,
+                                    flags.multiprocessors, flags.hopper_gemm};
+  return tuned_path<LinearPath>(tuned_linear_paths, key, [&] { return linear_candidates(c, flags); }, time_us);
 }
 
 namespace {

@@ -43,7 +43,7 @@ namespace ifx::ops {
   X(FewRowsMatmul, "few_rows_matmul")   /* our few-rows matmul, epilogue built in */ \
   X(Cublas, "cublas")                   /* cuBLAS with its bias, no activation */ \
   X(CublasThenActivation, "cublas+activation") /* then our activation kernel */ \
-  X(ImplicitGemmSplitK, "implicit_gemm_split_k") /* fp32: CUTLASS's GEMM split along K, then one sum + epilogue kernel; override only (not yet run on a GPU) */
+  X(ImplicitGemmSplitK, "implicit_gemm_split_k") /* fp32: CUTLASS's GEMM split along K, then one sum + epilogue kernel; no rule takes it (not yet run on a GPU): forced, or IFX_LINEAR_TUNING=1 */
 
 // The paths of ifx::squeeze_excite.
 #define IFX_SQUEEZE_EXCITE_PATHS(X)                                             \
@@ -223,11 +223,13 @@ bool conv_tuning_enabled();  // IFX_CONV_TUNING, read once per process (default 
 void clear_conv_tuning();    // forgets every tuned choice, of convs and of linear layers
 
 // The same for ifx::linear_act: the first call of each (rows, features, dtype,
-// bias, activation, matmul TF32 flag) times linear_candidates (the rules'
-// choice first). Off unless IFX_LINEAR_TUNING=1: its timing has not yet run on
-// a GPU (docs/fusion.md, Kernels).
-std::vector<LinearPath> linear_candidates(const LinearCall& call);
-LinearPath tuned_linear_path(const LinearCall& call, const std::function<double(LinearPath)>& time_us);
+// bias, activation, matmul TF32 flag, GPU) times linear_candidates (the rules'
+// choice first; split-K only while the layer's output tiles leave SMs idle, the
+// case it is for). Off unless IFX_LINEAR_TUNING=1: its timing has not yet run
+// on a GPU (docs/fusion.md, Kernels).
+std::vector<LinearPath> linear_candidates(const LinearCall& call, const MathFlags& flags);
+LinearPath tuned_linear_path(const LinearCall& call, const MathFlags& flags,
+                             const std::function<double(LinearPath)>& time_us);
 bool linear_tuning_enabled();  // IFX_LINEAR_TUNING, read once per process (default off)
 
 // The override in force: the environment's, unless a test or benchmark set

@@ -12,6 +12,7 @@
 #include <torch/library.h>
 
 #include <functional>
+#include <limits>
 #include <vector>
 
 #include "fused_kernels_cuda.h"
@@ -85,13 +86,23 @@ LinearPath plan_linear(const LinearCall& call, const at::Tensor& input, const at
   if (!call.kernels_apply || override.linear.has_value() || !linear_tuning_enabled()) {
     return choose_linear_path(call, override);
   }
+  const LinearPath rules = choose_linear_path(call, override);
   std::function<double(LinearPath)> time_us;
   if (!stream_is_capturing()) {
     time_us = [&](LinearPath path) {
-      return gpu_time_us([&] { run_linear_path(path, call, input, weight, bias, activation); });
+      const auto run = [&] { run_linear_path(path, call, input, weight, bias, activation); };
+      if (path == rules) return gpu_time_us(run);
+      // Another candidate that cannot run here (no kernel image for this GPU, no memory for
+      // split-K's partial sums) loses the timing instead of failing the call: the launch is
+      // refused before any kernel runs.
+      try {
+        return gpu_time_us(run);
+      } catch (const c10::Error&) {
+        return std::numeric_limits<double>::infinity();
+      }
     };
   }
-  return tuned_linear_path(call, time_us);
+  return tuned_linear_path(call, cuda_math_flags(input), time_us);
 }
 
 at::Tensor linear_act_cuda(const at::Tensor& input, const at::Tensor& weight, const std::optional<at::Tensor>& bias,

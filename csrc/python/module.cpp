@@ -267,7 +267,7 @@ PYBIND11_MODULE(_C, m) {
         py::arg("padding"), py::arg("dilation"), py::arg("groups"), py::arg("residual"), py::arg("activation"),
         "(the rules' path for a CUDA conv2d_act call with these arguments, every path that covers it).");
   m.def("linear_paths", &linear_paths, py::arg("input"), py::arg("weight"), py::arg("bias"), py::arg("activation"),
-        "(path a CUDA linear_act call with these arguments takes, every path that covers it).");
+        "(the rules' path for a CUDA linear_act call with these arguments, every path that covers it).");
   m.def("set_kernel_override", &set_kernel_override, py::arg("conv_path") = "", py::arg("linear_path") = "",
         py::arg("pointwise") = "auto", py::arg("se_gate_kernel") = "auto",
         "Force the kernel paths where they cover the call (process-wide).");

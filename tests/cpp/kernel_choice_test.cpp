@@ -621,8 +621,9 @@ TEST(KernelChoice, LinearSplitKCoversFp32AndIsTakenOnlyWhenForced) {
 
 TEST(KernelChoice, LinearTuningTimesTheCandidatesOnceAndKeepsTheFastest) {
   ifx::ops::clear_conv_tuning();
-  const LinearCall hidden = linear(64, 960, 1280, kF32, Activation::kHardswish);
-  const auto candidates = ifx::ops::linear_candidates(hidden);
+  const MathFlags flags{true, true, 132};
+  const LinearCall hidden = linear(64, 960, 1280, kF32, Activation::kHardswish);  // 20 output tiles
+  const auto candidates = ifx::ops::linear_candidates(hidden, flags);
   ASSERT_FALSE(candidates.empty());
   EXPECT_EQ(candidates.front(), ifx::ops::choose_linear_path(hidden, {}));  // the rules' choice first
   // Every covering path but ATen's composition, once each.
@@ -632,32 +633,41 @@ TEST(KernelChoice, LinearTuningTimesTheCandidatesOnceAndKeepsTheFastest) {
   }
   EXPECT_EQ(std::count(candidates.begin(), candidates.end(), LinearPath::kImplicitGemmSplitK), 1);
   // fp16 has no split-K path; 64 rows are past the few-rows kernel: cuBLAS alone, nothing to time.
-  EXPECT_EQ(ifx::ops::linear_candidates(linear(64, 960, 1280, kF16, Activation::kHardswish)).size(), 1u);
+  EXPECT_EQ(ifx::ops::linear_candidates(linear(64, 960, 1280, kF16, Activation::kHardswish), flags).size(), 1u);
+  // Split-K is timed only while the output tiles leave SMs idle: 512 rows make 160 tiles of 132 SMs.
+  const auto wide = ifx::ops::linear_candidates(linear(512, 960, 1280, kF32, Activation::kHardswish), flags);
+  EXPECT_EQ(std::count(wide.begin(), wide.end(), LinearPath::kImplicitGemmSplitK), 0);
+  const MathFlags bigger_gpu{true, true, 200};
+  const auto on_bigger = ifx::ops::linear_candidates(linear(512, 960, 1280, kF32, Activation::kHardswish), bigger_gpu);
+  EXPECT_EQ(std::count(on_bigger.begin(), on_bigger.end(), LinearPath::kImplicitGemmSplitK), 1);
 
   int timed = 0;
   const auto fake_times = [&](LinearPath path) {
     ++timed;
     return path == LinearPath::kImplicitGemmSplitK ? 5.0 : 10.0;
   };
-  EXPECT_EQ(ifx::ops::tuned_linear_path(hidden, fake_times), LinearPath::kImplicitGemmSplitK);
-  EXPECT_EQ(timed, static_cast<int>(candidates.size()));
-  EXPECT_EQ(ifx::ops::tuned_linear_path(hidden, fake_times), LinearPath::kImplicitGemmSplitK);
-  EXPECT_EQ(timed, static_cast<int>(candidates.size()));  // the second call measures nothing
+  const int per_key = static_cast<int>(candidates.size());
+  EXPECT_EQ(ifx::ops::tuned_linear_path(hidden, flags, fake_times), LinearPath::kImplicitGemmSplitK);
+  EXPECT_EQ(timed, per_key);
+  EXPECT_EQ(ifx::ops::tuned_linear_path(hidden, flags, fake_times), LinearPath::kImplicitGemmSplitK);
+  EXPECT_EQ(timed, per_key);  // the second call measures nothing
   LinearCall tf32 = hidden;
   tf32.matmul_tf32 = true;  // cuBLAS may then take TF32: a key of its own
-  ifx::ops::tuned_linear_path(tf32, fake_times);
-  EXPECT_EQ(timed, 2 * static_cast<int>(candidates.size()));
+  ifx::ops::tuned_linear_path(tf32, flags, fake_times);
+  EXPECT_EQ(timed, 2 * per_key);
+  ifx::ops::tuned_linear_path(hidden, MathFlags{true, true, 114}, fake_times);  // another GPU: its own key
+  EXPECT_EQ(timed, 3 * per_key);
   // Without a clock (a capturing stream): the tuned path where the key is known, else the rules'.
-  EXPECT_EQ(ifx::ops::tuned_linear_path(hidden, nullptr), LinearPath::kImplicitGemmSplitK);
+  EXPECT_EQ(ifx::ops::tuned_linear_path(hidden, flags, nullptr), LinearPath::kImplicitGemmSplitK);
   const LinearCall untimed = linear(128, 960, 1280, kF32, Activation::kHardswish);
-  EXPECT_EQ(ifx::ops::tuned_linear_path(untimed, nullptr), ifx::ops::choose_linear_path(untimed, {}));
+  EXPECT_EQ(ifx::ops::tuned_linear_path(untimed, flags, nullptr), ifx::ops::choose_linear_path(untimed, {}));
   // Ties keep the rules' choice.
-  EXPECT_EQ(ifx::ops::tuned_linear_path(untimed, [](LinearPath) { return 1.0; }),
+  EXPECT_EQ(ifx::ops::tuned_linear_path(untimed, flags, [](LinearPath) { return 1.0; }),
             ifx::ops::choose_linear_path(untimed, {}));
   // Clearing forgets linear choices too: the next call times again.
   ifx::ops::clear_conv_tuning();
-  ifx::ops::tuned_linear_path(hidden, fake_times);
-  EXPECT_EQ(timed, 3 * static_cast<int>(candidates.size()));
+  ifx::ops::tuned_linear_path(hidden, flags, fake_times);
+  EXPECT_EQ(timed, 4 * per_key);
   ifx::ops::clear_conv_tuning();
 }
 

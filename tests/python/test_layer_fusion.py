@@ -680,11 +680,17 @@ def test_linear_split_k_cuda_matches_float64_and_replays(shape):
 
 _LINEAR_TUNING_SCRIPT = """
 import torch, torch.nn.functional as F, ifx_torch
+torch.backends.cuda.matmul.allow_tf32 = False  # cuBLAS exact, whatever the environment says
 torch.manual_seed(0)
 x, w, b = torch.randn(64, 960, dtype=torch.float64), torch.randn(1280, 960, dtype=torch.float64) / 31, torch.randn(1280, dtype=torch.float64)
 args = [t.cuda().float() for t in (x, w, b)]
 expected = F.hardswish(F.linear(*(t.double().cpu() for t in args)))
-out = torch.ops.ifx.linear_act(*args, "hardswish")
+with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CUDA]) as prof:
+    out = torch.ops.ifx.linear_act(*args, "hardswish")
+    torch.cuda.synchronize()
+kernels = {e.name for e in prof.events() if e.device_type == torch.autograd.DeviceType.CUDA}
+print("timed split-k:", any("split_k_sum" in k for k in kernels))
+print("timed others:", any("epilogue_pack_kernel" in k or "epilogue_kernel" in k for k in kernels))  # cublas+activation's
 tuned = ifx_torch._C.last_kernel_path("linear_act")
 covering = ifx_torch._C.linear_paths(*args, "hardswish")[1]
 print("tuned:", tuned, "covering:", " ".join(covering))
@@ -703,8 +709,9 @@ print("replay equal:", torch.equal(static_out, plain))
 """
 
 
-# IFX_LINEAR_TUNING=1: the first call of a shape times the covering paths and keeps the fastest, which
-# must be right against float64; later calls, a capture and its replay take that same path.
+# IFX_LINEAR_TUNING=1: the first call of a shape times the covering paths (split-K and cuBLAS, both
+# seen in its profile) and keeps the fastest, which must be right against float64; later calls, a
+# capture and its replay take that same path.
 @requires_cuda
 def test_linear_tuning_cuda_keeps_one_path_and_matches_float64():
     python_dir = os.path.dirname(os.path.dirname(os.path.abspath(ifx_torch.__file__)))
@@ -719,6 +726,9 @@ def test_linear_tuning_cuda_keeps_one_path_and_matches_float64():
     assert float(lines["error"]) < CUDA_DTYPES[torch.float32], done.stdout
     assert lines["captured"] == tuned and lines["again"] == tuned, done.stdout
     assert lines["replay equal"] == "True", done.stdout
+    # The first call timed both sides: split-K's sum kernel and the activation kernel that follows
+    # cuBLAS ran, whichever was kept.
+    assert lines["timed split-k"] == "True" and lines["timed others"] == "True", done.stdout
     done = subprocess.run([sys.executable, "-c", _LINEAR_TUNING_SCRIPT], capture_output=True, text=True,
                           env={**env, "IFX_LINEAR_TUNING": "yes"})
     assert done.returncode != 0 and "IFX_LINEAR_TUNING must be 1 or 0, not 'yes'" in done.stderr
