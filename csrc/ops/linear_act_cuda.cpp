@@ -90,14 +90,13 @@ LinearPath plan_linear(const LinearCall& call, const at::Tensor& input, const at
   std::function<double(LinearPath)> time_us;
   if (!stream_is_capturing()) {
     time_us = [&](LinearPath path) {
-      const auto run = [&] { run_linear_path(path, call, input, weight, bias, activation); };
-      if (path == rules) return gpu_time_us(run);
-      // Another candidate that cannot run here (no kernel image for this GPU, no memory for
-      // split-K's partial sums) loses the timing instead of failing the call: the launch is
-      // refused before any kernel runs.
+      // A candidate other than the rules' that cannot run here (no kernel image for this GPU, no
+      // memory for split-K's partial sums) loses the timing instead of failing the call: the
+      // launch is refused before any kernel runs.
       try {
-        return gpu_time_us(run);
+        return gpu_time_us([&] { run_linear_path(path, call, input, weight, bias, activation); });
       } catch (const c10::Error&) {
+        if (path == rules) throw;
         return std::numeric_limits<double>::infinity();
       }
     };

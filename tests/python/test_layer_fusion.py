@@ -283,28 +283,35 @@ print("path:", ifx_torch._C.last_kernel_path("conv2d_act"))
 """
 
 
+def _run_script(script, **variables):
+    """`script` in a fresh Python that imports this ifx_torch, with the environment `variables` set
+    (one whose value is None removed): the op library reads its environment once per process."""
+    python_dir = os.path.dirname(os.path.dirname(os.path.abspath(ifx_torch.__file__)))
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([python_dir, os.environ.get("PYTHONPATH", "")])}
+    for name, value in variables.items():
+        env.pop(name, None)
+        if value is not None:
+            env[name] = value
+    return subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env)
+
+
 # IFX_POINTWISE_KERNEL=always / never and IFX_CONV_PATH force a path of a 1x1 conv (this one,
 # 392 pixels and 96 -> 24 channels, takes the pointwise kernel by default); each gives F's
 # result through the path asked for, and an unknown value is refused by name.
 @requires_cuda
 def test_pointwise_kernel_switch():
-    python_dir = os.path.dirname(os.path.dirname(os.path.abspath(ifx_torch.__file__)))
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([python_dir, os.environ.get("PYTHONPATH", "")])}
     for variable, value, path in [("IFX_POINTWISE_KERNEL", "always", "pointwise"),
                                   ("IFX_POINTWISE_KERNEL", "never", "cudnn+epilogue"),
                                   ("IFX_POINTWISE_KERNEL", "auto", "pointwise"),
                                   ("IFX_CONV_PATH", "aten", "aten"),
                                   ("IFX_CONV_PATH", "depthwise", "pointwise")]:  # covers no 1x1 conv
-        done = subprocess.run([sys.executable, "-c", _POINTWISE_SWITCH_SCRIPT], capture_output=True, text=True,
-                              env={**env, variable: value})
+        done = _run_script(_POINTWISE_SWITCH_SCRIPT, **{variable: value})
         assert done.returncode == 0, f"{variable}={value}: {done.stderr[-2000:]}"
         assert f"path: {path}" in done.stdout, (variable, value, done.stdout)
-    done = subprocess.run([sys.executable, "-c", _POINTWISE_SWITCH_SCRIPT], capture_output=True, text=True,
-                          env={**env, "IFX_POINTWISE_KERNEL": "sometimes"})
+    done = _run_script(_POINTWISE_SWITCH_SCRIPT, IFX_POINTWISE_KERNEL="sometimes")
     assert done.returncode != 0
     assert "IFX_POINTWISE_KERNEL must be auto, always or never, not 'sometimes'" in done.stderr
-    done = subprocess.run([sys.executable, "-c", _POINTWISE_SWITCH_SCRIPT], capture_output=True, text=True,
-                          env={**env, "IFX_CONV_PATH": "fastest"})
+    done = _run_script(_POINTWISE_SWITCH_SCRIPT, IFX_CONV_PATH="fastest")
     assert done.returncode != 0 and "IFX_CONV_PATH must be auto or one of aten, depthwise" in done.stderr
 
 
@@ -320,16 +327,12 @@ print("fp16:", ifx_torch._C.linear_paths(x.half(), w.half(), b.half(), "hardswis
 # no kernel runs, so this runs on the CPU too): split-K covers fp32 only, auto is the rules', and an
 # unknown name is refused with the names it takes.
 def test_linear_path_environment_variable():
-    python_dir = os.path.dirname(os.path.dirname(os.path.abspath(ifx_torch.__file__)))
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([python_dir, os.environ.get("PYTHONPATH", "")])}
     for value, fp32_path in [("implicit_gemm_split_k", "implicit_gemm_split_k"), ("auto", "cublas+activation"),
                              ("", "cublas+activation")]:
-        done = subprocess.run([sys.executable, "-c", _LINEAR_PATH_SCRIPT], capture_output=True, text=True,
-                              env={**env, "IFX_LINEAR_PATH": value})
+        done = _run_script(_LINEAR_PATH_SCRIPT, IFX_LINEAR_PATH=value)
         assert done.returncode == 0, f"IFX_LINEAR_PATH={value}: {done.stderr[-2000:]}"
         assert f"fp32: {fp32_path}\nfp16: cublas+activation" in done.stdout, (value, done.stdout)
-    done = subprocess.run([sys.executable, "-c", _LINEAR_PATH_SCRIPT], capture_output=True, text=True,
-                          env={**env, "IFX_LINEAR_PATH": "fastest"})
+    done = _run_script(_LINEAR_PATH_SCRIPT, IFX_LINEAR_PATH="fastest")
     assert done.returncode != 0
     assert ("IFX_LINEAR_PATH must be auto or one of aten, few_rows_matmul, cublas, cublas+activation, "
             "implicit_gemm_split_k, not 'fastest'") in done.stderr
@@ -714,11 +717,7 @@ print("replay equal:", torch.equal(static_out, plain))
 # capture and its replay take that same path.
 @requires_cuda
 def test_linear_tuning_cuda_keeps_one_path_and_matches_float64():
-    python_dir = os.path.dirname(os.path.dirname(os.path.abspath(ifx_torch.__file__)))
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([python_dir, os.environ.get("PYTHONPATH", "")])}
-    env.pop("IFX_LINEAR_PATH", None)
-    done = subprocess.run([sys.executable, "-c", _LINEAR_TUNING_SCRIPT], capture_output=True, text=True,
-                          env={**env, "IFX_LINEAR_TUNING": "1"})
+    done = _run_script(_LINEAR_TUNING_SCRIPT, IFX_LINEAR_TUNING="1", IFX_LINEAR_PATH=None)
     assert done.returncode == 0, done.stderr[-2000:]
     lines = dict(line.split(": ", 1) for line in done.stdout.splitlines())
     tuned, covering = lines["tuned"].split(" covering: ")
@@ -729,8 +728,7 @@ def test_linear_tuning_cuda_keeps_one_path_and_matches_float64():
     # The first call timed both sides: split-K's sum kernel and the activation kernel that follows
     # cuBLAS ran, whichever was kept.
     assert lines["timed split-k"] == "True" and lines["timed others"] == "True", done.stdout
-    done = subprocess.run([sys.executable, "-c", _LINEAR_TUNING_SCRIPT], capture_output=True, text=True,
-                          env={**env, "IFX_LINEAR_TUNING": "yes"})
+    done = _run_script(_LINEAR_TUNING_SCRIPT, IFX_LINEAR_TUNING="yes", IFX_LINEAR_PATH=None)
     assert done.returncode != 0 and "IFX_LINEAR_TUNING must be 1 or 0, not 'yes'" in done.stderr
 
 
